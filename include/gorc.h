@@ -1,0 +1,295 @@
+/*
+ * gorc.h - goroutines, channels, select, timers and sync for C.
+ *
+ * This is the whole public API of the gorc core runtime. Every exported symbol starts with
+ * `gorc_`; everything named `gorc__` is internal and may change.
+ *
+ * Conventions (see docs/api.md for the full reference):
+ *  - Errors are returned as negative errno values (0 or a positive result means success).
+ *    errno is never used to report errors: it belongs to a thread, and goroutines move
+ *    between threads.
+ *  - Where Go panics but the caller can recover (send on a closed channel, close of a closed
+ *    channel, negative WaitGroup counter) gorc returns an error. Where Go's runtime dies
+ *    (deadlock, stack overflow, unlock of an unlocked mutex) gorc prints a message in Go's
+ *    words to stderr and exits with status 2.
+ *  - Durations and times are int64_t nanoseconds on the monotonic clock.
+ */
+#ifndef GORC_H
+#define GORC_H
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define GORC_VERSION_MAJOR 0
+#define GORC_VERSION_MINOR 1
+#define GORC_VERSION_PATCH 0
+
+/* Error codes returned by gorc functions (negated). They are plain errno values. */
+#define GORC_ECLOSED (-EPIPE)       /* the channel is closed */
+#define GORC_EAGAIN (-EAGAIN)       /* the operation would block */
+#define GORC_ETIMEDOUT (-ETIMEDOUT) /* the deadline passed */
+#define GORC_ENOMEM (-ENOMEM)
+#define GORC_EINVAL (-EINVAL)
+
+/* Duration helpers, in nanoseconds (as Go's time.Duration). */
+#define GORC_NANOSECOND ((int64_t)1)
+#define GORC_MICROSECOND ((int64_t)1000)
+#define GORC_MILLISECOND ((int64_t)1000000)
+#define GORC_SECOND ((int64_t)1000000000)
+
+/* ------------------------------------------------------------------------------------------
+ * Runtime and goroutines
+ * ---------------------------------------------------------------------------------------- */
+
+typedef void (*gorc_fn)(void *arg);
+
+/* Start the runtime (if not started yet), run fn(arg) as a new goroutine and wait until it
+ * returns. Other goroutines are not waited for. Returns 0, or -ENOMEM / -EAGAIN if the
+ * runtime could not start. May be called again after it returns; see docs/api.md for what
+ * happens to goroutines left running. Go: func main(). */
+int gorc_main(gorc_fn fn, void *arg);
+
+/* Options for gorc_go_ex. Zero-initialise and set what you need. */
+typedef struct gorc_go_attr {
+    size_t stack_size; /* usable stack bytes; 0 = default (GORC_STACK_SIZE or 64 KiB) */
+} gorc_go_attr;
+
+/* Start fn(arg) in a new goroutine. Returns 0, -ENOMEM when memory for the goroutine or its
+ * stack cannot be had, -EAGAIN if the runtime is shutting down. Callable from goroutines and
+ * from any other thread. Go: go fn(arg). */
+int gorc_go(gorc_fn fn, void *arg);
+int gorc_go_ex(gorc_fn fn, void *arg, const gorc_go_attr *attr);
+
+/* The current goroutine's id (1 is the first goroutine gorc_main starts), or 0 when called
+ * from a thread that is not running a goroutine. */
+uint64_t gorc_id(void);
+
+/* Let other goroutines run; the caller is put back in the global run queue. Go:
+ * runtime.Gosched(). */
+void gorc_yield(void);
+
+/* Number of goroutines that exist (running, runnable or blocked). Go: runtime.NumGoroutine. */
+int64_t gorc_count(void);
+
+/* Number of Ps (processors running goroutines in parallel). Fixed when the runtime starts:
+ * GORC_MAXPROCS if set, else the CPUs this process may use (affinity mask and cgroup v2
+ * cpu.max quota). Go: runtime.GOMAXPROCS(0). */
+int gorc_maxprocs(void);
+
+/* Print every goroutine's id, state and wait reason to stderr (a goroutine dump). */
+void gorc_dump(void);
+
+/* ------------------------------------------------------------------------------------------
+ * Channels
+ * ---------------------------------------------------------------------------------------- */
+
+typedef struct gorc_chan gorc_chan;
+
+/* Make a channel carrying elements of elem_size bytes (0 is allowed, for signal channels)
+ * with a buffer of cap elements (0 = unbuffered). The channel starts with one reference.
+ * Returns 0 and sets *out, or -EINVAL (sizes overflow), -ENOMEM. Go: make(chan T, cap). */
+int gorc_chan_make(gorc_chan **out, size_t elem_size, size_t cap);
+
+/* Reference counting: a channel is freed when its last reference is released. Releasing
+ * the last reference while goroutines are blocked on the channel is a fatal error. */
+gorc_chan *gorc_chan_retain(gorc_chan *c);
+void gorc_chan_release(gorc_chan *c);
+
+/* Send the elem_size bytes at elem, blocking until a receiver takes it or buffer space is
+ * free. Returns 0, or -EPIPE if the channel is closed (also when it is closed while the
+ * sender waits). A NULL channel blocks forever, as a nil channel does in Go. Go: c <- v. */
+int gorc_chan_send(gorc_chan *c, const void *elem);
+
+/* Receive into elem (may be NULL to discard). Returns 0 with a value, or -EPIPE when the
+ * channel is closed and its buffer drained (elem is then zero-filled). Go: v, ok := <-c. */
+int gorc_chan_recv(gorc_chan *c, void *elem);
+
+/* Non-blocking forms: as above, but -EAGAIN instead of blocking. A NULL channel always gives
+ * -EAGAIN. Go: select with a default case. */
+int gorc_chan_trysend(gorc_chan *c, const void *elem);
+int gorc_chan_tryrecv(gorc_chan *c, void *elem);
+
+/* Close the channel: blocked receivers get -EPIPE once the buffer is drained, blocked and
+ * future senders get -EPIPE. Returns 0, -EPIPE if already closed, -EINVAL for NULL. */
+int gorc_chan_close(gorc_chan *c);
+
+/* Elements buffered now, and buffer capacity. 0 for NULL. Go: len(c), cap(c). */
+size_t gorc_chan_len(gorc_chan *c);
+size_t gorc_chan_cap(gorc_chan *c);
+
+/* ------------------------------------------------------------------------------------------
+ * Select
+ * ---------------------------------------------------------------------------------------- */
+
+enum { GORC_RECV = 1, GORC_SEND = 2 };
+
+typedef struct gorc_case {
+    gorc_chan *chan; /* NULL: the case is never ready (Go's nil channel) */
+    int dir;         /* GORC_RECV or GORC_SEND */
+    void *elem;      /* SEND: value to send; RECV: where to store (NULL to discard) */
+    bool closed;     /* out: the case was chosen because the channel is closed */
+} gorc_case;
+
+/* Wait until one case can proceed, perform it and return its index. Among several ready
+ * cases the choice is uniformly random. A chosen RECV case on a closed, drained channel
+ * stores a zero value and sets closed; a SEND case on a closed channel is chosen with closed
+ * set and nothing sent (Go panics there). n may be 0 only with a timeout (then it sleeps).
+ * Returns -EINVAL for a bad case. Go: select { ... }. */
+int gorc_select(gorc_case *cases, size_t n);
+
+/* Non-blocking select: returns -EAGAIN if no case is ready. Go: select with default. */
+int gorc_select_try(gorc_case *cases, size_t n);
+
+/* Select that gives up after timeout_ns (relative) and returns -ETIMEDOUT. A negative or
+ * zero timeout behaves as gorc_select_try but returns -ETIMEDOUT. Go: select with a
+ * case <-time.After(d). */
+int gorc_select_timeout(gorc_case *cases, size_t n, int64_t timeout_ns);
+
+/* ------------------------------------------------------------------------------------------
+ * Time
+ * ---------------------------------------------------------------------------------------- */
+
+/* Monotonic clock in nanoseconds (CLOCK_MONOTONIC). */
+int64_t gorc_now(void);
+
+/* Park the calling goroutine for at least ns nanoseconds (returns at once if ns <= 0).
+ * On a non-goroutine thread it sleeps the thread. Go: time.Sleep. */
+void gorc_sleep(int64_t ns);
+
+typedef struct gorc_timer gorc_timer;
+
+/* A one-shot timer: after d ns, the fire time (int64_t, gorc_now clock) is sent on its
+ * channel (capacity 1; the send never blocks). Returns 0 and *out, or -ENOMEM.
+ * Go: time.NewTimer. */
+int gorc_timer_make(gorc_timer **out, int64_t d);
+
+/* A timer that runs fn(arg) in a new goroutine after d ns; its channel is NULL.
+ * Go: time.AfterFunc. */
+int gorc_timer_func(gorc_timer **out, int64_t d, gorc_fn fn, void *arg);
+
+/* The timer's channel (owned by the timer: valid until gorc_timer_free). */
+gorc_chan *gorc_timer_chan(gorc_timer *t);
+
+/* Stop: returns true if this call prevented the timer from firing. Go: Timer.Stop. */
+bool gorc_timer_stop(gorc_timer *t);
+
+/* Re-arm to fire d ns from now; returns true if the timer had been active. Like Go, it does
+ * not drain a value already in the channel. Go: Timer.Reset. */
+bool gorc_timer_reset(gorc_timer *t, int64_t d);
+
+/* Stop and free the timer and its channel. */
+void gorc_timer_free(gorc_timer *t);
+
+/* A channel that receives the fire time once, d ns from now. The caller owns one reference
+ * and releases it with gorc_chan_release (the timer holds its own until it fires).
+ * Returns 0 and *out, or -ENOMEM. Go: time.After. */
+int gorc_after(gorc_chan **out, int64_t d);
+
+typedef struct gorc_ticker gorc_ticker;
+
+/* A ticker sends the time every period ns (period > 0, else -EINVAL); ticks a slow receiver
+ * misses are dropped, as in Go. Go: time.NewTicker. */
+int gorc_ticker_make(gorc_ticker **out, int64_t period);
+gorc_chan *gorc_ticker_chan(gorc_ticker *t);
+void gorc_ticker_stop(gorc_ticker *t);
+int gorc_ticker_reset(gorc_ticker *t, int64_t period);
+void gorc_ticker_free(gorc_ticker *t);
+
+/* ------------------------------------------------------------------------------------------
+ * Sync. Every type is ready to use when zero-initialised (= {0}), as in Go, and must not be
+ * copied after first use. Waiters park their goroutine (or, on a foreign thread, the thread).
+ * ---------------------------------------------------------------------------------------- */
+
+typedef struct gorc__waitq {
+    void *head, *tail;
+} gorc__waitq;
+
+typedef struct gorc_mutex {
+    _Atomic uint32_t state; /* internal */
+    _Atomic uint32_t qlock; /* internal */
+    gorc__waitq q;          /* internal */
+    int64_t starve_since;   /* internal */
+} gorc_mutex;
+
+/* Lock, parking the goroutine while the mutex is held. A waiter that waits over 1 ms switches
+ * the mutex to handoff mode (Go's starvation mode) so it cannot be starved. */
+void gorc_mutex_lock(gorc_mutex *m);
+/* Returns true if the lock was taken without waiting. */
+bool gorc_mutex_trylock(gorc_mutex *m);
+/* Unlock; unlocking an unlocked mutex is fatal ("sync: unlock of unlocked mutex"). */
+void gorc_mutex_unlock(gorc_mutex *m);
+
+typedef struct gorc_rwmutex {
+    gorc_mutex w;              /* internal */
+    _Atomic int32_t readers;   /* internal */
+    _Atomic int32_t departing; /* internal */
+    _Atomic uint32_t qlock;    /* internal */
+    gorc__waitq rq, wq;        /* internal */
+} gorc_rwmutex;
+
+void gorc_rwmutex_lock(gorc_rwmutex *rw);
+void gorc_rwmutex_unlock(gorc_rwmutex *rw);
+void gorc_rwmutex_rlock(gorc_rwmutex *rw);
+void gorc_rwmutex_runlock(gorc_rwmutex *rw);
+bool gorc_rwmutex_trylock(gorc_rwmutex *rw);
+bool gorc_rwmutex_tryrlock(gorc_rwmutex *rw);
+
+typedef struct gorc_waitgroup {
+    _Atomic int64_t count;  /* internal */
+    _Atomic uint32_t qlock; /* internal */
+    gorc__waitq q;          /* internal */
+} gorc_waitgroup;
+
+/* Add delta to the counter; returns 0, or -EINVAL (counter left unchanged) if it would
+ * become negative ("sync: negative WaitGroup counter" in Go). */
+int gorc_wg_add(gorc_waitgroup *wg, int64_t delta);
+/* gorc_wg_add(wg, -1). */
+int gorc_wg_done(gorc_waitgroup *wg);
+/* Block until the counter is zero. */
+void gorc_wg_wait(gorc_waitgroup *wg);
+
+typedef struct gorc_once {
+    _Atomic uint32_t done; /* internal */
+    gorc_mutex m;          /* internal */
+} gorc_once;
+
+/* Run fn(arg) exactly once across all callers; later callers wait until it has returned. */
+void gorc_once_do(gorc_once *o, gorc_fn fn, void *arg);
+
+typedef struct gorc_cond {
+    gorc_mutex *l;          /* the lock held around wait: set before first use */
+    _Atomic uint32_t qlock; /* internal */
+    gorc__waitq q;          /* internal */
+} gorc_cond;
+
+/* Atomically unlock c->l and park; relock before returning. Go: sync.Cond. */
+void gorc_cond_wait(gorc_cond *c);
+void gorc_cond_signal(gorc_cond *c);
+void gorc_cond_broadcast(gorc_cond *c);
+
+typedef struct gorc_sema {
+    _Atomic int64_t avail;  /* permits available; set with gorc_sema_init */
+    _Atomic uint32_t qlock; /* internal */
+    gorc__waitq q;          /* internal */
+} gorc_sema;
+
+/* A counting semaphore (Go's x/sync/semaphore.Weighted with FIFO waiters). */
+void gorc_sema_init(gorc_sema *s, int64_t permits);
+/* Acquire n permits (n > 0), waiting as needed; -EINVAL if n <= 0. */
+int gorc_sema_acquire(gorc_sema *s, int64_t n);
+/* As above but gives up after timeout_ns with -ETIMEDOUT. */
+int gorc_sema_acquire_timeout(gorc_sema *s, int64_t n, int64_t timeout_ns);
+bool gorc_sema_tryacquire(gorc_sema *s, int64_t n);
+void gorc_sema_release(gorc_sema *s, int64_t n);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* GORC_H */
