@@ -83,6 +83,13 @@ int64_t gorc_count(void);
  * cpu.max quota). Go: runtime.GOMAXPROCS(0). */
 int gorc_maxprocs(void);
 
+/* Declare the calling thread, which the runtime did not create, as one that may wake
+ * goroutines (send on channels, spawn, unlock...). Such threads count from their first call
+ * into gorc - this one or any other - until they exit; while any exist, deadlock detection
+ * is off, since the runtime cannot know what they will do. Call it before goroutines start
+ * waiting for the thread. Harmless on runtime threads. */
+void gorc_foreign_attach(void);
+
 /* Print every goroutine's id, state and wait reason to stderr (a goroutine dump). */
 void gorc_dump(void);
 

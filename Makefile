@@ -1,0 +1,140 @@
+# gorc - Go's runtime, in C.
+#
+# A plain Makefile: the library is a dozen C files and two assembly files, the build has a few
+# variants (release, sanitizers, cross), and make is on every machine gorc targets.
+#
+#   make              release library: build/release/libgorc.a, libgorc.so, gorc.pc
+#   make demo         build and run the demo (examples/demo.c)
+#   make check        install test dependencies, then run every test suite (what CI runs)
+#   make test         unit tests for one variant: make test V=asan | V=tsan | V=release
+#   make install      PREFIX=/usr/local by default; DESTDIR is honoured
+#   make bench        side-by-side benchmarks against Go (bench/run)
+#   make format lint  clang-format the tree / cppcheck it
+#
+# Variants (V=...): release, debug, asan (AddressSanitizer + UBSan), tsan (ThreadSanitizer),
+# arm64 (cross-compiled with aarch64-linux-gnu-gcc, static, tests run under qemu-aarch64).
+
+V ?= release
+PREFIX ?= /usr/local
+B := build/$(V)
+
+CC := cc
+ifeq ($(V),arm64)
+CC := aarch64-linux-gnu-gcc
+endif
+ifeq ($(V),fuzz)
+CC := clang
+endif
+
+WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
+BASE := -std=c11 -D_GNU_SOURCE -fPIC -pthread -Iinclude -Isrc $(WARN)
+CFLAGS_release := -O2 -g
+CFLAGS_debug := -O0 -g
+CFLAGS_asan := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
+               -fno-sanitize-recover=undefined
+CFLAGS_tsan := -O1 -g -fsanitize=thread
+CFLAGS_arm64 := -O2 -g
+CFLAGS_fuzz := -O1 -g -fsanitize=address,undefined
+LDFLAGS_asan := -fsanitize=address,undefined
+LDFLAGS_tsan := -fsanitize=thread
+LDFLAGS_arm64 := -static
+LDFLAGS_fuzz := -fsanitize=address,undefined
+
+CFLAGS := $(BASE) $(CFLAGS_$(V)) $(EXTRA_CFLAGS)
+LDFLAGS := -pthread $(LDFLAGS_$(V)) $(EXTRA_LDFLAGS)
+
+ARCH := $(shell $(CC) -dumpmachine | cut -d- -f1)
+ASM_x86_64 := src/arch/ctx_amd64.S
+ASM_aarch64 := src/arch/ctx_arm64.S
+
+LIB_SRC := src/ctx.c src/stack.c src/proc.c src/cpus.c src/futex.c src/chan.c src/select.c \
+           src/time.c src/netpoll_epoll.c
+LIB_OBJ := $(LIB_SRC:src/%.c=$(B)/obj/%.o) $(B)/obj/ctx_asm.o
+HDRS := $(wildcard include/*.h src/*.h)
+
+TESTS := $(patsubst tests/%.c,%,$(wildcard tests/test_*.c))
+TEST_BIN := $(TESTS:%=$(B)/tests/%) $(B)/tests/crashers
+
+.PHONY: all lib demo check test install uninstall bench format lint clean deps
+all: lib
+lib: $(B)/libgorc.a $(B)/libgorc.so $(B)/gorc.pc
+
+$(B)/obj/%.o: src/%.c $(HDRS)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(B)/obj/ctx_asm.o: $(ASM_$(ARCH))
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(B)/libgorc.a: $(LIB_OBJ)
+	rm -f $@
+	ar rcs $@ $^
+
+$(B)/libgorc.so: $(LIB_OBJ)
+	$(CC) -shared -Wl,-soname,libgorc.so.0 $(LDFLAGS) -o $@ $^
+
+$(B)/gorc.pc: gorc.pc.in
+	@mkdir -p $(B)
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|0.1.0|g' $< > $@
+
+# ---- tests ----
+
+$(B)/tests/%: tests/%.c tests/testutil.h $(B)/libgorc.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests $< $(B)/libgorc.a -o $@ $(LDFLAGS) -lcmocka
+
+$(B)/tests/crashers: tests/crashers.c $(B)/libgorc.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $< $(B)/libgorc.a -o $@ $(LDFLAGS)
+
+test: $(TEST_BIN)
+	tests/run-variant $(V)
+
+deps:
+	@scripts/install-deps
+
+check: deps
+	tests/run-all
+
+# ---- demo, bench ----
+
+$(B)/examples/%: examples/%.c $(B)/libgorc.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $< $(B)/libgorc.a -o $@ $(LDFLAGS)
+
+demo: $(B)/examples/demo
+	$(B)/examples/demo
+
+bench:
+	bench/run
+
+# ---- install ----
+
+install: lib
+	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	install -m 644 include/gorc.h $(DESTDIR)$(PREFIX)/include/
+	install -m 644 $(B)/libgorc.a $(DESTDIR)$(PREFIX)/lib/
+	install -m 755 $(B)/libgorc.so $(DESTDIR)$(PREFIX)/lib/libgorc.so.0
+	ln -sf libgorc.so.0 $(DESTDIR)$(PREFIX)/lib/libgorc.so
+	install -m 644 $(B)/gorc.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/include/gorc.h $(DESTDIR)$(PREFIX)/lib/libgorc.* \
+	      $(DESTDIR)$(PREFIX)/lib/pkgconfig/gorc.pc
+
+# ---- hygiene ----
+
+FORMAT_FILES := $(wildcard include/*.h src/*.c src/*.h tests/*.c tests/*.h examples/*.c bench/c/*.c)
+
+format:
+	clang-format -i $(FORMAT_FILES)
+
+lint:
+	clang-format --dry-run --Werror $(FORMAT_FILES)
+	cppcheck -q --error-exitcode=1 --enable=warning,style,performance,portability \
+	  --inline-suppr --suppress=missingIncludeSystem -D__x86_64__ -D_GNU_SOURCE \
+	  -Iinclude -Isrc src include
+
+clean:
+	rm -rf build

@@ -1,0 +1,322 @@
+/*
+ * runtime.h - internal declarations shared by the runtime's files.
+ *
+ * The runtime follows Go's G/M/P model (docs/design.md tells the whole story):
+ *   G  a goroutine: a function, its stack and its saved registers (gorc__g).
+ *   M  a worker thread. Each M has a "g0" context on its own thread stack that runs the
+ *      scheduler loop when no goroutine can be switched to directly.
+ *   P  a processor: the right to run goroutines, with a local run queue, caches of free Gs and
+ *      stacks, and a timer heap. There are exactly gorc_maxprocs() Ps.
+ *
+ * Nothing here is public: every name starts with gorc__ and every struct may change.
+ */
+#ifndef GORC_RUNTIME_H
+#define GORC_RUNTIME_H
+
+#include "gorc.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(__SANITIZE_ADDRESS__)
+#define GORC_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define GORC_ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_THREAD__)
+#define GORC_TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define GORC_TSAN 1
+#endif
+#endif
+
+#define GORC_LIKELY(x) __builtin_expect(!!(x), 1)
+#define GORC_UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+typedef struct gorc__g gorc__g;
+typedef struct gorc__m gorc__m;
+typedef struct gorc__p gorc__p;
+typedef struct gorc__timer gorc__timer;
+
+/* ---- spin lock (short critical sections only: channel and queue state) ---- */
+
+typedef struct gorc__lock {
+    _Atomic uint32_t v;
+} gorc__lock;
+
+void gorc__lock_slow(_Atomic uint32_t *v);
+
+static inline void gorc__lock_acquire(gorc__lock *l)
+{
+    if (GORC_UNLIKELY(atomic_exchange_explicit(&l->v, 1, memory_order_acquire)))
+        gorc__lock_slow(&l->v);
+}
+
+static inline void gorc__lock_release(gorc__lock *l)
+{
+    atomic_store_explicit(&l->v, 0, memory_order_release);
+}
+
+/* ---- context switch (src/arch/ctx_<arch>.S) ---- */
+
+/* Saves callee-saved registers and FP control state on the current stack, stores the stack
+ * pointer in *save_sp, loads load_sp and restores from it. */
+void gorc__ctx_switch(void **save_sp, void *load_sp);
+/* Builds the first frame on a fresh stack so that switching to the returned sp calls
+ * entry(arg) (which must never return). */
+void *gorc__ctx_init(void *stack_top, void (*entry)(void *), void *arg);
+
+/* ---- stacks (src/stack.c) ---- */
+
+typedef struct gorc__stack {
+    char *lo;       /* lowest usable byte */
+    size_t size;    /* usable bytes */
+    uint32_t flags; /* GORC__STK_* */
+    uint32_t vg_id; /* valgrind registration id */
+} gorc__stack;
+
+int gorc__stack_alloc(gorc__stack *s, size_t size);
+void gorc__stack_free(gorc__stack *s);
+size_t gorc__stack_default_size(void);
+void gorc__stack_check(gorc__g *g, void *sp);
+void gorc__stack_trim(int64_t now);
+void gorc__stack_init(void);
+void gorc__stack_thread_init(void);
+bool gorc__stack_has_guard(void);
+
+/* ---- goroutines ---- */
+
+enum {
+    G_FREE = 0,   /* in a free list */
+    G_RUNNABLE,   /* in a run queue */
+    G_RUNNING,    /* running on an M */
+    G_WAITING,    /* parked; only gorc__ready moves it on */
+    G_DEAD,       /* finished, not yet recycled */
+};
+
+/* Why a goroutine is parked: printed by gorc_dump and the deadlock report. */
+enum {
+    W_NONE = 0,
+    W_CHAN_SEND,
+    W_CHAN_RECV,
+    W_CHAN_SEND_NIL,
+    W_CHAN_RECV_NIL,
+    W_SELECT,
+    W_SELECT_NO_CASES,
+    W_SLEEP,
+    W_MUTEX,
+    W_RWMUTEX_R,
+    W_RWMUTEX_W,
+    W_WAITGROUP,
+    W_COND,
+    W_SEMA,
+    W_IO,
+    W_BLOCKING,
+};
+
+struct gorc__g {
+    void *sp;                /* saved stack pointer while not running */
+    gorc__g *schedlink;      /* run queue and free list link */
+    _Atomic uint32_t status; /* G_* */
+    uint8_t waitreason;      /* W_* */
+    bool foreign;            /* a thread outside the runtime, parked on futex */
+    bool is_main;            /* the goroutine gorc_main started */
+    bool ticket;             /* Mutex handoff: the lock was passed to this waiter */
+    uint64_t id;
+    gorc_fn fn;
+    void *arg;
+    gorc__stack stk;
+    size_t stack_req;      /* requested usable stack size, 0 = default */
+    void *param;           /* wake-up datum (select: the case that fired) */
+    _Atomic uint32_t selectdone;
+    _Atomic uint32_t futex; /* foreign threads park on this */
+    gorc__timer *sleept;   /* timer used by gorc_sleep and timeouts, lazily made */
+    gorc__g *allnext;      /* every G ever made, for gorc_dump */
+#ifdef GORC_ASAN
+    void *asan_fake;
+#endif
+#ifdef GORC_TSAN
+    void *tsan_fiber;
+#endif
+};
+
+/* ---- Ms ---- */
+
+/* What the context we switch to must do first, on behalf of the one that switched away. It
+ * cannot be done before the switch: the old goroutine is still on its stack until then. */
+enum { AFTER_NONE = 0, AFTER_UNLOCK, AFTER_YIELD, AFTER_EXIT };
+
+struct gorc__m {
+    gorc__g g0;     /* scheduler context on this thread's stack */
+    gorc__g *curg;  /* goroutine running now (g0 when in the scheduler loop) */
+    gorc__p *p;     /* attached P, or NULL */
+    gorc__p *nextp; /* P handed over by whoever woke us */
+    uint32_t id;
+    bool spinning;  /* looking for work, counted in sched.nmspinning */
+    bool lostp;     /* the monitor took our P away while a goroutine ran */
+    bool holdp;     /* p is in P_SCHED state on our behalf (we are inside the scheduler) */
+    int after;      /* AFTER_* */
+    gorc__g *after_g;
+    void (*after_unlock)(void *);
+    void *after_arg;
+    _Atomic uint32_t park; /* futex: 0 = sleeping, 1 = woken */
+    gorc__m *schedlink;    /* idle M list */
+    gorc__m *allnext;
+    pthread_t thread;
+    void *sigstack;
+    char *g0_lo; /* thread stack bounds, for sanitizers */
+    size_t g0_size;
+};
+
+/* ---- Ps ---- */
+
+#define GORC_RUNQ 256
+
+/* p->st packs the owning M's id and a state, so that an M that lost its P cannot mistake a
+ * P now owned by another M for its own. */
+enum { P_IDLE = 0, P_RUNNING = 1, P_SCHED = 2 };
+#define P_ST(m, s) (((uint32_t)(m)->id << 2) | (uint32_t)(s))
+
+struct gorc__p {
+    int id;
+    _Atomic uint32_t st;
+    gorc__m *m;
+    gorc__p *link; /* idle P list */
+    _Atomic uint32_t schedtick; /* bumped on every switch; the monitor watches it */
+    uint32_t monitor_tick;      /* monitor's last view of schedtick */
+    int64_t monitor_when;
+    _Atomic uint32_t runqhead;
+    _Atomic uint32_t runqtail;
+    _Atomic(gorc__g *) runnext;
+    _Atomic(gorc__g *) runq[GORC_RUNQ];
+    gorc__g *gfree; /* free Gs (with or without stacks) */
+    int ngfree;
+    gorc__stack *stkcache; /* free default-size stacks */
+    int nstkcache;
+    uint64_t rnd; /* select's and steal order's random state */
+    /* timers: a 4-ary min-heap by deadline, guarded by tlock */
+    gorc__lock tlock;
+    gorc__timer **timers;
+    int ntimers, captimers;
+    _Atomic int64_t timer0; /* earliest deadline, 0 = none */
+};
+
+/* ---- the scheduler as a whole ---- */
+
+typedef struct gorc__sched {
+    gorc__lock lock; /* idle lists, global run queue, counters below */
+    gorc__g *runqhead, *runqtail;
+    _Atomic int32_t runqsize;
+    gorc__p *pidle;
+    _Atomic int32_t npidle;
+    gorc__m *midle;
+    int nmidle;
+    int mcount;
+    _Atomic int32_t nmspinning;
+    _Atomic int32_t nlostp;  /* Ms running a goroutine after losing their P */
+    _Atomic int32_t nforeign; /* foreign threads that have used the runtime */
+    _Atomic int64_t ngoroutines;
+    _Atomic uint64_t goidgen;
+    _Atomic int32_t main_active;
+    _Atomic int32_t npolling; /* Ms blocked in the poller */
+    _Atomic int64_t pollwhen; /* deadline the poller sleeps until (0 = none, -1 = forever) */
+    _Atomic int32_t monitor_sleeping;
+    _Atomic uint32_t monitor_futex;
+    int nprocs;
+    gorc__p *allp;
+    gorc__m *allm;
+    gorc__g *allg; /* every G ever made, newest first (guarded by lock) */
+} gorc__sched;
+
+extern gorc__sched gorc__s;
+
+/* The M running this thread, or NULL on a foreign thread. Not inlinable on purpose: a
+ * goroutine may resume on another thread after any switch, and the compiler must not reuse a
+ * thread-local address it computed before the switch. */
+gorc__m *gorc__getm(void);
+/* The running goroutine; on a foreign thread, that thread's stand-in G. */
+gorc__g *gorc__getg(void);
+
+void gorc__init(void);
+/* Count the calling thread as a foreign thread (see gorc_foreign_attach). */
+void gorc__note_foreign(void);
+uint64_t gorc__rand(void);
+
+/* Park the current goroutine with the given wait reason. unlock(arg), if not NULL, runs after
+ * the goroutine is fully switched out; a waker that finds the goroutine under that lock may
+ * then ready it. */
+void gorc__park(int reason, void (*unlock)(void *), void *arg);
+/* Make a parked goroutine runnable (next to run on the current P). */
+void gorc__ready(gorc__g *g);
+/* Wake the Ms needed to run newly readied work. */
+void gorc__wakep(void);
+/* Put a list of runnable Gs in the global run queue (used by timers and the poller). */
+void gorc__inject(gorc__g *head, gorc__g *tail, int n);
+
+/* ---- timers (src/time.c) ---- */
+
+struct gorc__timer {
+    int64_t when;   /* deadline, 0 when not in a heap */
+    int64_t period; /* > 0 for tickers */
+    void (*f)(gorc__timer *t, int64_t now);
+    void *arg;
+    _Atomic(gorc__p *) p; /* heap it is in, or NULL */
+    int idx;      /* index in that heap */
+    uint32_t seq; /* bumped by every stop/reset so a late fire can be told apart */
+};
+
+void gorc__timer_add(gorc__timer *t, int64_t when);
+/* Remove t from its heap; true if it was there (so it will not fire). */
+bool gorc__timer_del(gorc__timer *t);
+/* As gorc__timer_del, and also wait for a run of t's function in progress to finish. */
+bool gorc__timer_del_sync(gorc__timer *t);
+/* Arm / disarm the goroutine's own timer (sleep, select and semaphore timeouts). */
+void gorc__sleept_arm(gorc__g *g, int64_t when, void (*f)(gorc__timer *, int64_t));
+void gorc__sleept_cancel(gorc__g *g);
+/* Run the P's expired timers; returns the next deadline (0 = none). */
+int64_t gorc__timers_run(gorc__p *p, int64_t now);
+/* Earliest deadline over all Ps (0 = none). */
+int64_t gorc__timers_next(void);
+int64_t gorc__nanotime(void);
+
+/* ---- poller (src/netpoll_<backend>.c) ---- */
+
+int gorc__netpoll_init(void);
+/* Wait up to timeout_ns (-1 forever, 0 poll) for I/O readiness or a break. Returns readied
+ * Gs as a list. */
+gorc__g *gorc__netpoll(int64_t timeout_ns, gorc__g **tail, int *n);
+/* Interrupt a blocked gorc__netpoll. */
+void gorc__netpoll_break(void);
+/* Goroutines waiting on I/O (they can be woken, so they do not count toward a deadlock). */
+int64_t gorc__netpoll_waiters(void);
+
+/* ---- futex ---- */
+
+void gorc__futex_wait(_Atomic uint32_t *addr, uint32_t val, int64_t timeout_ns);
+void gorc__futex_wake(_Atomic uint32_t *addr, int n);
+
+/* ---- waiter queues used by sync primitives (intrusive on the waiter's stack) ---- */
+
+typedef struct gorc__waiter {
+    struct gorc__waiter *next;
+    gorc__g *g;
+    int64_t n;    /* semaphore permits wanted, rwmutex reader flag, ... */
+    bool done;    /* set by the waker before readying */
+    bool timedout;
+} gorc__waiter;
+
+void gorc__waitq_push(gorc__waitq *q, gorc__waiter *w);
+gorc__waiter *gorc__waitq_pop(gorc__waitq *q);
+bool gorc__waitq_remove(gorc__waitq *q, gorc__waiter *w);
+
+/* Print "fatal error: <msg>" and exit(2), as Go's runtime.throw does. */
+_Noreturn void gorc__fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+const char *gorc__waitreason_str(int r);
+
+#endif /* GORC_RUNTIME_H */

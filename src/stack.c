@@ -1,0 +1,349 @@
+/*
+ * stack.c - goroutine stacks: where they come from, how overflow is caught, where they go.
+ *
+ * A C goroutine cannot have Go's growable stacks (C code keeps raw pointers into its stack, so a
+ * stack can never move). Each goroutine therefore gets a fixed-size stack (64 KiB by default,
+ * GORC_STACK_SIZE or gorc_go_attr to change it) of which only the pages actually touched
+ * become resident: a goroutine parked in a channel receive costs one or two pages.
+ *
+ * Address space. One mmap per stack would cost a VMA each, and a guard page made with
+ * mprotect splits a VMA in two: with vm.max_map_count at its default of 65530 that caps a
+ * process near 32k goroutines. So default-size stacks are carved from arenas of 64 stacks per
+ * mmap (adjacent arenas with identical flags even merge into one VMA), and guards are made
+ * with madvise(MADV_GUARD_INSTALL) (Linux 6.13+), which marks pages as faulting without
+ * creating a VMA. On kernels without it, the first GUARD_BUDGET stacks get mprotect guards
+ * and later ones get none (the VMA budget is spent); those stacks are checked for a canary
+ * word at their lowest address and for the saved stack pointer at every switch instead.
+ * docs/design.md states exactly what is guaranteed in each case.
+ *
+ * Overflow. Touching a guard page raises SIGSEGV; the handler runs on a per-thread alternate
+ * signal stack, recognises the running goroutine's guard and prints a fatal error naming the
+ * goroutine. Faults elsewhere go to whatever handler was installed before.
+ *
+ * Reuse. Finished goroutines' stacks go to a per-P cache (no lock), overflow to a global one.
+ * The monitor thread calls gorc__stack_trim about once a second: stacks that sat in the
+ * global cache for a whole period get their pages returned with MADV_DONTNEED (the address
+ * range and its guard stay, so reuse needs no system call).
+ */
+#include "runtime.h"
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#if defined(__has_include)
+#if __has_include(<valgrind/valgrind.h>)
+#include <valgrind/valgrind.h>
+#define GORC_VALGRIND 1
+#endif
+#endif
+#ifdef GORC_ASAN
+#include <sanitizer/asan_interface.h>
+#endif
+
+#ifndef MADV_GUARD_INSTALL
+#define MADV_GUARD_INSTALL 102
+#endif
+
+enum {
+    STK_GUARD = 1,  /* has a guard page below lo */
+    STK_CUSTOM = 2, /* own mapping: unmapped when freed */
+    STK_CLEAN = 4,  /* pages returned to the OS */
+};
+
+enum { GUARD_MADVISE, GUARD_MPROTECT, GUARD_NONE };
+
+#define ARENA_STACKS 64
+#define GUARD_BUDGET 16384 /* mprotect guards cost 2 VMAs each; leave room for the rest */
+#define CANARY 0x60c0ffee5ca1ab1eULL
+
+static size_t page_size;
+static size_t default_size;
+static int guard_mode;
+static int guarded; /* mprotect guards made so far */
+
+static gorc__lock glock; /* arena cursor and the global cache */
+static char *arena_cur, *arena_end;
+static gorc__stack *gcache;
+static size_t ngcache, capgcache, lowwater;
+
+static size_t round_page(size_t n)
+{
+    return (n + page_size - 1) & ~(page_size - 1);
+}
+
+static void detect_guard_mode(void)
+{
+    char *m = mmap(NULL, 2 * page_size, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    guard_mode = GUARD_MPROTECT;
+    if (m != MAP_FAILED) {
+        if (madvise(m, page_size, MADV_GUARD_INSTALL) == 0)
+            guard_mode = GUARD_MADVISE;
+        munmap(m, 2 * page_size);
+    }
+    const char *env = getenv("GORC_STACK_GUARD");
+    if (env && strcmp(env, "mprotect") == 0)
+        guard_mode = GUARD_MPROTECT;
+    else if (env && strcmp(env, "none") == 0)
+        guard_mode = GUARD_NONE;
+}
+
+static void install_overflow_handler(void);
+
+void gorc__stack_init(void)
+{
+    page_size = (size_t)sysconf(_SC_PAGESIZE);
+    default_size = 64 * 1024;
+    const char *env = getenv("GORC_STACK_SIZE");
+    if (env) {
+        long long v = atoll(env);
+        if (v >= 16 * 1024 && v <= (1LL << 30))
+            default_size = (size_t)v;
+    }
+    default_size = round_page(default_size);
+    detect_guard_mode();
+    install_overflow_handler();
+}
+
+size_t gorc__stack_default_size(void)
+{
+    return default_size;
+}
+
+bool gorc__stack_has_guard(void)
+{
+    return guard_mode != GUARD_NONE;
+}
+
+/* Make the page below lo fault on access, by whichever means this kernel allows. */
+static bool make_guard(char *lo)
+{
+    char *g = lo - page_size;
+    if (guard_mode == GUARD_MADVISE)
+        return madvise(g, page_size, MADV_GUARD_INSTALL) == 0;
+    if (guard_mode == GUARD_MPROTECT && guarded < GUARD_BUDGET) {
+        if (mprotect(g, page_size, PROT_NONE) == 0) {
+            guarded++;
+            return true;
+        }
+    }
+    return false;
+}
+
+static void finish_new(gorc__stack *s, char *lo, size_t size, uint32_t flags)
+{
+    s->lo = lo;
+    s->size = size;
+    s->flags = flags;
+    s->vg_id = 0;
+#ifdef GORC_VALGRIND
+    s->vg_id = VALGRIND_STACK_REGISTER(lo, lo + size);
+#endif
+    if (!(flags & STK_GUARD))
+        memcpy(lo, &(uint64_t){CANARY}, sizeof(uint64_t));
+}
+
+static int carve(gorc__stack *s)
+{
+    size_t span = default_size + page_size;
+    if (arena_cur == NULL || arena_cur + span > arena_end) {
+        char *m = mmap(NULL, span * ARENA_STACKS, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        if (m == MAP_FAILED)
+            return -ENOMEM;
+        arena_cur = m;
+        arena_end = m + span * ARENA_STACKS;
+    }
+    char *lo = arena_cur + page_size;
+    arena_cur += span;
+    finish_new(s, lo, default_size, make_guard(lo) ? STK_GUARD : 0);
+    return 0;
+}
+
+static int alloc_custom(gorc__stack *s, size_t size)
+{
+    size = round_page(size);
+    char *m = mmap(NULL, size + page_size, PROT_READ | PROT_WRITE,
+                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (m == MAP_FAILED)
+        return -ENOMEM;
+    char *lo = m + page_size;
+    finish_new(s, lo, size, STK_CUSTOM | (make_guard(lo) ? STK_GUARD : 0));
+    return 0;
+}
+
+static void prepare_reuse(gorc__stack *s)
+{
+    s->flags &= ~(uint32_t)STK_CLEAN;
+#ifdef GORC_ASAN
+    /* Frames of the previous owner died without returning; their redzones are still
+     * poisoned in the shadow. */
+    __asan_unpoison_memory_region(s->lo, s->size);
+#endif
+    if (!(s->flags & STK_GUARD))
+        memcpy(s->lo, &(uint64_t){CANARY}, sizeof(uint64_t));
+}
+
+int gorc__stack_alloc(gorc__stack *s, size_t size)
+{
+    if (size != 0 && round_page(size) != default_size)
+        return alloc_custom(s, size);
+    gorc__m *m = gorc__getm();
+    gorc__p *p = m ? m->p : NULL;
+    if (p && !m->lostp && p->nstkcache > 0) {
+        *s = p->stkcache[--p->nstkcache];
+        prepare_reuse(s);
+        return 0;
+    }
+    int rc = 0;
+    gorc__lock_acquire(&glock);
+    if (ngcache > 0) {
+        *s = gcache[--ngcache];
+        if (ngcache < lowwater)
+            lowwater = ngcache;
+        gorc__lock_release(&glock);
+        prepare_reuse(s);
+        return 0;
+    }
+    rc = carve(s);
+    gorc__lock_release(&glock);
+    return rc;
+}
+
+#define PCACHE 32
+
+static void global_put(const gorc__stack *s, int n)
+{
+    gorc__lock_acquire(&glock);
+    if (ngcache + (size_t)n > capgcache) {
+        size_t nc = capgcache ? capgcache * 2 : 256;
+        while (nc < ngcache + (size_t)n)
+            nc *= 2;
+        gorc__stack *g = realloc(gcache, nc * sizeof *g);
+        if (g == NULL) {
+            /* Keeping the stacks is not worth failing for: drop them (address space only). */
+            gorc__lock_release(&glock);
+            return;
+        }
+        gcache = g;
+        capgcache = nc;
+    }
+    memcpy(gcache + ngcache, s, (size_t)n * sizeof *s);
+    ngcache += (size_t)n;
+    gorc__lock_release(&glock);
+}
+
+void gorc__stack_free(gorc__stack *s)
+{
+    if (s->lo == NULL)
+        return;
+    if (s->flags & STK_CUSTOM) {
+#ifdef GORC_VALGRIND
+        VALGRIND_STACK_DEREGISTER(s->vg_id);
+#endif
+        munmap(s->lo - page_size, s->size + page_size);
+        s->lo = NULL;
+        return;
+    }
+    gorc__m *m = gorc__getm();
+    gorc__p *p = m ? m->p : NULL;
+    if (p && !m->lostp) {
+        if (p->stkcache == NULL)
+            p->stkcache = calloc(PCACHE, sizeof(gorc__stack));
+        if (p->stkcache) {
+            if (p->nstkcache == PCACHE) {
+                global_put(p->stkcache + PCACHE / 2, PCACHE / 2);
+                p->nstkcache = PCACHE / 2;
+            }
+            p->stkcache[p->nstkcache++] = *s;
+            s->lo = NULL;
+            return;
+        }
+    }
+    global_put(s, 1);
+    s->lo = NULL;
+}
+
+void gorc__stack_trim(int64_t now)
+{
+    (void)now;
+    gorc__lock_acquire(&glock);
+    for (size_t i = 0; i < lowwater && i < ngcache; i++) {
+        gorc__stack *s = &gcache[i];
+        if (!(s->flags & STK_CLEAN)) {
+            madvise(s->lo, s->size, MADV_DONTNEED);
+            s->flags |= STK_CLEAN;
+        }
+    }
+    lowwater = ngcache;
+    gorc__lock_release(&glock);
+}
+
+_Noreturn static void overflow(const gorc__g *g, const char *how)
+{
+    gorc__fatal("stack overflow\n\nruntime: goroutine %llu stack exceeds %zu-byte limit (%s)",
+                (unsigned long long)g->id, g->stk.size, how);
+}
+
+void gorc__stack_check(gorc__g *g, void *sp)
+{
+    if (g->stk.lo == NULL || (g->stk.flags & STK_GUARD))
+        return;
+    uint64_t c;
+    memcpy(&c, g->stk.lo, sizeof c);
+    if (c != CANARY || (char *)sp < g->stk.lo)
+        overflow(g, "canary overwritten: memory below the stack may be corrupt");
+}
+
+/* ---- SIGSEGV on a guard page ---- */
+
+static struct sigaction old_segv, old_bus;
+
+static void on_fault(int sig, siginfo_t *si, void *uc)
+{
+    gorc__m *m = gorc__getm();
+    gorc__g *g = m ? m->curg : NULL;
+    char *a = si->si_addr;
+    if (g && g->stk.lo && a < g->stk.lo && a >= g->stk.lo - page_size * 16)
+        overflow(g, "guard page hit");
+    /* Not ours: hand over to the previous disposition. */
+    struct sigaction *old = sig == SIGBUS ? &old_bus : &old_segv;
+    if (old->sa_flags & SA_SIGINFO) {
+        if (old->sa_sigaction) {
+            old->sa_sigaction(sig, si, uc);
+            return;
+        }
+    } else if (old->sa_handler != SIG_DFL && old->sa_handler != SIG_IGN) {
+        old->sa_handler(sig);
+        return;
+    }
+    sigaction(sig, old, NULL);
+    /* Returning re-executes the faulting access under the old disposition. */
+}
+
+static void install_overflow_handler(void)
+{
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_sigaction = on_fault;
+    sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGSEGV, &sa, &old_segv);
+    sigaction(SIGBUS, &sa, &old_bus);
+}
+
+/* Each M runs the fault handler on an alternate stack: the goroutine's is exhausted. */
+void gorc__stack_thread_init(void)
+{
+    size_t sz = 64 * 1024;
+    void *p = mmap(NULL, sz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+    if (p == MAP_FAILED)
+        return;
+    stack_t ss = {.ss_sp = p, .ss_size = sz, .ss_flags = 0};
+    sigaltstack(&ss, NULL);
+    gorc__getm()->sigstack = p;
+}
