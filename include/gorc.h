@@ -83,6 +83,17 @@ int64_t gorc_count(void);
  * cpu.max quota). Go: runtime.GOMAXPROCS(0). */
 int gorc_maxprocs(void);
 
+/* Run fn(arg), a call that may block in the kernel or in a C library (file I/O, getaddrinfo,
+ * a database client), without holding up other goroutines: the caller's P is handed to
+ * another thread for the duration, and re-acquired afterwards (the goroutine may then wait
+ * for a free P). Returns fn's result. Go: what every system call does (entersyscall). */
+void *gorc_blocking(void *(*fn)(void *), void *arg);
+/* The same as a bracket around code that is not a single function call. Calls do not nest:
+ * an enter inside an enter is ignored. No gorc function that may park (channels, sleep, sync)
+ * may be called between them. */
+void gorc_blocking_enter(void);
+void gorc_blocking_exit(void);
+
 /* Declare the calling thread, which the runtime did not create, as one that may wake
  * goroutines (send on channels, spawn, unlock...). Such threads count from their first call
  * into gorc - this one or any other - until they exit; while any exist, deadlock detection

@@ -926,6 +926,80 @@ void gorc_yield(void)
     schedule_away(m, g);
 }
 
+/* ------------------------------------------------------------------------------------------
+ * Declared blocking calls (Go's entersyscallblock / exitsyscall)
+ * ---------------------------------------------------------------------------------------- */
+
+/* Give the P away for the duration of a blocking call: to a new M if it has anything to run
+ * or timers to watch, else to the idle list. */
+static void handoffp(gorc__p *p)
+{
+    if (!runqempty(p) || atomic_load(&gorc__s.runqsize) > 0 || atomic_load(&p->timer0) != 0) {
+        startm(p, false);
+        return;
+    }
+    gorc__lock_acquire(&gorc__s.lock);
+    pidleput(p);
+    gorc__lock_release(&gorc__s.lock);
+    /* A poller sleeping on an old deadline may now be the only M left to watch timers. */
+    gorc__netpoll_break();
+}
+
+void gorc_blocking_enter(void)
+{
+    gorc__m *m = gorc__getm();
+    if (m == NULL || m->curg == &m->g0 || m->inblocking)
+        return;
+    m->inblocking = true;
+    m->curg->waitreason = W_BLOCKING;
+    /* Counted like an M whose P was taken: it still runs a goroutine that can wake others. */
+    atomic_fetch_add(&gorc__s.nlostp, 1);
+    gorc__p *p = p_enter(m);
+    if (p == NULL) {
+        if (m->lostp) {
+            /* The monitor already took the P and counted us; don't count twice. */
+            m->lostp = false;
+            atomic_fetch_sub(&gorc__s.nlostp, 1);
+        }
+        return;
+    }
+    m->p = NULL;
+    handoffp(p);
+}
+
+void gorc_blocking_exit(void)
+{
+    gorc__m *m = gorc__getm();
+    if (m == NULL || !m->inblocking)
+        return;
+    m->inblocking = false;
+    gorc__g *g = m->curg;
+    g->waitreason = W_NONE;
+    gorc__lock_acquire(&gorc__s.lock);
+    gorc__p *p = pidleget();
+    gorc__lock_release(&gorc__s.lock);
+    if (p) {
+        acquirep(m, p);
+        atomic_fetch_sub(&gorc__s.nlostp, 1);
+        p_leave(m, p);
+        wake_monitor();
+        return;
+    }
+    /* No P free: queue ourselves and let this M park (m_loop uncounts it). */
+    m->lostp = true;
+    m->after = AFTER_YIELD;
+    m->after_g = g;
+    schedule_away(m, g);
+}
+
+void *gorc_blocking(void *(*fn)(void *), void *arg)
+{
+    gorc_blocking_enter();
+    void *r = fn(arg);
+    gorc_blocking_exit();
+    return r;
+}
+
 int64_t gorc_count(void)
 {
     return atomic_load(&gorc__s.ngoroutines);

@@ -161,6 +161,7 @@ struct gorc__m {
     bool spinning;  /* looking for work, counted in sched.nmspinning */
     bool lostp;     /* the monitor took our P away while a goroutine ran */
     bool holdp;     /* p is in P_SCHED state on our behalf (we are inside the scheduler) */
+    bool inblocking; /* inside gorc_blocking_enter/exit, P handed off */
     int after;      /* AFTER_* */
     gorc__g *after_g;
     void (*after_unlock)(void *);
