@@ -11,8 +11,9 @@
 #   make bench        side-by-side benchmarks against Go (bench/run)
 #   make format lint  clang-format the tree / cppcheck it
 #
-# Variants (V=...): release, debug, asan (AddressSanitizer + UBSan), tsan (ThreadSanitizer),
-# arm64 (cross-compiled with aarch64-linux-gnu-gcc, static, tests run under qemu-aarch64).
+# Variants (V=...): release, clang (same with clang), debug, asan (AddressSanitizer + UBSan), tsan (ThreadSanitizer),
+# arm64 (cross-compiled with aarch64-linux-gnu-gcc, tests run under qemu-aarch64 with Debian's
+# arm64 multiarch libc and cmocka).
 
 V ?= release
 PREFIX ?= /usr/local
@@ -22,7 +23,7 @@ CC := cc
 ifeq ($(V),arm64)
 CC := aarch64-linux-gnu-gcc
 endif
-ifeq ($(V),fuzz)
+ifneq ($(filter $(V),fuzz clang),)
 CC := clang
 endif
 
@@ -34,14 +35,16 @@ CFLAGS_asan := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
                -fno-sanitize-recover=undefined
 CFLAGS_tsan := -O1 -g -fsanitize=thread
 CFLAGS_arm64 := -O2 -g
+CFLAGS_clang := -O2 -g
 CFLAGS_fuzz := -O1 -g -fsanitize=address,undefined
 LDFLAGS_asan := -fsanitize=address,undefined
 LDFLAGS_tsan := -fsanitize=thread
-LDFLAGS_arm64 := -static
+CMOCKA_arm64 := /usr/lib/aarch64-linux-gnu/libcmocka.so.0
 LDFLAGS_fuzz := -fsanitize=address,undefined
 
 CFLAGS := $(BASE) $(CFLAGS_$(V)) $(EXTRA_CFLAGS)
 LDFLAGS := -pthread $(LDFLAGS_$(V)) $(EXTRA_LDFLAGS)
+CMOCKA := $(or $(CMOCKA_$(V)),-lcmocka)
 
 ARCH := $(shell $(CC) -dumpmachine | cut -d- -f1)
 ASM_x86_64 := src/arch/ctx_amd64.S
@@ -55,7 +58,7 @@ HDRS := $(wildcard include/*.h src/*.h)
 TESTS := $(patsubst tests/%.c,%,$(wildcard tests/test_*.c))
 TEST_BIN := $(TESTS:%=$(B)/tests/%) $(B)/tests/crashers
 
-.PHONY: all lib demo check test install uninstall bench format lint clean deps
+.PHONY: all lib demo check test test-bins install uninstall bench format lint clean deps
 all: lib
 lib: $(B)/libgorc.a $(B)/libgorc.so $(B)/gorc.pc
 
@@ -82,13 +85,15 @@ $(B)/gorc.pc: gorc.pc.in
 
 $(B)/tests/%: tests/%.c tests/testutil.h $(B)/libgorc.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests $< $(B)/libgorc.a -o $@ $(LDFLAGS) -lcmocka
+	$(CC) $(CFLAGS) -Itests $< $(B)/libgorc.a -o $@ $(LDFLAGS) $(CMOCKA)
 
 $(B)/tests/crashers: tests/crashers.c $(B)/libgorc.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $< $(B)/libgorc.a -o $@ $(LDFLAGS)
 
-test: $(TEST_BIN)
+test-bins: $(TEST_BIN)
+
+test: test-bins
 	tests/run-variant $(V)
 
 deps:

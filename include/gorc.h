@@ -32,17 +32,17 @@ extern "C" {
 #define GORC_VERSION_PATCH 0
 
 /* Error codes returned by gorc functions (negated). They are plain errno values. */
-#define GORC_ECLOSED (-EPIPE)       /* the channel is closed */
-#define GORC_EAGAIN (-EAGAIN)       /* the operation would block */
+#define GORC_ECLOSED   (-EPIPE)     /* the channel is closed */
+#define GORC_EAGAIN    (-EAGAIN)    /* the operation would block */
 #define GORC_ETIMEDOUT (-ETIMEDOUT) /* the deadline passed */
-#define GORC_ENOMEM (-ENOMEM)
-#define GORC_EINVAL (-EINVAL)
+#define GORC_ENOMEM    (-ENOMEM)
+#define GORC_EINVAL    (-EINVAL)
 
 /* Duration helpers, in nanoseconds (as Go's time.Duration). */
-#define GORC_NANOSECOND ((int64_t)1)
+#define GORC_NANOSECOND  ((int64_t)1)
 #define GORC_MICROSECOND ((int64_t)1000)
 #define GORC_MILLISECOND ((int64_t)1000000)
-#define GORC_SECOND ((int64_t)1000000000)
+#define GORC_SECOND      ((int64_t)1000000000)
 
 /* ------------------------------------------------------------------------------------------
  * Runtime and goroutines

@@ -12,9 +12,9 @@
 typedef struct gorc__sudog {
     gorc__g *g;
     struct gorc__sudog *next, *prev;
-    void *elem;   /* value to send, or where to receive into (may be NULL) */
+    void *elem; /* value to send, or where to receive into (may be NULL) */
     gorc_chan *c;
-    int caseidx;  /* select: which case this is */
+    int caseidx; /* select: which case this is */
     bool isselect;
     bool success; /* woken by a completed transfer (false: by close) */
 } gorc__sudog;

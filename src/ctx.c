@@ -24,12 +24,12 @@ void *gorc__ctx_init(void *stack_top, void (*entry)(void *), void *arg)
     uint16_t fpucw = 0x037F;
     memcpy(&f[0], &mxcsr, 4);
     memcpy((char *)&f[0] + 4, &fpucw, 2);
-    f[1] = 0;                                  /* r15 */
-    f[2] = 0;                                  /* r14 */
-    f[3] = (uint64_t)(uintptr_t)entry;         /* r13 */
-    f[4] = (uint64_t)(uintptr_t)arg;           /* r12 */
-    f[5] = 0;                                  /* rbx */
-    f[6] = 0;                                  /* rbp: end of the frame-pointer chain */
+    f[1] = 0;                          /* r15 */
+    f[2] = 0;                          /* r14 */
+    f[3] = (uint64_t)(uintptr_t)entry; /* r13 */
+    f[4] = (uint64_t)(uintptr_t)arg;   /* r12 */
+    f[5] = 0;                          /* rbx */
+    f[6] = 0;                          /* rbp: end of the frame-pointer chain */
     f[7] = (uint64_t)(uintptr_t)gorc__ctx_trampoline;
     return f;
 }

@@ -80,7 +80,7 @@ static _Atomic uint32_t mainwait;
 static _Atomic uint32_t next_mid = 1;
 static _Atomic int dead_reported;
 
-#define RETAKE_NS (10 * GORC_MILLISECOND)
+#define RETAKE_NS   (10 * GORC_MILLISECOND)
 #define MAX_THREADS 10000
 #define GFREE_LOCAL 64
 
@@ -144,14 +144,16 @@ uint64_t gorc__rand(void)
     gorc__m *m = gorc__getm();
     static _Atomic uint64_t shared = 0x9E3779B97F4A7C15ULL;
     uint64_t x;
-    if (m && m->p) {
-        x = m->p->rnd; /* only the owner uses it; a stale read is still random enough */
+    if (m) {
+        /* xorshift64 on the M's own state: no sharing, no atomics. */
+        x = m->rnd;
         x ^= x << 13;
         x ^= x >> 7;
         x ^= x << 17;
-        m->p->rnd = x;
+        m->rnd = x;
         return x;
     }
+    /* Foreign threads: splitmix64 over a shared counter. */
     x = atomic_fetch_add(&shared, 0x9E3779B97F4A7C15ULL);
     x ^= x >> 31;
     x *= 0xBF58476D1CE4E5B9ULL;
@@ -460,6 +462,9 @@ static int newm(gorc__p *p, bool spinning)
     if (m == NULL)
         return -ENOMEM;
     m->id = atomic_fetch_add(&next_mid, 1);
+    m->rnd = 0x9E3779B97F4A7C15ULL * m->id ^ (uint64_t)gorc__nanotime();
+    if (m->rnd == 0)
+        m->rnd = 1;
     m->nextp = p;
     m->spinning = spinning;
     m->g0.status = G_RUNNING;
@@ -1365,8 +1370,7 @@ static void *monitor(void *arg)
             gorc__stack_trim(now);
             last_trim = now;
         }
-        if (atomic_load(&gorc__s.npidle) == gorc__s.nprocs &&
-            atomic_load(&gorc__s.nlostp) == 0) {
+        if (atomic_load(&gorc__s.npidle) == gorc__s.nprocs && atomic_load(&gorc__s.nlostp) == 0) {
             /* Nothing runs: sleep until an M starts, waking twice to return cold stacks. */
             atomic_store(&gorc__s.monitor_futex, 0);
             atomic_store(&gorc__s.monitor_sleeping, 1);
@@ -1401,9 +1405,6 @@ void gorc__init(void)
     for (int i = n - 1; i >= 0; i--) {
         gorc__p *p = &gorc__s.allp[i];
         p->id = i;
-        p->rnd = 0x9E3779B97F4A7C15ULL * (uint64_t)(i + 1) ^ (uint64_t)gorc__nanotime();
-        if (p->rnd == 0)
-            p->rnd = 1;
         pidleput(p);
     }
     gorc__stack_init();

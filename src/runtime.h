@@ -36,7 +36,7 @@
 #endif
 #endif
 
-#define GORC_LIKELY(x) __builtin_expect(!!(x), 1)
+#define GORC_LIKELY(x)   __builtin_expect(!!(x), 1)
 #define GORC_UNLIKELY(x) __builtin_expect(!!(x), 0)
 
 typedef struct gorc__g gorc__g;
@@ -93,11 +93,11 @@ bool gorc__stack_has_guard(void);
 /* ---- goroutines ---- */
 
 enum {
-    G_FREE = 0,   /* in a free list */
-    G_RUNNABLE,   /* in a run queue */
-    G_RUNNING,    /* running on an M */
-    G_WAITING,    /* parked; only gorc__ready moves it on */
-    G_DEAD,       /* finished, not yet recycled */
+    G_FREE = 0, /* in a free list */
+    G_RUNNABLE, /* in a run queue */
+    G_RUNNING,  /* running on an M */
+    G_WAITING,  /* parked; only gorc__ready moves it on */
+    G_DEAD,     /* finished, not yet recycled */
 };
 
 /* Why a goroutine is parked: printed by gorc_dump and the deadlock report. */
@@ -132,12 +132,12 @@ struct gorc__g {
     gorc_fn fn;
     void *arg;
     gorc__stack stk;
-    size_t stack_req;      /* requested usable stack size, 0 = default */
-    void *param;           /* wake-up datum (select: the case that fired) */
+    size_t stack_req; /* requested usable stack size, 0 = default */
+    void *param;      /* wake-up datum (select: the case that fired) */
     _Atomic uint32_t selectdone;
     _Atomic uint32_t futex; /* foreign threads park on this */
-    gorc__timer *sleept;   /* timer used by gorc_sleep and timeouts, lazily made */
-    gorc__g *allnext;      /* every G ever made, for gorc_dump */
+    gorc__timer *sleept;    /* timer used by gorc_sleep and timeouts, lazily made */
+    gorc__g *allnext;       /* every G ever made, for gorc_dump */
 #ifdef GORC_ASAN
     void *asan_fake;
 #endif
@@ -158,11 +158,12 @@ struct gorc__m {
     gorc__p *p;     /* attached P, or NULL */
     gorc__p *nextp; /* P handed over by whoever woke us */
     uint32_t id;
-    bool spinning;  /* looking for work, counted in sched.nmspinning */
-    bool lostp;     /* the monitor took our P away while a goroutine ran */
-    bool holdp;     /* p is in P_SCHED state on our behalf (we are inside the scheduler) */
+    uint64_t rnd;   /* select's and steal order's random state */
+    bool spinning;   /* looking for work, counted in sched.nmspinning */
+    bool lostp;      /* the monitor took our P away while a goroutine ran */
+    bool holdp;      /* p is in P_SCHED state on our behalf (we are inside the scheduler) */
     bool inblocking; /* inside gorc_blocking_enter/exit, P handed off */
-    int after;      /* AFTER_* */
+    int after;       /* AFTER_* */
     gorc__g *after_g;
     void (*after_unlock)(void *);
     void *after_arg;
@@ -188,7 +189,7 @@ struct gorc__p {
     int id;
     _Atomic uint32_t st;
     gorc__m *m;
-    gorc__p *link; /* idle P list */
+    gorc__p *link;              /* idle P list */
     _Atomic uint32_t schedtick; /* bumped on every switch; the monitor watches it */
     uint32_t monitor_tick;      /* monitor's last view of schedtick */
     int64_t monitor_when;
@@ -200,7 +201,6 @@ struct gorc__p {
     int ngfree;
     gorc__stack *stkcache; /* free default-size stacks */
     int nstkcache;
-    uint64_t rnd; /* select's and steal order's random state */
     /* timers: a 4-ary min-heap by deadline, guarded by tlock */
     gorc__lock tlock;
     gorc__timer **timers;
@@ -220,7 +220,7 @@ typedef struct gorc__sched {
     int nmidle;
     int mcount;
     _Atomic int32_t nmspinning;
-    _Atomic int32_t nlostp;  /* Ms running a goroutine after losing their P */
+    _Atomic int32_t nlostp;   /* Ms running a goroutine after losing their P */
     _Atomic int32_t nforeign; /* foreign threads that have used the runtime */
     _Atomic int64_t ngoroutines;
     _Atomic uint64_t goidgen;
@@ -268,8 +268,8 @@ struct gorc__timer {
     void (*f)(gorc__timer *t, int64_t now);
     void *arg;
     _Atomic(gorc__p *) p; /* heap it is in, or NULL */
-    int idx;      /* index in that heap */
-    uint32_t seq; /* bumped by every stop/reset so a late fire can be told apart */
+    int idx;              /* index in that heap */
+    uint32_t seq;         /* bumped by every stop/reset so a late fire can be told apart */
 };
 
 void gorc__timer_add(gorc__timer *t, int64_t when);
@@ -307,8 +307,8 @@ void gorc__futex_wake(_Atomic uint32_t *addr, int n);
 typedef struct gorc__waiter {
     struct gorc__waiter *next;
     gorc__g *g;
-    int64_t n;    /* semaphore permits wanted, rwmutex reader flag, ... */
-    bool done;    /* set by the waker before readying */
+    int64_t n; /* semaphore permits wanted, rwmutex reader flag, ... */
+    bool done; /* set by the waker before readying */
     bool timedout;
 } gorc__waiter;
 
@@ -317,7 +317,7 @@ gorc__waiter *gorc__waitq_pop(gorc__waitq *q);
 bool gorc__waitq_remove(gorc__waitq *q, gorc__waiter *w);
 
 /* Print "fatal error: <msg>" and exit(2), as Go's runtime.throw does. */
-_Noreturn void gorc__fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+__attribute__((noreturn, format(printf, 1, 2))) void gorc__fatal(const char *fmt, ...);
 const char *gorc__waitreason_str(int r);
 
 #endif /* GORC_RUNTIME_H */

@@ -81,8 +81,7 @@ static void sift(gorc_case *cases, size_t *a, size_t root, size_t n)
         size_t child = 2 * root + 1;
         if (child >= n)
             return;
-        if (child + 1 < n &&
-            (uintptr_t)cases[a[child + 1]].chan > (uintptr_t)cases[a[child]].chan)
+        if (child + 1 < n && (uintptr_t)cases[a[child + 1]].chan > (uintptr_t)cases[a[child]].chan)
             child++;
         if ((uintptr_t)cases[a[root]].chan >= (uintptr_t)cases[a[child]].chan)
             return;
@@ -218,11 +217,10 @@ static int do_select(gorc_case *cases, size_t n, bool block, int64_t deadline)
     for (size_t m = 0; m < active; m++) {
         size_t i = lo[m];
         gorc__sudog *sg = &sgs[m];
-        *sg = (gorc__sudog){.g = g, .elem = cases[i].elem, .c = cases[i].chan,
-                            .caseidx = (int)i, .isselect = true};
-        gorc__waitlist_push(cases[i].dir == GORC_RECV ? &cases[i].chan->recvq
-                                                       : &cases[i].chan->sendq,
-                            sg);
+        *sg = (gorc__sudog){
+            .g = g, .elem = cases[i].elem, .c = cases[i].chan, .caseidx = (int)i, .isselect = true};
+        gorc__waitlist_push(
+            cases[i].dir == GORC_RECV ? &cases[i].chan->recvq : &cases[i].chan->sendq, sg);
     }
     selctx ctx = {.cases = cases, .lockorder = lo, .nlock = active, .g = g, .deadline = deadline};
     gorc__park(W_SELECT, park_unlock, &ctx);

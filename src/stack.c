@@ -58,7 +58,7 @@ enum { GUARD_MADVISE, GUARD_MPROTECT, GUARD_NONE };
 
 #define ARENA_STACKS 64
 #define GUARD_BUDGET 16384 /* mprotect guards cost 2 VMAs each; leave room for the rest */
-#define CANARY 0x60c0ffee5ca1ab1eULL
+#define CANARY       0x60c0ffee5ca1ab1eULL
 
 static size_t page_size;
 static size_t default_size;

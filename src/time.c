@@ -174,7 +174,7 @@ bool gorc__timer_del(gorc__timer *t)
 
 static _Atomic(gorc__timer *) running[1024];
 
-static void wait_not_running(gorc__timer *t)
+static void wait_not_running(const gorc__timer *t)
 {
     int n = gorc__s.nprocs < 1024 ? gorc__s.nprocs : 1024;
     for (int i = 0; i < n; i++)
