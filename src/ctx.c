@@ -22,6 +22,7 @@ void *gorc__ctx_init(void *stack_top, void (*entry)(void *), void *arg)
     uint64_t *f = (uint64_t *)(top + 8 - 7 * 8);
     uint32_t mxcsr = 0x1F80; /* all exceptions masked, round to nearest */
     uint16_t fpucw = 0x037F;
+    f[0] = 0; /* the switch compares all 8 bytes of this slot */
     memcpy(&f[0], &mxcsr, 4);
     memcpy((char *)&f[0] + 4, &fpucw, 2);
     f[1] = 0;                          /* r15 */

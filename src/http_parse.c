@@ -73,16 +73,17 @@ static const uint8_t cls[256] = {
 };
 /* clang-format on */
 
-#define BYTE(p)  ((uint8_t)(p)[0])
-#define IS(c, k) ((cls[(uint8_t)(c)] & (k)) != 0)
-#define IS_WS(c) ((c) == ' ' || (c) == '\t')
-#define ONES     0x0101010101010101ULL
+#define BYTE(p)   ((uint8_t)(p)[0])
+#define IS(c, k)  ((cls[(uint8_t)(c)] & (k)) != 0)
+#define IS_WS(c)  ((c) == ' ' || (c) == '\t')
+#define ONES      0x0101010101010101ULL
+#define HIGH_BITS 0x8080808080808080ULL
+
 #if defined(__GNUC__)
 #define COLD __attribute__((cold))
 #else
 #define COLD
 #endif
-#define HIGH_BITS 0x8080808080808080ULL
 
 static inline uint8_t to_lower(uint8_t c)
 {

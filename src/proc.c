@@ -35,8 +35,9 @@
  *
  * The monitor. A separate thread watches every P. A P whose goroutine has not returned to the
  * scheduler for 10 ms - CPU-bound, stuck in a blocking system call or in some C library that
- * blocks - while other work waits for it is taken away from its M (p->st records the owning M,
- * so the M cannot mistake the P for its own afterwards) and handed to another M. The old M
+ * blocks - while other work waits for it is taken away from its M (see "P ownership" below for
+ * how the M finds out without paying an atomic read-modify-write per switch) and handed to
+ * another M. The old M
  * carries on with its goroutine; the next time that goroutine enters the runtime, the M finds
  * it has no P and, after the goroutine parks, yields or exits, parks itself. Go does this only
  * for goroutines inside system calls it knows about and preempts the rest asynchronously with
@@ -55,6 +56,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #ifdef GORC_ASAN
@@ -217,40 +219,91 @@ const char *gorc__waitreason_str(int r)
 }
 
 /* ------------------------------------------------------------------------------------------
- * P ownership. An M using its P's unlocked parts (run queue, caches) moves it from RUNNING to
- * SCHED first; the monitor only takes Ps that are RUNNING. A failed move means the P is gone.
+ * P ownership.
+ *
+ * An M touching its P's unlocked state (run queue, caches) first sets m->insched, then checks
+ * that it still owns the P. The monitor takes a P only from an M that is not in the scheduler:
+ * it clears p->owner, then checks m->insched. That is Dekker's pattern, and each side needs a
+ * full barrier between its store and its load; the M's side runs on every switch, the monitor's
+ * a few times a second at most. membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) lets the monitor
+ * execute the barrier on the M's behalf, so the M's side is two plain stores and a load. Where
+ * membarrier is unavailable both sides use an ordinary fence.
  * ---------------------------------------------------------------------------------------- */
+
+static bool use_membarrier;
+
+static void membarrier_init(void)
+{
+#ifdef SYS_membarrier
+    /* MEMBARRIER_CMD_REGISTER_PRIVATE_EXPEDITED = 16, MEMBARRIER_CMD_PRIVATE_EXPEDITED = 8 */
+    use_membarrier = syscall(SYS_membarrier, 16, 0, 0) == 0;
+#endif
+}
+
+static void remote_fence(void)
+{
+#ifdef SYS_membarrier
+    if (use_membarrier && syscall(SYS_membarrier, 8, 0, 0) == 0)
+        return;
+#endif
+    atomic_thread_fence(memory_order_seq_cst);
+}
+
+/* The monitor decided to retake p (under sched.lock) or the M must wait for its verdict. */
+static gorc__p *p_enter_slow(gorc__m *m, gorc__p *p)
+{
+    gorc__lock_acquire(&gorc__s.lock);
+    bool mine = atomic_load(&p->owner) == m->id;
+    gorc__lock_release(&gorc__s.lock);
+    if (mine)
+        return p;
+    atomic_store_explicit(&m->insched, 0, memory_order_release);
+    m->p = NULL;
+    m->lostp = true;
+    return NULL;
+}
 
 static gorc__p *p_enter(gorc__m *m)
 {
     gorc__p *p = m->p;
     if (p == NULL)
         return NULL;
-    uint32_t exp = P_ST(m, P_RUNNING);
-    if (GORC_LIKELY(atomic_compare_exchange_strong(&p->st, &exp, P_ST(m, P_SCHED))))
+    atomic_store_explicit(&m->insched, 1, memory_order_relaxed);
+    if (GORC_UNLIKELY(!use_membarrier))
+        atomic_thread_fence(memory_order_seq_cst);
+    else
+        atomic_signal_fence(memory_order_seq_cst);
+    if (GORC_LIKELY(atomic_load_explicit(&p->owner, memory_order_relaxed) == m->id))
         return p;
-    m->p = NULL;
-    m->lostp = true;
-    return NULL;
+    return p_enter_slow(m, p);
 }
 
-static void p_leave(gorc__m *m, gorc__p *p)
+static void p_leave(gorc__m *m)
 {
-    atomic_store_explicit(&p->st, P_ST(m, P_RUNNING), memory_order_release);
+    atomic_store_explicit(&m->insched, 0, memory_order_release);
 }
+
+static bool in_sched(const gorc__m *m)
+{
+    return atomic_load_explicit(&m->insched, memory_order_relaxed) != 0;
+}
+
+static void wake_monitor(void);
 
 static void acquirep(gorc__m *m, gorc__p *p)
 {
-    p->m = m;
+    atomic_store(&p->m, m);
     m->p = p;
-    atomic_store(&p->st, P_ST(m, P_SCHED));
+    atomic_store_explicit(&m->insched, 1, memory_order_relaxed);
+    atomic_store(&p->owner, m->id);
+    wake_monitor(); /* it sleeps while every P is idle */
 }
 
 /* Under sched.lock. */
 static void pidleput(gorc__p *p)
 {
-    atomic_store(&p->st, P_IDLE);
-    p->m = NULL;
+    atomic_store(&p->owner, 0);
+    atomic_store(&p->m, NULL);
     p->link = gorc__s.pidle;
     gorc__s.pidle = p;
     atomic_fetch_add(&gorc__s.npidle, 1);
@@ -369,7 +422,7 @@ static uint32_t runqgrab(gorc__p *p2, gorc__p *p, uint32_t t, bool steal_next)
             if (next == NULL)
                 return 0;
             /* The owner probably is about to switch to it; give it a moment, as Go does. */
-            if ((atomic_load(&p2->st) & 3) != P_IDLE)
+            if (atomic_load(&p2->owner) != 0)
                 usleep(3);
             if (!atomic_compare_exchange_strong(&p2->runnext, &next, NULL))
                 continue;
@@ -706,9 +759,7 @@ static void resumed(void)
 {
     gorc__m *m = gorc__getm();
     run_after(m);
-    gorc__p *p = m->p;
-    m->holdp = false;
-    p_leave(m, p);
+    p_leave(m);
 }
 
 static void execute(gorc__m *m, gorc__p *p, gorc__g *from, gorc__g *g, bool from_dies)
@@ -739,14 +790,13 @@ static void schedule_away(gorc__m *m, gorc__g *g)
 {
     bool dies = m->after == AFTER_EXIT;
     gorc__stack_check(g, __builtin_frame_address(0));
-    gorc__p *p = m->holdp ? m->p : p_enter(m);
+    gorc__p *p = in_sched(m) ? m->p : p_enter(m);
     if (p == NULL) {
         m->curg = &m->g0;
         switch_to(m, g, &m->g0, dies);
         resumed();
         return;
     }
-    m->holdp = true;
     gorc__g *next = runnable_fast(p);
     if (next) {
         execute(m, p, g, next, dies);
@@ -800,13 +850,13 @@ void gorc__ready(gorc__g *g)
     atomic_store_explicit(&g->status, G_RUNNABLE, memory_order_relaxed);
     gorc__m *m = gorc__getm();
     gorc__p *p = NULL;
-    bool held = m && m->holdp;
+    bool held = m && in_sched(m);
     if (m)
         p = held ? m->p : p_enter(m);
     if (p) {
         runqput(p, g, true);
         if (!held)
-            p_leave(m, p);
+            p_leave(m);
     } else {
         globrunqput(g);
     }
@@ -859,14 +909,14 @@ static int spawn(gorc_fn fn, void *arg, size_t stack_req, bool is_main)
     if (rc != 0 || init_err != 0)
         return init_err ? init_err : -EAGAIN;
     gorc__m *m = gorc__getm();
-    bool held = m && m->holdp;
+    bool held = m && in_sched(m);
     gorc__p *p = NULL;
     if (m)
         p = held ? m->p : p_enter(m);
     gorc__g *g = galloc(p);
     if (g == NULL) {
         if (p && !held)
-            p_leave(m, p);
+            p_leave(m);
         return -ENOMEM;
     }
     g->fn = fn;
@@ -882,7 +932,7 @@ static int spawn(gorc_fn fn, void *arg, size_t stack_req, bool is_main)
     if (p) {
         runqput(p, g, true);
         if (!held)
-            p_leave(m, p);
+            p_leave(m);
     } else {
         globrunqput(g);
     }
@@ -969,6 +1019,8 @@ void gorc_blocking_enter(void)
         return;
     }
     m->p = NULL;
+    atomic_store(&p->owner, 0); /* before leaving the scheduler: the monitor must not take it */
+    p_leave(m);
     handoffp(p);
 }
 
@@ -986,8 +1038,7 @@ void gorc_blocking_exit(void)
     if (p) {
         acquirep(m, p);
         atomic_fetch_sub(&gorc__s.nlostp, 1);
-        p_leave(m, p);
-        wake_monitor();
+        p_leave(m);
         return;
     }
     /* No P free: queue ourselves and let this M park (m_loop uncounts it). */
@@ -1104,7 +1155,6 @@ top:;
         goto found;
     }
     m->p = NULL;
-    m->holdp = false;
     pidleput(p);
     gorc__lock_release(&gorc__s.lock);
 
@@ -1121,7 +1171,6 @@ top:;
                 gorc__lock_release(&gorc__s.lock);
                 if (p2) {
                     acquirep(m, p2);
-                    m->holdp = true;
                     m->spinning = true;
                     atomic_fetch_add(&gorc__s.nmspinning, 1);
                     goto top;
@@ -1148,7 +1197,6 @@ top:;
     mpark_wait(m);
     acquirep(m, m->nextp);
     m->nextp = NULL;
-    m->holdp = true;
     goto top;
 
 found:
@@ -1197,7 +1245,6 @@ static gorc__g *poll_ready(bool block, gorc__m *m)
         return NULL;
     }
     acquirep(m, p);
-    m->holdp = true;
     if (n == 0)
         return NULL;
     gorc__g *g = head;
@@ -1230,7 +1277,6 @@ static void m_loop(gorc__m *m)
             }
             acquirep(m, p);
         }
-        m->holdp = true;
         gorc__g *g = findrunnable(m);
         execute(m, m->p, &m->g0, g, false);
     }
@@ -1336,13 +1382,30 @@ static bool p_has_work(gorc__p *p)
     return !runqempty(p) || atomic_load(&gorc__s.runqsize) > 0 || atomic_load(&p->timer0) != 0;
 }
 
+/* Take p away from m (see "P ownership"); under sched.lock. */
+static bool try_retake(gorc__p *p, gorc__m *m, uint32_t owner)
+{
+    if (atomic_load(&p->owner) != owner)
+        return false;
+    atomic_store(&p->owner, 0);
+    remote_fence();
+    if (atomic_load_explicit(&m->insched, memory_order_acquire)) {
+        atomic_store(&p->owner, owner); /* it entered the scheduler after all */
+        return false;
+    }
+    return true;
+}
+
 static void retake(int64_t now)
 {
     for (int i = 0; i < gorc__s.nprocs; i++) {
         gorc__p *p = &gorc__s.allp[i];
-        uint32_t st = atomic_load(&p->st);
-        if ((st & 3) != P_RUNNING)
+        uint32_t owner = atomic_load(&p->owner);
+        gorc__m *m = atomic_load(&p->m);
+        if (owner == 0 || m == NULL || in_sched(m)) {
+            p->monitor_when = 0;
             continue;
+        }
         uint32_t tick = atomic_load_explicit(&p->schedtick, memory_order_relaxed);
         if (tick != p->monitor_tick || p->monitor_when == 0) {
             p->monitor_tick = tick;
@@ -1351,7 +1414,10 @@ static void retake(int64_t now)
         }
         if (now - p->monitor_when < RETAKE_NS || !p_has_work(p))
             continue;
-        if (!atomic_compare_exchange_strong(&p->st, &st, P_SCHED))
+        gorc__lock_acquire(&gorc__s.lock);
+        bool taken = try_retake(p, m, owner);
+        gorc__lock_release(&gorc__s.lock);
+        if (!taken)
             continue;
         atomic_fetch_add(&gorc__s.nlostp, 1);
         p->monitor_when = 0;
@@ -1402,6 +1468,7 @@ void gorc__init(void)
         return;
     }
     pthread_key_create(&foreign_key, foreign_exit);
+    membarrier_init();
     for (int i = n - 1; i >= 0; i--) {
         gorc__p *p = &gorc__s.allp[i];
         p->id = i;

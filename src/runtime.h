@@ -161,7 +161,9 @@ struct gorc__m {
     uint64_t rnd;   /* select's and steal order's random state */
     bool spinning;   /* looking for work, counted in sched.nmspinning */
     bool lostp;      /* the monitor took our P away while a goroutine ran */
-    bool holdp;      /* p is in P_SCHED state on our behalf (we are inside the scheduler) */
+    /* 1 while this M uses its P's unlocked state (run queue, caches): the monitor never takes a
+     * P whose M is inside the scheduler. Written only by this M. */
+    _Atomic uint32_t insched;
     bool inblocking; /* inside gorc_blocking_enter/exit, P handed off */
     int after;       /* AFTER_* */
     gorc__g *after_g;
@@ -180,15 +182,11 @@ struct gorc__m {
 
 #define GORC_RUNQ 256
 
-/* p->st packs the owning M's id and a state, so that an M that lost its P cannot mistake a
- * P now owned by another M for its own. */
-enum { P_IDLE = 0, P_RUNNING = 1, P_SCHED = 2 };
-#define P_ST(m, s) (((uint32_t)(m)->id << 2) | (uint32_t)(s))
 
 struct gorc__p {
     int id;
-    _Atomic uint32_t st;
-    gorc__m *m;
+    _Atomic uint32_t owner; /* id of the M holding this P, 0 when idle or being handed over */
+    _Atomic(gorc__m *) m;
     gorc__p *link;              /* idle P list */
     _Atomic uint32_t schedtick; /* bumped on every switch; the monitor watches it */
     uint32_t monitor_tick;      /* monitor's last view of schedtick */

@@ -8,7 +8,7 @@
  * touched (that is what makes swapcontext a system call per switch).
  *
  * Frame on a suspended stack, from the saved sp upwards:
- *   [0] mxcsr (4 bytes) + x87 cw (2 bytes) + pad   [8] r15  [16] r14  [24] r13  [32] r12
+ *   [0] mxcsr (4 bytes) + x87 cw (2 bytes) + 2 zero bytes   [8] r15  [16] r14  [24] r13  [32] r12
  *   [40] rbx  [48] rbp  [56] return address
  */
     .text
@@ -26,13 +26,16 @@ gorc__ctx_switch:
     pushq %r14
     pushq %r15
     subq $8, %rsp
+    movq $0, (%rsp)
     stmxcsr (%rsp)
     fnstcw 4(%rsp)
+    movq (%rsp), %rax
     movq %rsp, (%rdi)
     movq %rsi, %rsp
-    ldmxcsr (%rsp)
-    fldcw 4(%rsp)
-    addq $8, %rsp
+    /* Loading MXCSR and the x87 control word is slow; nearly always they are unchanged. */
+    cmpq (%rsp), %rax
+    jne 2f
+1:  addq $8, %rsp
     popq %r15
     popq %r14
     popq %r13
@@ -40,6 +43,9 @@ gorc__ctx_switch:
     popq %rbx
     popq %rbp
     ret
+2:  ldmxcsr (%rsp)
+    fldcw 4(%rsp)
+    jmp 1b
     .cfi_endproc
     .size gorc__ctx_switch, .-gorc__ctx_switch
 
