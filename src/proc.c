@@ -1216,6 +1216,7 @@ static gorc__g *poll_ready(bool block, gorc__m *m)
         if (gorc__netpoll_waiters() == 0 || atomic_load(&gorc__s.npolling) != 0)
             return NULL;
         head = gorc__netpoll(0, &tail, &n);
+        atomic_store(&gorc__s.lastpoll, gorc__nanotime());
         if (n == 0)
             return NULL;
         gorc__g *g = head;
@@ -1235,6 +1236,7 @@ static gorc__g *poll_ready(bool block, gorc__m *m)
             timeout = 0;
     }
     head = gorc__netpoll(timeout, &tail, &n);
+    atomic_store(&gorc__s.lastpoll, gorc__nanotime());
     atomic_store(&gorc__s.pollwhen, 0);
     atomic_store(&gorc__s.npolling, 0);
     gorc__lock_acquire(&gorc__s.lock);
@@ -1425,6 +1427,22 @@ static void retake(int64_t now)
     }
 }
 
+/* While every P is busy nobody polls; make sure I/O readiness is noticed within 10 ms. */
+static void poll_if_forgotten(int64_t now)
+{
+    if (gorc__netpoll_waiters() == 0 || atomic_load(&gorc__s.npolling) != 0 ||
+        now - atomic_load(&gorc__s.lastpoll) < RETAKE_NS)
+        return;
+    int32_t zero = 0;
+    if (!atomic_compare_exchange_strong(&gorc__s.npolling, &zero, 1))
+        return;
+    gorc__g *tail;
+    int n = 0;
+    gorc__g *head = gorc__netpoll(0, &tail, &n);
+    atomic_store(&gorc__s.npolling, 0);
+    gorc__inject(head, tail, n);
+}
+
 static void *monitor(void *arg)
 {
     (void)arg;
@@ -1448,6 +1466,7 @@ static void *monitor(void *arg)
             continue;
         }
         idle_rounds = 0;
+        poll_if_forgotten(now);
         retake(now);
         usleep(RETAKE_NS / 2 / 1000);
     }

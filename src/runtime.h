@@ -225,6 +225,7 @@ typedef struct gorc__sched {
     _Atomic int32_t main_active;
     _Atomic int32_t npolling; /* Ms blocked in the poller */
     _Atomic int64_t pollwhen; /* deadline the poller sleeps until (0 = none, -1 = forever) */
+    _Atomic int64_t lastpoll; /* when gorc__netpoll last ran */
     _Atomic int32_t monitor_sleeping;
     _Atomic uint32_t monitor_futex;
     int nprocs;

@@ -24,22 +24,22 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#define CHECK(cond)                                                                               \
-    do {                                                                                          \
-        if (!(cond)) {                                                                            \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);              \
-            abort();                                                                              \
-        }                                                                                         \
+#define CHECK(cond)                                                                                \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);               \
+            abort();                                                                               \
+        }                                                                                          \
     } while (0)
 
-#define CHECK_EQ(a, b)                                                                            \
-    do {                                                                                          \
-        long long va_ = (long long)(a), vb_ = (long long)(b);                                     \
-        if (va_ != vb_) {                                                                         \
-            fprintf(stderr, "%s:%d: CHECK_EQ failed: %s == %s (%lld != %lld)\n", __FILE__,        \
-                    __LINE__, #a, #b, va_, vb_);                                                  \
-            abort();                                                                              \
-        }                                                                                         \
+#define CHECK_EQ(a, b)                                                                             \
+    do {                                                                                           \
+        long long va_ = (long long)(a), vb_ = (long long)(b);                                      \
+        if (va_ != vb_) {                                                                          \
+            fprintf(stderr, "%s:%d: CHECK_EQ failed: %s == %s (%lld != %lld)\n", __FILE__,         \
+                    __LINE__, #a, #b, va_, vb_);                                                   \
+            abort();                                                                               \
+        }                                                                                          \
     } while (0)
 
 /* Divide large counts by this (>= 1). */
@@ -57,13 +57,13 @@ static inline long scaled(long n)
 }
 
 /* GO_TEST(name) { ... } defines a cmocka test whose body runs as the main goroutine. */
-#define GO_TEST(name)                                                                             \
-    static void name##_body(void *arg);                                                           \
-    static void name(void **state)                                                                \
-    {                                                                                             \
-        (void)state;                                                                              \
-        assert_int_equal(gorc_main(name##_body, NULL), 0);                                        \
-    }                                                                                             \
+#define GO_TEST(name)                                                                              \
+    static void name##_body(void *arg);                                                            \
+    static void name(void **state)                                                                 \
+    {                                                                                              \
+        (void)state;                                                                               \
+        assert_int_equal(gorc_main(name##_body, NULL), 0);                                         \
+    }                                                                                              \
     static void name##_body(void *arg)
 
 #endif
