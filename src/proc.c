@@ -162,22 +162,36 @@ uint64_t gorc__rand(void)
     return x ^ (x >> 29);
 }
 
+static void cpu_relax(void)
+{
+#if defined(__x86_64__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    __asm__ volatile("yield");
+#endif
+}
+
+/* Runtime locks guard a few dozen instructions, so waiting means spinning, then yielding the
+ * CPU to a holder the kernel may have preempted. While it waits, the M counts as inside the
+ * scheduler, or the monitor would mistake it for a stuck goroutine and start more threads
+ * to contend for the same lock. */
 void gorc__lock_slow(_Atomic uint32_t *v)
 {
+    gorc__m *m = tls_m;
+    uint32_t was = m ? atomic_load_explicit(&m->insched, memory_order_relaxed) : 0;
+    if (m)
+        atomic_store_explicit(&m->insched, 1, memory_order_relaxed);
     for (int i = 0;; i++) {
         if (atomic_load_explicit(v, memory_order_relaxed) == 0 &&
             !atomic_exchange_explicit(v, 1, memory_order_acquire))
-            return;
-        if (i < 64) {
-#if defined(__x86_64__)
-            __builtin_ia32_pause();
-#elif defined(__aarch64__)
-            __asm__ volatile("yield");
-#endif
-        } else {
+            break;
+        if (i < 200)
+            cpu_relax();
+        else
             sched_yield();
-        }
     }
+    if (m)
+        atomic_store_explicit(&m->insched, was, memory_order_relaxed);
 }
 
 void gorc__fatal(const char *fmt, ...)
@@ -660,7 +674,7 @@ static gorc__g *galloc(gorc__p *p)
 
 static void gfree(gorc__p *p, gorc__g *g)
 {
-    gorc__stack_free(&g->stk);
+    gorc__stack_free(p, &g->stk);
 #ifdef GORC_TSAN
     if (g->tsan_fiber) {
         __tsan_destroy_fiber(g->tsan_fiber);
@@ -740,10 +754,9 @@ static void g_start(void *arg);
 /* Give g a stack and a first frame if it has never run. */
 static void prepare_first_run(gorc__p *p, gorc__g *g)
 {
-    (void)p;
     if (g->sp != NULL)
         return;
-    int rc = gorc__stack_alloc(&g->stk, g->stack_req);
+    int rc = gorc__stack_alloc(p, &g->stk, g->stack_req);
     if (rc != 0)
         gorc__fatal("out of memory allocating a %zu-byte stack for goroutine %llu",
                     g->stack_req ? g->stack_req : gorc__stack_default_size(),
@@ -798,9 +811,12 @@ static void schedule_away(gorc__m *m, gorc__g *g)
         return;
     }
     gorc__g *next = runnable_fast(p);
-    if (next) {
+    if (next && (next->sp != NULL || p->nstkcache > 0 || next->stack_req != 0)) {
         execute(m, p, g, next, dies);
     } else {
+        /* Nothing to run, or the next goroutine needs a fresh stack (page faults, perhaps an
+         * mmap): let g0 do that after releasing what we parked under, not while holding it. */
+        m->nextg = next;
         m->curg = &m->g0;
         switch_to(m, g, &m->g0, dies);
     }
@@ -1279,7 +1295,10 @@ static void m_loop(gorc__m *m)
             }
             acquirep(m, p);
         }
-        gorc__g *g = findrunnable(m);
+        gorc__g *g = m->nextg;
+        m->nextg = NULL;
+        if (g == NULL || m->p == NULL)
+            g = findrunnable(m);
         execute(m, m->p, &m->g0, g, false);
     }
 }

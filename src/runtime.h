@@ -81,8 +81,9 @@ typedef struct gorc__stack {
     uint32_t vg_id; /* valgrind registration id */
 } gorc__stack;
 
-int gorc__stack_alloc(gorc__stack *s, size_t size);
-void gorc__stack_free(gorc__stack *s);
+/* p: the caller's P, held in the scheduler, or NULL (then only global caches are used). */
+int gorc__stack_alloc(gorc__p *p, gorc__stack *s, size_t size);
+void gorc__stack_free(gorc__p *p, gorc__stack *s);
 size_t gorc__stack_default_size(void);
 void gorc__stack_check(gorc__g *g, void *sp);
 void gorc__stack_trim(int64_t now);
@@ -157,6 +158,7 @@ struct gorc__m {
     gorc__g *curg;  /* goroutine running now (g0 when in the scheduler loop) */
     gorc__p *p;     /* attached P, or NULL */
     gorc__p *nextp; /* P handed over by whoever woke us */
+    gorc__g *nextg; /* goroutine for g0 to run next (it needed a fresh stack) */
     uint32_t id;
     uint64_t rnd;   /* select's and steal order's random state */
     bool spinning;   /* looking for work, counted in sched.nmspinning */

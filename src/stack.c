@@ -63,7 +63,7 @@ enum { GUARD_MADVISE, GUARD_MPROTECT, GUARD_NONE };
 static size_t page_size;
 static size_t default_size;
 static int guard_mode;
-static int guarded; /* mprotect guards made so far */
+static _Atomic int guarded; /* mprotect guards made so far */
 
 static gorc__lock glock; /* arena cursor and the global cache */
 static char *arena_cur, *arena_end;
@@ -125,12 +125,8 @@ static bool make_guard(char *lo)
     char *g = lo - page_size;
     if (guard_mode == GUARD_MADVISE)
         return madvise(g, page_size, MADV_GUARD_INSTALL) == 0;
-    if (guard_mode == GUARD_MPROTECT && guarded < GUARD_BUDGET) {
-        if (mprotect(g, page_size, PROT_NONE) == 0) {
-            guarded++;
-            return true;
-        }
-    }
+    if (guard_mode == GUARD_MPROTECT && atomic_fetch_add(&guarded, 1) < GUARD_BUDGET)
+        return mprotect(g, page_size, PROT_NONE) == 0;
     return false;
 }
 
@@ -147,21 +143,33 @@ static void finish_new(gorc__stack *s, char *lo, size_t size, uint32_t flags)
         memcpy(lo, &(uint64_t){CANARY}, sizeof(uint64_t));
 }
 
-static int carve(gorc__stack *s)
+/* Reserve up to n fresh default-size stacks from the arena (glock held); returns their lowest
+ * usable addresses in lo[] and how many. Guards are installed later, outside the lock. */
+static int reserve(char **lo, int n)
 {
     size_t span = default_size + page_size;
     if (arena_cur == NULL || arena_cur + span > arena_end) {
         char *m = mmap(NULL, span * ARENA_STACKS, PROT_READ | PROT_WRITE,
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
         if (m == MAP_FAILED)
-            return -ENOMEM;
+            return 0;
+        /* With transparent huge pages, touching one stack would fault in (and zero) 2 MiB:
+         * the pages of some 30 neighbours. Stacks must cost only what they touch. */
+        madvise(m, span * ARENA_STACKS, MADV_NOHUGEPAGE);
         arena_cur = m;
         arena_end = m + span * ARENA_STACKS;
     }
-    char *lo = arena_cur + page_size;
-    arena_cur += span;
+    int k = 0;
+    while (k < n && arena_cur + span <= arena_end) {
+        lo[k++] = arena_cur + page_size;
+        arena_cur += span;
+    }
+    return k;
+}
+
+static void init_fresh(gorc__stack *s, char *lo)
+{
     finish_new(s, lo, default_size, make_guard(lo) ? STK_GUARD : 0);
-    return 0;
 }
 
 static int alloc_custom(gorc__stack *s, size_t size)
@@ -171,6 +179,7 @@ static int alloc_custom(gorc__stack *s, size_t size)
                    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
     if (m == MAP_FAILED)
         return -ENOMEM;
+    madvise(m, size + page_size, MADV_NOHUGEPAGE);
     char *lo = m + page_size;
     finish_new(s, lo, size, STK_CUSTOM | (make_guard(lo) ? STK_GUARD : 0));
     return 0;
@@ -188,33 +197,50 @@ static void prepare_reuse(gorc__stack *s)
         memcpy(s->lo, &(uint64_t){CANARY}, sizeof(uint64_t));
 }
 
-int gorc__stack_alloc(gorc__stack *s, size_t size)
+#define PCACHE 32
+#define BATCH 8
+
+static bool pcache_ready(gorc__p *p)
+{
+    if (p->stkcache == NULL)
+        p->stkcache = calloc(PCACHE, sizeof(gorc__stack));
+    return p->stkcache != NULL;
+}
+
+/* p is the caller's P (in the scheduler) or NULL. Stacks come from p's cache, else a batch from
+ * the global cache, else a batch carved from the arena; batches refill p's cache so that the
+ * global lock is taken once per BATCH stacks. */
+int gorc__stack_alloc(gorc__p *p, gorc__stack *s, size_t size)
 {
     if (size != 0 && round_page(size) != default_size)
         return alloc_custom(s, size);
-    gorc__m *m = gorc__getm();
-    gorc__p *p = m ? m->p : NULL;
-    if (p && !m->lostp && p->nstkcache > 0) {
+    if (p && p->nstkcache > 0) {
         *s = p->stkcache[--p->nstkcache];
         prepare_reuse(s);
         return 0;
     }
-    int rc = 0;
+    int want = p && pcache_ready(p) ? BATCH : 1;
     gorc__lock_acquire(&glock);
     if (ngcache > 0) {
         *s = gcache[--ngcache];
+        for (int i = 1; i < want && ngcache > 0; i++)
+            p->stkcache[p->nstkcache++] = gcache[--ngcache];
         if (ngcache < lowwater)
             lowwater = ngcache;
         gorc__lock_release(&glock);
         prepare_reuse(s);
         return 0;
     }
-    rc = carve(s);
+    char *lo[BATCH];
+    int n = reserve(lo, want);
     gorc__lock_release(&glock);
-    return rc;
+    if (n == 0)
+        return -ENOMEM;
+    init_fresh(s, lo[0]);
+    for (int i = 1; i < n; i++)
+        init_fresh(&p->stkcache[p->nstkcache++], lo[i]);
+    return 0;
 }
-
-#define PCACHE 32
 
 static void global_put(const gorc__stack *s, int n)
 {
@@ -237,7 +263,7 @@ static void global_put(const gorc__stack *s, int n)
     gorc__lock_release(&glock);
 }
 
-void gorc__stack_free(gorc__stack *s)
+void gorc__stack_free(gorc__p *p, gorc__stack *s)
 {
     if (s->lo == NULL)
         return;
@@ -246,25 +272,15 @@ void gorc__stack_free(gorc__stack *s)
         VALGRIND_STACK_DEREGISTER(s->vg_id);
 #endif
         munmap(s->lo - page_size, s->size + page_size);
-        s->lo = NULL;
-        return;
-    }
-    gorc__m *m = gorc__getm();
-    gorc__p *p = m ? m->p : NULL;
-    if (p && !m->lostp) {
-        if (p->stkcache == NULL)
-            p->stkcache = calloc(PCACHE, sizeof(gorc__stack));
-        if (p->stkcache) {
-            if (p->nstkcache == PCACHE) {
-                global_put(p->stkcache + PCACHE / 2, PCACHE / 2);
-                p->nstkcache = PCACHE / 2;
-            }
-            p->stkcache[p->nstkcache++] = *s;
-            s->lo = NULL;
-            return;
+    } else if (p && pcache_ready(p)) {
+        if (p->nstkcache == PCACHE) {
+            global_put(p->stkcache + PCACHE / 2, PCACHE / 2);
+            p->nstkcache = PCACHE / 2;
         }
+        p->stkcache[p->nstkcache++] = *s;
+    } else {
+        global_put(s, 1);
     }
-    global_put(s, 1);
     s->lo = NULL;
 }
 
