@@ -51,8 +51,9 @@ extern "C" {
 typedef void (*gorc_fn)(void *arg);
 
 /* Start the runtime (if not started yet), run fn(arg) as a new goroutine and wait until it
- * returns. Other goroutines are not waited for. Returns 0, or -ENOMEM / -EAGAIN if the
- * runtime could not start. May be called again after it returns; see docs/api.md for what
+ * returns. Other goroutines are not waited for. Returns 0; -EINVAL if fn is NULL or the caller
+ * is itself a goroutine; -EBUSY if another thread's gorc_main is running; -ENOMEM / -EAGAIN if
+ * the runtime could not start. May be called again after it returns; see docs/api.md for what
  * happens to goroutines left running. Go: func main(). */
 int gorc_main(gorc_fn fn, void *arg);
 
@@ -61,13 +62,16 @@ typedef struct gorc_go_attr {
     size_t stack_size; /* usable stack bytes; 0 = default (GORC_STACK_SIZE or 64 KiB) */
 } gorc_go_attr;
 
-/* Start fn(arg) in a new goroutine. Returns 0, -ENOMEM when memory for the goroutine or its
- * stack cannot be had, -EAGAIN if the runtime is shutting down. Callable from goroutines and
- * from any other thread. Go: go fn(arg). */
+/* Start fn(arg) in a new goroutine. Returns 0; -EINVAL if fn is NULL (or, for gorc_go_ex, a
+ * stack_size outside 4 KiB..16 GiB); -ENOMEM if the goroutine's record cannot be allocated;
+ * -EAGAIN if the runtime failed to start. The stack is reserved when the goroutine first runs;
+ * if the address space for it cannot be had then, the runtime dies with "fatal error: out of
+ * memory allocating a stack", as Go does. Callable from goroutines and from any other thread.
+ * Go: go fn(arg). */
 int gorc_go(gorc_fn fn, void *arg);
 int gorc_go_ex(gorc_fn fn, void *arg, const gorc_go_attr *attr);
 
-/* The current goroutine's id (1 is the first goroutine gorc_main starts), or 0 when called
+/* The current goroutine's id (unique for the life of the process, never 0), or 0 when called
  * from a thread that is not running a goroutine. */
 uint64_t gorc_id(void);
 
@@ -96,9 +100,10 @@ void gorc_blocking_exit(void);
 
 /* Declare the calling thread, which the runtime did not create, as one that may wake
  * goroutines (send on channels, spawn, unlock...). Such threads count from their first call
- * into gorc - this one or any other - until they exit; while any exist, deadlock detection
- * is off, since the runtime cannot know what they will do. Call it before goroutines start
- * waiting for the thread. Harmless on runtime threads. */
+ * to this function, gorc_go, a channel function or a select, or from the first time they
+ * block in gorc, until they exit; while any exist, deadlock detection is off, since the
+ * runtime cannot know what they will do. Call it before goroutines start waiting for the
+ * thread. Harmless on runtime threads. */
 void gorc_foreign_attach(void);
 
 /* Print every goroutine's id, state and wait reason to stderr (a goroutine dump). */
@@ -112,7 +117,8 @@ typedef struct gorc_chan gorc_chan;
 
 /* Make a channel carrying elements of elem_size bytes (0 is allowed, for signal channels)
  * with a buffer of cap elements (0 = unbuffered). The channel starts with one reference.
- * Returns 0 and sets *out, or -EINVAL (sizes overflow), -ENOMEM. Go: make(chan T, cap). */
+ * Returns 0 and sets *out; -EINVAL if out is NULL, elem_size exceeds 1 GiB or the buffer size
+ * overflows; -ENOMEM. Go: make(chan T, cap). */
 int gorc_chan_make(gorc_chan **out, size_t elem_size, size_t cap);
 
 /* Reference counting: a channel is freed when its last reference is released. Releasing
@@ -158,16 +164,20 @@ typedef struct gorc_case {
 /* Wait until one case can proceed, perform it and return its index. Among several ready
  * cases the choice is uniformly random. A chosen RECV case on a closed, drained channel
  * stores a zero value and sets closed; a SEND case on a closed channel is chosen with closed
- * set and nothing sent (Go panics there). n may be 0 only with a timeout (then it sleeps).
- * Returns -EINVAL for a bad case. Go: select { ... }. */
+ * set and nothing sent (Go panics there). With n == 0 (or only NULL channels) it blocks
+ * forever, as an empty select does in Go. Returns -EINVAL for a NULL cases array with n > 0 or
+ * a case whose dir is not GORC_RECV/GORC_SEND, -ENOMEM if more than 8 active cases need
+ * memory that cannot be had. Go: select { ... }. */
 int gorc_select(gorc_case *cases, size_t n);
 
-/* Non-blocking select: returns -EAGAIN if no case is ready. Go: select with default. */
+/* Non-blocking select: returns -EAGAIN if no case is ready (also for n == 0). Go: select
+ * with default. */
 int gorc_select_try(gorc_case *cases, size_t n);
 
 /* Select that gives up after timeout_ns (relative) and returns -ETIMEDOUT. A negative or
- * zero timeout behaves as gorc_select_try but returns -ETIMEDOUT. Go: select with a
- * case <-time.After(d). */
+ * zero timeout behaves as gorc_select_try but returns -ETIMEDOUT; n == 0 just sleeps. A
+ * timeout too large to add to the clock never expires. Go: select with a case
+ * <-time.After(d). */
 int gorc_select_timeout(gorc_case *cases, size_t n, int64_t timeout_ns);
 
 /* ------------------------------------------------------------------------------------------
@@ -184,12 +194,13 @@ void gorc_sleep(int64_t ns);
 typedef struct gorc_timer gorc_timer;
 
 /* A one-shot timer: after d ns, the fire time (int64_t, gorc_now clock) is sent on its
- * channel (capacity 1; the send never blocks). Returns 0 and *out, or -ENOMEM.
- * Go: time.NewTimer. */
+ * channel (capacity 1; the send never blocks). Returns 0 and *out; -EINVAL if out is NULL;
+ * -ENOMEM; -EAGAIN if the runtime failed to start. Timer functions may be called concurrently
+ * on one timer. Go: time.NewTimer. */
 int gorc_timer_make(gorc_timer **out, int64_t d);
 
-/* A timer that runs fn(arg) in a new goroutine after d ns; its channel is NULL.
- * Go: time.AfterFunc. */
+/* A timer that runs fn(arg) in a new goroutine after d ns; its channel is NULL. Errors as
+ * gorc_timer_make, and -EINVAL if fn is NULL. Go: time.AfterFunc. */
 int gorc_timer_func(gorc_timer **out, int64_t d, gorc_fn fn, void *arg);
 
 /* The timer's channel (owned by the timer: valid until gorc_timer_free). */
@@ -198,8 +209,9 @@ gorc_chan *gorc_timer_chan(gorc_timer *t);
 /* Stop: returns true if this call prevented the timer from firing. Go: Timer.Stop. */
 bool gorc_timer_stop(gorc_timer *t);
 
-/* Re-arm to fire d ns from now; returns true if the timer had been active. Like Go, it does
- * not drain a value already in the channel. Go: Timer.Reset. */
+/* Re-arm to fire d ns from now; returns true if the timer had been active. Like Go up to
+ * 1.22 (Go 1.19 is gorc's reference), it does not drain a value already in the channel.
+ * Go: Timer.Reset. */
 bool gorc_timer_reset(gorc_timer *t, int64_t d);
 
 /* Stop and free the timer and its channel. */
@@ -207,13 +219,14 @@ void gorc_timer_free(gorc_timer *t);
 
 /* A channel that receives the fire time once, d ns from now. The caller owns one reference
  * and releases it with gorc_chan_release (the timer holds its own until it fires).
- * Returns 0 and *out, or -ENOMEM. Go: time.After. */
+ * Returns 0 and *out; -EINVAL if out is NULL; -ENOMEM; -EAGAIN. Go: time.After. */
 int gorc_after(gorc_chan **out, int64_t d);
 
 typedef struct gorc_ticker gorc_ticker;
 
-/* A ticker sends the time every period ns (period > 0, else -EINVAL); ticks a slow receiver
- * misses are dropped, as in Go. Go: time.NewTicker. */
+/* A ticker sends the time every period ns; ticks a slow receiver misses are dropped, as in
+ * Go. Returns 0 and *out; -EINVAL if out is NULL or period <= 0; -ENOMEM; -EAGAIN.
+ * Go: time.NewTicker. */
 int gorc_ticker_make(gorc_ticker **out, int64_t period);
 gorc_chan *gorc_ticker_chan(gorc_ticker *t);
 void gorc_ticker_stop(gorc_ticker *t);

@@ -259,23 +259,30 @@ static int chan_recv(gorc_chan *c, void *elem, bool block)
     return me.success ? 0 : -EPIPE;
 }
 
+/* Each entry point notes a foreign caller (a thread the runtime did not create): from then on
+ * the thread counts as a possible waker and deadlock detection stands down. */
+
 int gorc_chan_send(gorc_chan *c, const void *elem)
 {
+    gorc__note_foreign();
     return chan_send(c, elem, true);
 }
 
 int gorc_chan_recv(gorc_chan *c, void *elem)
 {
+    gorc__note_foreign();
     return chan_recv(c, elem, true);
 }
 
 int gorc_chan_trysend(gorc_chan *c, const void *elem)
 {
+    gorc__note_foreign();
     return chan_send(c, elem, false);
 }
 
 int gorc_chan_tryrecv(gorc_chan *c, void *elem)
 {
+    gorc__note_foreign();
     return chan_recv(c, elem, false);
 }
 
@@ -283,6 +290,7 @@ int gorc_chan_close(gorc_chan *c)
 {
     if (c == NULL)
         return -EINVAL;
+    gorc__note_foreign();
     gorc__lock_acquire(&c->lock);
     if (atomic_load_explicit(&c->closed, memory_order_relaxed)) {
         gorc__lock_release(&c->lock);

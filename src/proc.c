@@ -79,6 +79,7 @@ static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static int init_err;
 static pthread_key_t foreign_key;
 static _Atomic uint32_t mainwait;
+static _Atomic uint32_t main_busy; /* a gorc_main call is in progress */
 static _Atomic uint32_t next_mid = 1;
 static _Atomic int dead_reported;
 
@@ -919,12 +920,21 @@ static void g_start(void *arg)
     __builtin_unreachable();
 }
 
+int gorc__ensure_init(void)
+{
+    if (pthread_once(&init_once, gorc__init) != 0)
+        return -EAGAIN;
+    return init_err;
+}
+
 static int spawn(gorc_fn fn, void *arg, size_t stack_req, bool is_main)
 {
-    int rc = pthread_once(&init_once, gorc__init);
-    if (rc != 0 || init_err != 0)
-        return init_err ? init_err : -EAGAIN;
+    int rc = gorc__ensure_init();
+    if (rc != 0)
+        return rc;
     gorc__m *m = gorc__getm();
+    if (m == NULL && !is_main)
+        foreign_g(); /* a foreign thread spawning goroutines counts as a possible waker */
     bool held = m && in_sched(m);
     gorc__p *p = NULL;
     if (m)
@@ -1079,7 +1089,8 @@ int64_t gorc_count(void)
 
 int gorc_maxprocs(void)
 {
-    pthread_once(&init_once, gorc__init);
+    if (gorc__ensure_init() != 0)
+        return 0;
     return gorc__s.nprocs;
 }
 
@@ -1356,7 +1367,7 @@ static void dump_all(FILE *f)
         uint32_t s = atomic_load(&g->status);
         if (s == G_FREE || s == G_DEAD)
             continue;
-        if (s == G_WAITING)
+        if (s == G_WAITING || (s == G_RUNNING && g->waitreason == W_BLOCKING))
             fprintf(f, "goroutine %llu [%s]:\n", (unsigned long long)g->id,
                     gorc__waitreason_str(g->waitreason));
         else
@@ -1499,12 +1510,13 @@ static void *monitor(void *arg)
 void gorc__init(void)
 {
     int n = gorc__ncpu();
-    gorc__s.nprocs = n;
-    gorc__s.allp = calloc((size_t)n, sizeof(gorc__p));
-    if (gorc__s.allp == NULL) {
+    gorc__p *allp = calloc((size_t)n, sizeof(gorc__p));
+    if (allp == NULL) {
         init_err = -ENOMEM;
         return;
     }
+    gorc__s.allp = allp;
+    gorc__s.nprocs = n;
     pthread_key_create(&foreign_key, foreign_exit);
     membarrier_init();
     for (int i = n - 1; i >= 0; i--) {
@@ -1532,14 +1544,18 @@ int gorc_main(gorc_fn fn, void *arg)
         return -EINVAL;
     if (gorc__getm() != NULL)
         return -EINVAL; /* called from a goroutine */
+    uint32_t zero = 0;
+    if (!atomic_compare_exchange_strong(&main_busy, &zero, 1))
+        return -EBUSY; /* another thread's gorc_main is running */
     atomic_store(&mainwait, 0);
     atomic_store(&gorc__s.main_active, 1);
     int rc = spawn(fn, arg, 0, true);
     if (rc != 0) {
         atomic_store(&gorc__s.main_active, 0);
-        return rc;
+    } else {
+        while (atomic_load(&mainwait) == 0)
+            gorc__futex_wait(&mainwait, 0, -1);
     }
-    while (atomic_load(&mainwait) == 0)
-        gorc__futex_wait(&mainwait, 0, -1);
-    return 0;
+    atomic_store(&main_busy, 0);
+    return rc;
 }

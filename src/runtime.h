@@ -246,6 +246,8 @@ gorc__m *gorc__getm(void);
 gorc__g *gorc__getg(void);
 
 void gorc__init(void);
+/* Start the runtime if needed: 0, or the error it failed to start with. */
+int gorc__ensure_init(void);
 /* Count the calling thread as a foreign thread (see gorc_foreign_attach). */
 void gorc__note_foreign(void);
 uint64_t gorc__rand(void);
@@ -271,6 +273,8 @@ struct gorc__timer {
     _Atomic(gorc__p *) p; /* heap it is in, or NULL */
     int idx;              /* index in that heap */
     uint32_t seq;         /* bumped by every stop/reset so a late fire can be told apart */
+    _Atomic int running;  /* runs of f in progress (gorc__timer_del_sync waits for 0) */
+    bool selfowned;       /* f frees the timer: the runner must not touch it after f */
 };
 
 void gorc__timer_add(gorc__timer *t, int64_t when);
@@ -286,6 +290,8 @@ int64_t gorc__timers_run(gorc__p *p, int64_t now);
 /* Earliest deadline over all Ps (0 = none). */
 int64_t gorc__timers_next(void);
 int64_t gorc__nanotime(void);
+/* now + d, saturating at INT64_MAX (a deadline that never comes) instead of overflowing. */
+int64_t gorc__deadline(int64_t d);
 
 /* ---- poller (src/netpoll_<backend>.c) ---- */
 

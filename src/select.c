@@ -159,6 +159,7 @@ static int do_select(gorc_case *cases, size_t n, bool block, int64_t deadline)
 {
     if (n > 0 && cases == NULL)
         return -EINVAL;
+    gorc__note_foreign();
     size_t active = 0;
     for (size_t i = 0; i < n; i++) {
         if (cases[i].dir != GORC_RECV && cases[i].dir != GORC_SEND)
@@ -264,6 +265,8 @@ int gorc_select_timeout(gorc_case *cases, size_t n, int64_t timeout_ns)
         int r = do_select(cases, n, false, 0);
         return r == -EAGAIN ? -ETIMEDOUT : r;
     }
-    int64_t deadline = gorc_now() + timeout_ns;
-    return do_select(cases, n, true, deadline);
+    int err = gorc__ensure_init(); /* the timeout needs the runtime's timer heaps */
+    if (err != 0)
+        return err;
+    return do_select(cases, n, true, gorc__deadline(timeout_ns));
 }

@@ -38,6 +38,14 @@ int64_t gorc_now(void)
     return gorc__nanotime();
 }
 
+int64_t gorc__deadline(int64_t d)
+{
+    int64_t now = gorc__nanotime();
+    if (d <= 0)
+        return now;
+    return d > INT64_MAX - now ? INT64_MAX : now + d;
+}
+
 /* ---- the heap ---- */
 
 static bool less(gorc__timer *a, gorc__timer *b)
@@ -118,6 +126,8 @@ static void heap_remove(gorc__p *p, int i)
 
 static gorc__p *timer_p(void)
 {
+    if (GORC_UNLIKELY(gorc__s.allp == NULL) && gorc__ensure_init() != 0)
+        gorc__fatal("the runtime failed to start; no timer can be armed");
     gorc__m *m = gorc__getm();
     if (m && m->p)
         return m->p;
@@ -172,20 +182,13 @@ bool gorc__timer_del(gorc__timer *t)
     }
 }
 
-static _Atomic(gorc__timer *) running[1024];
-
-static void wait_not_running(const gorc__timer *t)
-{
-    int n = gorc__s.nprocs < 1024 ? gorc__s.nprocs : 1024;
-    for (int i = 0; i < n; i++)
-        while (atomic_load(&running[i]) == t)
-            sched_yield();
-}
-
 bool gorc__timer_del_sync(gorc__timer *t)
 {
     bool r = gorc__timer_del(t);
-    wait_not_running(t);
+    /* A runner marks the timer running before it leaves the heap (both under the heap lock),
+     * so having seen it out of the heap, we see the mark too. */
+    while (atomic_load(&t->running) != 0)
+        sched_yield();
     return r;
 }
 
@@ -194,6 +197,9 @@ int64_t gorc__timers_run(gorc__p *p, int64_t now)
     gorc__lock_acquire(&p->tlock);
     while (p->ntimers > 0 && p->timers[0]->when <= now) {
         gorc__timer *t = p->timers[0];
+        bool selfowned = t->selfowned;
+        if (!selfowned)
+            atomic_fetch_add(&t->running, 1);
         if (t->period > 0) {
             /* Tickers: next multiple of the period after now; missed ticks are dropped. */
             t->when += t->period * (1 + (now - t->when) / t->period);
@@ -203,14 +209,12 @@ int64_t gorc__timers_run(gorc__p *p, int64_t now)
             atomic_store_explicit(&t->p, NULL, memory_order_relaxed);
         }
         update_timer0(p);
-        if (p->id < 1024)
-            atomic_store(&running[p->id], t);
         void (*f)(gorc__timer *, int64_t) = t->f;
         gorc__lock_release(&p->tlock);
         f(t, now);
+        if (!selfowned)
+            atomic_fetch_sub(&t->running, 1); /* the last access: t may be freed next */
         gorc__lock_acquire(&p->tlock);
-        if (p->id < 1024)
-            atomic_store(&running[p->id], NULL);
     }
     int64_t next = p->ntimers ? p->timers[0]->when : 0;
     gorc__lock_release(&p->tlock);
@@ -285,14 +289,17 @@ void gorc_sleep(int64_t ns)
     }
     gorc__g *g = m->curg;
     sleept(g);
-    sleepctx s = {.g = g, .when = gorc__nanotime() + ns};
+    sleepctx s = {.g = g, .when = gorc__deadline(ns)};
     gorc__park(W_SLEEP, arm_sleep, &s);
 }
 
 /* ---- public timers and tickers ---- */
 
+/* mu serialises Stop/Reset/free: concurrent calls are allowed, as on Go's Timer, and a
+ * reset is a delete plus an add that must not interleave with another. */
 struct gorc_timer {
     gorc__timer t;
+    gorc__lock mu;
     gorc_chan *c;
     gorc_fn fn;
     void *fnarg;
@@ -300,6 +307,7 @@ struct gorc_timer {
 
 struct gorc_ticker {
     gorc__timer t;
+    gorc__lock mu;
     gorc_chan *c;
 };
 
@@ -322,6 +330,9 @@ int gorc_timer_make(gorc_timer **out, int64_t d)
     if (out == NULL)
         return -EINVAL;
     *out = NULL;
+    int err = gorc__ensure_init();
+    if (err != 0)
+        return err;
     gorc_timer *t = calloc(1, sizeof *t);
     if (t == NULL)
         return -ENOMEM;
@@ -330,10 +341,9 @@ int gorc_timer_make(gorc_timer **out, int64_t d)
         free(t);
         return rc;
     }
-    gorc_maxprocs(); /* the runtime's Ps hold the heaps */
     t->t.f = send_time;
     t->t.arg = t;
-    gorc__timer_add(&t->t, gorc__nanotime() + (d > 0 ? d : 0));
+    gorc__timer_add(&t->t, gorc__deadline(d));
     *out = t;
     return 0;
 }
@@ -343,15 +353,17 @@ int gorc_timer_func(gorc_timer **out, int64_t d, gorc_fn fn, void *arg)
     if (out == NULL || fn == NULL)
         return -EINVAL;
     *out = NULL;
+    int err = gorc__ensure_init();
+    if (err != 0)
+        return err;
     gorc_timer *t = calloc(1, sizeof *t);
     if (t == NULL)
         return -ENOMEM;
-    gorc_maxprocs();
     t->fn = fn;
     t->fnarg = arg;
     t->t.f = run_func;
     t->t.arg = t;
-    gorc__timer_add(&t->t, gorc__nanotime() + (d > 0 ? d : 0));
+    gorc__timer_add(&t->t, gorc__deadline(d));
     *out = t;
     return 0;
 }
@@ -363,15 +375,22 @@ gorc_chan *gorc_timer_chan(gorc_timer *t)
 
 bool gorc_timer_stop(gorc_timer *t)
 {
-    return t ? gorc__timer_del(&t->t) : false;
+    if (t == NULL)
+        return false;
+    gorc__lock_acquire(&t->mu);
+    bool was = gorc__timer_del(&t->t);
+    gorc__lock_release(&t->mu);
+    return was;
 }
 
 bool gorc_timer_reset(gorc_timer *t, int64_t d)
 {
     if (t == NULL)
         return false;
+    gorc__lock_acquire(&t->mu);
     bool was = gorc__timer_del_sync(&t->t);
-    gorc__timer_add(&t->t, gorc__nanotime() + (d > 0 ? d : 0));
+    gorc__timer_add(&t->t, gorc__deadline(d));
+    gorc__lock_release(&t->mu);
     return was;
 }
 
@@ -379,7 +398,9 @@ void gorc_timer_free(gorc_timer *t)
 {
     if (t == NULL)
         return;
+    gorc__lock_acquire(&t->mu);
     gorc__timer_del_sync(&t->t);
+    gorc__lock_release(&t->mu);
     gorc_chan_release(t->c);
     free(t);
 }
@@ -403,6 +424,9 @@ int gorc_after(gorc_chan **out, int64_t d)
     if (out == NULL)
         return -EINVAL;
     *out = NULL;
+    int err = gorc__ensure_init();
+    if (err != 0)
+        return err;
     after_timer *a = calloc(1, sizeof *a);
     if (a == NULL)
         return -ENOMEM;
@@ -411,12 +435,12 @@ int gorc_after(gorc_chan **out, int64_t d)
         free(a);
         return rc;
     }
-    gorc_maxprocs();
     gorc_chan_retain(a->c);
+    a->t.selfowned = true;
     a->t.f = after_fire;
     a->t.arg = a;
     *out = a->c;
-    gorc__timer_add(&a->t, gorc__nanotime() + (d > 0 ? d : 0));
+    gorc__timer_add(&a->t, gorc__deadline(d));
     return 0;
 }
 
@@ -430,6 +454,9 @@ int gorc_ticker_make(gorc_ticker **out, int64_t period)
     if (out == NULL || period <= 0)
         return -EINVAL;
     *out = NULL;
+    int err = gorc__ensure_init();
+    if (err != 0)
+        return err;
     gorc_ticker *t = calloc(1, sizeof *t);
     if (t == NULL)
         return -ENOMEM;
@@ -438,11 +465,10 @@ int gorc_ticker_make(gorc_ticker **out, int64_t period)
         free(t);
         return rc;
     }
-    gorc_maxprocs();
     t->t.f = tick;
     t->t.arg = t;
     t->t.period = period;
-    gorc__timer_add(&t->t, gorc__nanotime() + period);
+    gorc__timer_add(&t->t, gorc__deadline(period));
     *out = t;
     return 0;
 }
@@ -454,17 +480,22 @@ gorc_chan *gorc_ticker_chan(gorc_ticker *t)
 
 void gorc_ticker_stop(gorc_ticker *t)
 {
-    if (t)
-        gorc__timer_del(&t->t);
+    if (t == NULL)
+        return;
+    gorc__lock_acquire(&t->mu);
+    gorc__timer_del(&t->t);
+    gorc__lock_release(&t->mu);
 }
 
 int gorc_ticker_reset(gorc_ticker *t, int64_t period)
 {
     if (t == NULL || period <= 0)
         return -EINVAL;
+    gorc__lock_acquire(&t->mu);
     gorc__timer_del_sync(&t->t);
     t->t.period = period;
-    gorc__timer_add(&t->t, gorc__nanotime() + period);
+    gorc__timer_add(&t->t, gorc__deadline(period));
+    gorc__lock_release(&t->mu);
     return 0;
 }
 
@@ -472,7 +503,9 @@ void gorc_ticker_free(gorc_ticker *t)
 {
     if (t == NULL)
         return;
+    gorc__lock_acquire(&t->mu);
     gorc__timer_del_sync(&t->t);
+    gorc__lock_release(&t->mu);
     gorc_chan_release(t->c);
     free(t);
 }
