@@ -102,9 +102,11 @@ __attribute__((noinline)) gorc__m *gorc__getm(void)
     return tls_m;
 }
 
-static void foreign_exit(void *g)
+static void foreign_exit(void *arg)
 {
+    gorc__g *g = arg;
     atomic_fetch_sub(&gorc__s.nforeign, 1);
+    free(g->sleept);
     free(g);
 }
 
@@ -247,6 +249,19 @@ const char *gorc__waitreason_str(int r)
 
 static bool use_membarrier;
 
+/* A full barrier. ThreadSanitizer does not model fences (gcc refuses them with -Wtsan); under
+ * it a sequentially consistent read-modify-write stands in, which is a full barrier on every
+ * architecture gorc supports. */
+static void full_fence(void)
+{
+#ifdef GORC_TSAN
+    static _Atomic int dummy;
+    atomic_fetch_add(&dummy, 0);
+#else
+    atomic_thread_fence(memory_order_seq_cst);
+#endif
+}
+
 static void membarrier_init(void)
 {
 #ifdef SYS_membarrier
@@ -261,7 +276,7 @@ static void remote_fence(void)
     if (use_membarrier && syscall(SYS_membarrier, 8, 0, 0) == 0)
         return;
 #endif
-    atomic_thread_fence(memory_order_seq_cst);
+    full_fence();
 }
 
 /* The monitor decided to retake p (under sched.lock) or the M must wait for its verdict. */
@@ -285,7 +300,7 @@ static gorc__p *p_enter(gorc__m *m)
         return NULL;
     atomic_store_explicit(&m->insched, 1, memory_order_relaxed);
     if (GORC_UNLIKELY(!use_membarrier))
-        atomic_thread_fence(memory_order_seq_cst);
+        full_fence();
     else
         atomic_signal_fence(memory_order_seq_cst);
     if (GORC_LIKELY(atomic_load_explicit(&p->owner, memory_order_relaxed) == m->id))
@@ -785,12 +800,15 @@ static void execute(gorc__m *m, gorc__p *p, gorc__g *from, gorc__g *g, bool from
     switch_to(m, from, g, from_dies);
 }
 
-/* Quick look for the next goroutine, from a goroutine's stack. */
+/* Quick look for the next goroutine, from a goroutine's stack. Due timers send us to g0: the
+ * departing goroutine may still hold the lock it parks under, and a timer's function may need
+ * that very lock (a timer firing on the channel being received from). g0 runs them after the
+ * lock is released. */
 static gorc__g *runnable_fast(gorc__p *p)
 {
     int64_t t0 = atomic_load_explicit(&p->timer0, memory_order_relaxed);
     if (t0 != 0 && t0 <= gorc__nanotime())
-        gorc__timers_run(p, gorc__nanotime());
+        return NULL;
     gorc__g *g;
     if (p->schedtick % 61 == 0 && (g = globrunqget_locked(p, 1)) != NULL)
         return g;
@@ -904,6 +922,8 @@ static void g_start(void *arg)
     __sanitizer_finish_switch_fiber(NULL, NULL, NULL);
 #endif
     resumed();
+    if (g->is_main)
+        atomic_store(&gorc__s.main_active, 1); /* deadlock detection covers its lifetime */
     g->fn(g->arg);
     /* The goroutine is over; gorc__getm() again because fn may have moved us. */
     gorc__m *m = gorc__getm();
@@ -1384,18 +1404,40 @@ void gorc_dump(void)
     fflush(stderr);
 }
 
-static void check_dead(void)
+/* Nothing runs and nothing could make anything run. main_active is read last: seeing every P
+ * idle first means the main goroutine was not running then, and still alive afterwards means
+ * it had not finished. */
+static bool looks_dead(void)
 {
-    if (!atomic_load(&gorc__s.main_active))
-        return;
     if (atomic_load(&gorc__s.npidle) != gorc__s.nprocs || atomic_load(&gorc__s.nlostp) != 0 ||
         atomic_load(&gorc__s.nforeign) != 0 || atomic_load(&gorc__s.runqsize) != 0)
-        return;
+        return false;
     if (gorc__timers_next() != 0 || gorc__netpoll_waiters() != 0)
-        return;
+        return false;
     for (int i = 0; i < gorc__s.nprocs; i++)
         if (!runqempty(&gorc__s.allp[i]))
-            return;
+            return false;
+    return atomic_load(&gorc__s.main_active) != 0;
+}
+
+static uint64_t total_ticks(void)
+{
+    uint64_t sum = 0;
+    for (int i = 0; i < gorc__s.nprocs; i++)
+        sum += atomic_load(&gorc__s.allp[i].schedtick);
+    return sum;
+}
+
+static void check_dead(void)
+{
+    if (!atomic_load(&gorc__s.main_active) || !looks_dead())
+        return;
+    /* The conditions were read one by one, not as one snapshot. Look again a little later: a
+     * true deadlock is still there, and any switch in between shows in the Ps' ticks. */
+    uint64_t ticks = total_ticks();
+    usleep(2000);
+    if (!looks_dead() || total_ticks() != ticks)
+        return;
     int zero = 0;
     if (!atomic_compare_exchange_strong(&dead_reported, &zero, 1))
         return;
@@ -1548,11 +1590,8 @@ int gorc_main(gorc_fn fn, void *arg)
     if (!atomic_compare_exchange_strong(&main_busy, &zero, 1))
         return -EBUSY; /* another thread's gorc_main is running */
     atomic_store(&mainwait, 0);
-    atomic_store(&gorc__s.main_active, 1);
     int rc = spawn(fn, arg, 0, true);
-    if (rc != 0) {
-        atomic_store(&gorc__s.main_active, 0);
-    } else {
+    if (rc == 0) {
         while (atomic_load(&mainwait) == 0)
             gorc__futex_wait(&mainwait, 0, -1);
     }

@@ -263,7 +263,12 @@ void gorc__wakep(void);
 /* Put a list of runnable Gs in the global run queue (used by timers and the poller). */
 void gorc__inject(gorc__g *head, gorc__g *tail, int n);
 
-/* ---- timers (src/time.c) ---- */
+/* ---- timers (src/time.c) ----
+ *
+ * A timer's f runs on whatever thread runs the heap: possibly inside the scheduler while a
+ * goroutine is half-way through parking and still holds the lock it parks under. So f must not
+ * take locks that goroutines park under (channel locks via blocking operations, sync queue
+ * locks); it may ready goroutines, try-send on channels and CAS flags such as g->selectdone. */
 
 struct gorc__timer {
     int64_t when;   /* deadline, 0 when not in a heap */

@@ -7,8 +7,8 @@
  * p->timer0 mirrors its earliest deadline so the scheduler can tell "nothing due" from one
  * relaxed load, without reading the clock.
  *
- * Who runs expired timers: the P's own M whenever it schedules (runnable_fast), any M looking
- * for work (findrunnable runs every P's expired timers), and the poller, which sleeps in
+ * Who runs expired timers: g0 of the P's own M, which a goroutine switch passes through when a
+ * timer is due (runnable_fast), any M looking for work (findrunnable runs every P's expired timers), and the poller, which sleeps in
  * gorc__netpoll with the earliest deadline of all Ps as its timeout. Arming a timer earlier
  * than the poller's current deadline breaks it out (gorc__netpoll_break) so it can recompute;
  * there is no periodic tick anywhere.
