@@ -1,0 +1,62 @@
+/* pingpong2: two goroutines bounce an int over two unbuffered channels.
+ * The harness runs it with GORC_MAXPROCS=2. Prints wall-clock ns per round trip.
+ * Go counterpart: bench/go/pingpong2. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "gorc.h"
+
+enum { ROUNDS = 5000000 };
+
+static gorc_chan *ping, *pong;
+
+static void check(int rc, const char *what)
+{
+    if (rc < 0) {
+        fprintf(stderr, "pingpong: %s: %s\n", what, strerror(-rc));
+        exit(1);
+    }
+}
+
+static void echo(void *arg)
+{
+    (void)arg;
+    int64_t v;
+    while (gorc_chan_recv(ping, &v) == 0) {
+        v++;
+        check(gorc_chan_send(pong, &v), "send pong");
+    }
+    gorc_chan_close(pong);
+}
+
+static void body(void *arg)
+{
+    (void)arg;
+    check(gorc_chan_make(&ping, sizeof(int64_t), 0), "gorc_chan_make");
+    check(gorc_chan_make(&pong, sizeof(int64_t), 0), "gorc_chan_make");
+    check(gorc_go(echo, NULL), "gorc_go");
+
+    int64_t v = 0;
+    int64_t start = gorc_now();
+    for (int i = 0; i < ROUNDS; i++) {
+        check(gorc_chan_send(ping, &v), "send ping");
+        check(gorc_chan_recv(pong, &v), "recv pong");
+    }
+    int64_t elapsed = gorc_now() - start;
+    gorc_chan_close(ping);
+    gorc_chan_recv(pong, NULL); /* wait for echo to finish before releasing */
+    gorc_chan_release(ping);
+    gorc_chan_release(pong);
+    if (v != ROUNDS) {
+        fprintf(stderr, "pingpong: got %lld, want %d\n", (long long)v, ROUNDS);
+        exit(1);
+    }
+    printf("%.1f\n", (double)elapsed / ROUNDS);
+}
+
+int main(void)
+{
+    check(gorc_main(body, NULL), "gorc_main");
+    return 0;
+}

@@ -1,0 +1,3 @@
+module gorcbench
+
+go 1.19
