@@ -73,7 +73,7 @@ int gorc__ncpu(void);
 
 gorc__sched gorc__s;
 
-static _Thread_local gorc__m *tls_m;
+_Thread_local gorc__m *gorc__tls_m;
 static _Thread_local gorc__g *tls_foreign;
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static int init_err;
@@ -99,7 +99,7 @@ static void check_dead(void);
 __attribute__((noinline)) gorc__m *gorc__getm(void)
 {
     __asm__ volatile("" ::: "memory");
-    return tls_m;
+    return gorc__tls_m;
 }
 
 static void foreign_exit(void *arg)
@@ -127,7 +127,7 @@ static gorc__g *foreign_g(void)
     return g;
 }
 
-void gorc__note_foreign(void)
+void gorc__note_foreign_slow(void)
 {
     if (gorc__getm() == NULL)
         foreign_g();
@@ -180,7 +180,7 @@ static void cpu_relax(void)
  * to contend for the same lock. */
 void gorc__lock_slow(_Atomic uint32_t *v)
 {
-    gorc__m *m = tls_m;
+    gorc__m *m = gorc__tls_m;
     uint32_t was = m ? atomic_load_explicit(&m->insched, memory_order_relaxed) : 0;
     if (m)
         atomic_store_explicit(&m->insched, 1, memory_order_relaxed);
@@ -1337,7 +1337,7 @@ static void m_loop(gorc__m *m)
 static void *mstart(void *arg)
 {
     gorc__m *m = arg;
-    tls_m = m;
+    gorc__tls_m = m;
     m->curg = &m->g0;
     pthread_attr_t attr;
     if (pthread_getattr_np(pthread_self(), &attr) == 0) {

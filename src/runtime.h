@@ -248,8 +248,17 @@ gorc__g *gorc__getg(void);
 void gorc__init(void);
 /* Start the runtime if needed: 0, or the error it failed to start with. */
 int gorc__ensure_init(void);
-/* Count the calling thread as a foreign thread (see gorc_foreign_attach). */
-void gorc__note_foreign(void);
+/* The current thread's M. Read it only through gorc__getm(), or at the very start of a function
+ * that does not use it again after anything that may switch goroutines. */
+extern _Thread_local gorc__m *gorc__tls_m;
+void gorc__note_foreign_slow(void);
+/* Count the calling thread as a foreign thread (see gorc_foreign_attach). Called at public
+ * entry points, before anything can switch, so the thread-local read is safe inline. */
+static inline void gorc__note_foreign(void)
+{
+    if (GORC_UNLIKELY(gorc__tls_m == NULL))
+        gorc__note_foreign_slow();
+}
 uint64_t gorc__rand(void);
 
 /* Park the current goroutine with the given wait reason. unlock(arg), if not NULL, runs after
