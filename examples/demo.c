@@ -13,9 +13,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#define NPRIMES 2000
-#define NWORKERS 8
-#define NJOBS 200000
+#define NPRIMES     2000
+#define NWORKERS    8
+#define NJOBS       200000
 #define NGOROUTINES 250000
 
 static double ms_since(int64_t t0)

@@ -160,9 +160,9 @@ struct gorc__m {
     gorc__p *nextp; /* P handed over by whoever woke us */
     gorc__g *nextg; /* goroutine for g0 to run next (it needed a fresh stack) */
     uint32_t id;
-    uint64_t rnd;   /* select's and steal order's random state */
-    bool spinning;   /* looking for work, counted in sched.nmspinning */
-    bool lostp;      /* the monitor took our P away while a goroutine ran */
+    uint64_t rnd;  /* select's and steal order's random state */
+    bool spinning; /* looking for work, counted in sched.nmspinning */
+    bool lostp;    /* the monitor took our P away while a goroutine ran */
     /* 1 while this M uses its P's unlocked state (run queue, caches): the monitor never takes a
      * P whose M is inside the scheduler. Written only by this M. */
     _Atomic uint32_t insched;
@@ -183,7 +183,6 @@ struct gorc__m {
 /* ---- Ps ---- */
 
 #define GORC_RUNQ 256
-
 
 struct gorc__p {
     int id;

@@ -198,7 +198,7 @@ static void prepare_reuse(gorc__stack *s)
 }
 
 #define PCACHE 32
-#define BATCH 8
+#define BATCH  8
 
 static bool pcache_ready(gorc__p *p)
 {

@@ -8,10 +8,10 @@
  * relaxed load, without reading the clock.
  *
  * Who runs expired timers: g0 of the P's own M, which a goroutine switch passes through when a
- * timer is due (runnable_fast), any M looking for work (findrunnable runs every P's expired timers), and the poller, which sleeps in
- * gorc__netpoll with the earliest deadline of all Ps as its timeout. Arming a timer earlier
- * than the poller's current deadline breaks it out (gorc__netpoll_break) so it can recompute;
- * there is no periodic tick anywhere.
+ * timer is due (runnable_fast), any M looking for work (findrunnable runs every P's expired
+ * timers), and the poller, which sleeps in gorc__netpoll with the earliest deadline of all Ps as
+ * its timeout. Arming a timer earlier than the poller's current deadline breaks it out
+ * (gorc__netpoll_break) so it can recompute; there is no periodic tick anywhere.
  *
  * A timer's function runs without the heap lock held, and the timer is out of the heap while
  * it runs (tickers are re-armed first). gorc__timer_del_sync waits until a concurrent run of the
