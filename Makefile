@@ -51,7 +51,7 @@ ASM_x86_64 := src/arch/ctx_amd64.S
 ASM_aarch64 := src/arch/ctx_arm64.S
 
 LIB_SRC := src/ctx.c src/stack.c src/proc.c src/cpus.c src/futex.c src/chan.c src/select.c \
-           src/time.c src/sync.c src/netpoll_epoll.c
+           src/time.c src/sync.c src/netpoll_epoll.c src/http_parse.c
 LIB_OBJ := $(LIB_SRC:src/%.c=$(B)/obj/%.o) $(B)/obj/ctx_asm.o
 HDRS := $(wildcard include/*.h src/*.h)
 
