@@ -3,23 +3,40 @@
  *
  * The scheduler sees the poller through four functions (runtime.h): init, a wait with a
  * timeout that returns the goroutines whose I/O is ready, a break that interrupts that wait
- * from any thread, and a count of goroutines waiting on I/O. This file implements them with
+ * from any thread, and a count of goroutines waiting on I/O (kept by netpoll.c). The net code
+ * adds two (netpoll.h): register a descriptor, unregister it. This file implements them with
  * one epoll instance and an eventfd for the break; other backends (kqueue, io_uring) are files
  * of their own behind the same functions.
  *
+ * Registration is once per descriptor, edge-triggered, for input, output and peer hang-up:
+ * the kernel reports each change once and netpoll.c remembers it, so no epoll_ctl is ever
+ * needed on the read or write path. The event's 64 bits carry the descriptor's table index
+ * and recycle count rather than a pointer, so an event that raced with a close is recognised
+ * as stale.
+ *
  * The idle M that owns the poller blocks here with the earliest timer deadline as timeout, so
- * this is also how the runtime sleeps until a timer is due.
+ * this is also how the runtime sleeps until a timer is due. epoll_pwait2 takes that timeout in
+ * nanoseconds; kernels older than 5.11 lack it and get epoll_wait with the timeout rounded up
+ * to a millisecond (never down: a timer must not be found not yet due and slept on again).
+ *
+ * The eventfd is level-triggered and drained only by a blocking poll: a non-blocking poll by a
+ * P that ran out of work may see the break too, but must not swallow it.
  */
-#include "runtime.h"
+#include "netpoll.h"
 
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
+#include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
+
+#define NEVENTS   128
+#define BREAK_TAG UINT64_MAX
 
 static int epfd = -1;
 static int breakfd = -1;
 static _Atomic uint32_t breaking;
-static _Atomic int64_t waiters;
+static _Atomic int have_pwait2 = 1;
 
 int gorc__netpoll_init(void)
 {
@@ -29,8 +46,22 @@ int gorc__netpoll_init(void)
     breakfd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     if (breakfd < 0)
         return -1;
-    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = NULL};
+    struct epoll_event ev = {.events = EPOLLIN, .data.u64 = BREAK_TAG};
     return epoll_ctl(epfd, EPOLL_CTL_ADD, breakfd, &ev);
+}
+
+int gorc__netpoll_open(int fd, gorc__pd *pd)
+{
+    uint64_t tag = (uint64_t)atomic_load(&pd->seq) << 32 | pd->idx;
+    struct epoll_event ev = {.events = EPOLLIN | EPOLLOUT | EPOLLRDHUP | EPOLLPRI | EPOLLET,
+                             .data.u64 = tag};
+    return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) == 0 ? 0 : -errno;
+}
+
+void gorc__netpoll_close(int fd)
+{
+    struct epoll_event ev = {0};
+    epoll_ctl(epfd, EPOLL_CTL_DEL, fd, &ev);
 }
 
 void gorc__netpoll_break(void)
@@ -43,36 +74,80 @@ void gorc__netpoll_break(void)
         ;
 }
 
-gorc__g *gorc__netpoll(int64_t timeout_ns, gorc__g **tail, int *n)
+/* One epoll wait with a nanosecond timeout (-1 forever, 0 poll). */
+static int wait_events(struct epoll_event *evs, int64_t timeout_ns)
 {
+#ifdef SYS_epoll_pwait2
+    if (atomic_load_explicit(&have_pwait2, memory_order_relaxed)) {
+        struct timespec ts, *tp = NULL;
+        if (timeout_ns >= 0) {
+            ts.tv_sec = timeout_ns / GORC_SECOND;
+            ts.tv_nsec = timeout_ns % GORC_SECOND;
+            tp = &ts;
+        }
+        long k = syscall(SYS_epoll_pwait2, epfd, evs, NEVENTS, tp, NULL, 0);
+        if (k >= 0 || errno != ENOSYS)
+            return (int)k;
+        atomic_store(&have_pwait2, 0);
+    }
+#endif
     int ms;
     if (timeout_ns < 0)
         ms = -1;
     else if (timeout_ns == 0)
         ms = 0;
-    else if (timeout_ns < 1000000)
-        ms = 1; /* epoll_wait has millisecond resolution; round up, never spin */
     else if (timeout_ns > 1000000000000LL)
         ms = 1000000;
     else
         ms = (int)((timeout_ns + 999999) / 1000000);
-    struct epoll_event evs[128];
-    *n = 0;
-    *tail = NULL;
-    int k = epoll_wait(epfd, evs, 128, ms);
-    gorc__g *head = NULL;
-    for (int i = 0; i < k; i++) {
-        if (evs[i].data.ptr == NULL) {
-            uint64_t v;
-            ssize_t r = read(breakfd, &v, sizeof v);
-            (void)r;
-            atomic_store(&breaking, 0);
-        }
-    }
-    return head;
+    return epoll_wait(epfd, evs, NEVENTS, ms);
 }
 
-int64_t gorc__netpoll_waiters(void)
+static int event_mode(uint32_t ev)
 {
-    return atomic_load(&waiters);
+    int mode = 0;
+    if (ev & (EPOLLIN | EPOLLRDHUP | EPOLLPRI | EPOLLHUP | EPOLLERR))
+        mode += 'r';
+    if (ev & (EPOLLOUT | EPOLLHUP | EPOLLERR))
+        mode += 'w';
+    return mode;
+}
+
+gorc__g *gorc__netpoll(int64_t timeout_ns, gorc__g **tail, int *n)
+{
+    struct epoll_event evs[NEVENTS];
+    gorc__glist l = {NULL, NULL, 0};
+    int k;
+    for (;;) {
+        k = wait_events(evs, timeout_ns);
+        if (k >= 0)
+            break;
+        if (errno != EINTR || timeout_ns != 0) {
+            k = 0; /* a blocking caller recomputes its timeout and comes back */
+            break;
+        }
+    }
+    for (int i = 0; i < k; i++) {
+        uint64_t tag = evs[i].data.u64;
+        if (tag == BREAK_TAG) {
+            if (timeout_ns != 0) {
+                uint64_t v;
+                ssize_t r = read(breakfd, &v, sizeof v);
+                (void)r;
+                atomic_store(&breaking, 0);
+            }
+            continue;
+        }
+        int mode = event_mode(evs[i].events);
+        gorc__pd *pd = gorc__pd_lookup((uint32_t)tag, (uint32_t)(tag >> 32));
+        if (pd == NULL)
+            continue;
+        if (evs[i].events & (EPOLLPRI | EPOLLRDHUP | EPOLLHUP | EPOLLERR))
+            gorc__pd_unusual(pd);
+        if (mode)
+            gorc__netpoll_ready(pd, mode, &l);
+    }
+    *tail = l.tail;
+    *n = l.n;
+    return l.head;
 }

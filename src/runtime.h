@@ -306,7 +306,7 @@ int64_t gorc__nanotime(void);
 /* now + d, saturating at INT64_MAX (a deadline that never comes) instead of overflowing. */
 int64_t gorc__deadline(int64_t d);
 
-/* ---- poller (src/netpoll_<backend>.c) ---- */
+/* ---- poller (src/netpoll_<backend>.c; poll descriptors and backends: netpoll.h) ---- */
 
 int gorc__netpoll_init(void);
 /* Wait up to timeout_ns (-1 forever, 0 poll) for I/O readiness or a break. Returns readied

@@ -56,6 +56,27 @@ static inline long scaled(long n)
     return r > 0 ? r : 1;
 }
 
+/* posix_spawn for tests that run a child process. Under an emulator (the arm64 variant runs
+ * under qemu-user, which cannot follow execve of a foreign binary by itself) the child is
+ * started through the program named by GORC_TEST_RUNNER. argv[0] must be the path of exe. */
+#include <spawn.h>
+#include <string.h>
+static inline int test_spawn(pid_t *pid, const char *exe,
+                             const posix_spawn_file_actions_t *fa, char *const argv[],
+                             char *const envp[])
+{
+    const char *runner = getenv("GORC_TEST_RUNNER");
+    if (runner == NULL || *runner == 0)
+        return posix_spawn(pid, exe, fa, NULL, argv, envp);
+    char *av[64];
+    int n = 0;
+    av[n++] = (char *)runner;
+    for (int i = 0; argv[i] != NULL && n < 63; i++)
+        av[n++] = i == 0 ? (char *)exe : argv[i];
+    av[n] = NULL;
+    return posix_spawnp(pid, runner, fa, NULL, av, envp);
+}
+
 /* GO_TEST(name) { ... } defines a cmocka test whose body runs as the main goroutine. */
 #define GO_TEST(name)                                                                              \
     static void name##_body(void *arg);                                                            \
