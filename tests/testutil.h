@@ -61,9 +61,8 @@ static inline long scaled(long n)
  * started through the program named by GORC_TEST_RUNNER. argv[0] must be the path of exe. */
 #include <spawn.h>
 #include <string.h>
-static inline int test_spawn(pid_t *pid, const char *exe,
-                             const posix_spawn_file_actions_t *fa, char *const argv[],
-                             char *const envp[])
+static inline int test_spawn(pid_t *pid, const char *exe, const posix_spawn_file_actions_t *fa,
+                             char *const argv[], char *const envp[])
 {
     const char *runner = getenv("GORC_TEST_RUNNER");
     if (runner == NULL || *runner == 0)
