@@ -1251,10 +1251,27 @@ found:
     return g;
 }
 
+/* Goroutines the poller readied, for an M holding p: run the first, queue the rest on p (the
+ * run queue spills to the global one if needed) and wake one spinner to share them, rather
+ * than starting an M per goroutine. */
+static gorc__g *take_batch(gorc__p *p, gorc__g *head)
+{
+    gorc__g *next;
+    for (gorc__g *g = head->schedlink; g; g = next) {
+        next = g->schedlink;
+        atomic_store_explicit(&g->status, G_RUNNABLE, memory_order_relaxed);
+        runqput(p, g, false);
+    }
+    atomic_store_explicit(&head->status, G_RUNNABLE, memory_order_relaxed);
+    if (head->schedlink)
+        gorc__wakep();
+    return head;
+}
+
 /* Poll for I/O and timers. Without block: a quick non-blocking look (only if goroutines wait
  * on I/O). With block (and no P): become the poller unless another M is, sleep until the next
- * timer or I/O, then try to get a P. Returns a readied goroutine (the rest go to the global
- * queue) with m->p set, or NULL. */
+ * timer or I/O, then try to get a P. Returns a readied goroutine (the rest are queued on the
+ * P, see take_batch) with m->p set, or NULL. */
 static gorc__g *poll_ready(bool block, gorc__m *m)
 {
     gorc__g *head, *tail;
@@ -1266,10 +1283,7 @@ static gorc__g *poll_ready(bool block, gorc__m *m)
         atomic_store(&gorc__s.lastpoll, gorc__nanotime());
         if (n == 0)
             return NULL;
-        gorc__g *g = head;
-        atomic_store(&g->status, G_RUNNABLE);
-        gorc__inject(head->schedlink, tail, n - 1);
-        return g;
+        return take_batch(m->p, head);
     }
     int32_t zero = 0;
     if (!atomic_compare_exchange_strong(&gorc__s.npolling, &zero, 1))
@@ -1296,10 +1310,7 @@ static gorc__g *poll_ready(bool block, gorc__m *m)
     acquirep(m, p);
     if (n == 0)
         return NULL;
-    gorc__g *g = head;
-    atomic_store(&g->status, G_RUNNABLE);
-    gorc__inject(head->schedlink, tail, n - 1);
-    return g;
+    return take_batch(p, head);
 }
 
 static void m_loop(gorc__m *m)
