@@ -10,6 +10,7 @@
 #   make install      PREFIX=/usr/local by default; DESTDIR is honoured
 #   make bench        side-by-side benchmarks against Go (bench/run)
 #   make format lint  clang-format the tree / cppcheck it
+#   make fuzz         run the libFuzzer targets for FUZZ_SECONDS (default 20)
 #
 # Variants (V=...): release, clang (same with clang), debug, asan (AddressSanitizer + UBSan), tsan (ThreadSanitizer),
 # arm64 (cross-compiled with aarch64-linux-gnu-gcc, tests run under qemu-aarch64 with Debian's
@@ -58,7 +59,7 @@ HDRS := $(wildcard include/*.h src/*.h)
 TESTS := $(patsubst tests/%.c,%,$(wildcard tests/test_*.c))
 TEST_BIN := $(TESTS:%=$(B)/tests/%) $(B)/tests/crashers
 
-.PHONY: all lib demo check test test-bins install uninstall bench format lint clean deps
+.PHONY: all lib demo check test test-bins install uninstall bench format lint clean deps fuzz
 all: lib
 lib: $(B)/libgorc.a $(B)/libgorc.so $(B)/gorc.pc
 
@@ -101,6 +102,19 @@ deps:
 
 check: deps
 	tests/run-all
+
+# ---- fuzzing (clang + libFuzzer): make fuzz FUZZ_SECONDS=60 ----
+
+FUZZ_SECONDS ?= 20
+build/fuzz/fuzz_http_parse: tests/fuzz/fuzz_http_parse.c src/http_parse.c src/http_parse.h
+	@mkdir -p build/fuzz/corpus-http_parse
+	clang -std=c11 -D_GNU_SOURCE -g -O1 -Isrc $(WARN) -fsanitize=fuzzer,address,undefined \
+	  -fno-sanitize-recover=all src/http_parse.c $< -o $@
+
+# New inputs go to a scratch corpus first (libFuzzer writes into its first directory).
+fuzz: build/fuzz/fuzz_http_parse
+	build/fuzz/fuzz_http_parse -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
+	  build/fuzz/corpus-http_parse tests/fuzz/corpus/http_parse
 
 # ---- demo, bench ----
 
