@@ -61,7 +61,8 @@ typedef struct gorc_addr {
     socklen_t len;
 } gorc_addr;
 
-/* Resolve "host:port", "host" (port 0), "[v6]:port" or ":port" (the unspecified address)
+/* Resolve "host:port", "host" (port 0), "[v6]:port" or ":port" (the unspecified address; a
+ * named service without a host, ":http", goes to getaddrinfo and resolves to loopback)
  * into up to max addresses, in the resolver's preference order. family is 0, AF_INET or
  * AF_INET6. Numeric hosts and ports are converted on the spot; anything else goes through
  * getaddrinfo as a blocking call (gorc_blocking), so resolution never stalls other
@@ -146,8 +147,9 @@ void gorc_listener_release(gorc_listener *l);
  * Connections
  * ---------------------------------------------------------------------------------------- */
 
-/* Connect to addr, trying each resolved address in turn; timeout_ns > 0 bounds the whole
- * dial (0 = no limit but the kernel's). TCP_NODELAY and 15 s keep-alive are set, as in Go.
+/* Connect to addr, trying each resolved address in turn; timeout_ns > 0 bounds connecting
+ * (0 = no limit but the kernel's). Resolving a host name through getaddrinfo is not
+ * interruptible and is not counted against it. TCP_NODELAY and 15 s keep-alive are set, as in Go.
  * Returns 0 and *out, or -ECONNREFUSED, -ETIMEDOUT, -ENETUNREACH, GORC_ENOHOST, ...
  * Go: net.DialTimeout("tcp", addr, timeout). */
 int gorc_tcp_dial(gorc_conn **out, const char *addr, int64_t timeout_ns);

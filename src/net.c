@@ -150,8 +150,11 @@ int gorc_conn_close(gorc_conn *c)
 
 int gorc_conn_from_fd(gorc_conn **out, int fd)
 {
-    if (out == NULL || fd < 0)
+    if (out == NULL || fd < 0) {
+        if (fd >= 0)
+            close(fd); /* the connection owns fd even on failure */
         return -EINVAL;
+    }
     *out = NULL;
     int rc = make_nonblocking(fd);
     if (rc != 0) {
@@ -569,8 +572,11 @@ static int listening_family(int fd)
 
 int gorc_listener_from_fd(gorc_listener **out, int fd)
 {
-    if (out == NULL || fd < 0)
+    if (out == NULL || fd < 0) {
+        if (fd >= 0)
+            close(fd); /* the listener owns fd even on failure */
         return -EINVAL;
+    }
     *out = NULL;
     int type = 0;
     int rc = getopt_int(fd, SOL_SOCKET, SO_TYPE, &type);

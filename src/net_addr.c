@@ -98,6 +98,7 @@ typedef struct gai_req {
     struct addrinfo hints;
     struct addrinfo *res;
     int rc;
+    int err; /* errno for EAI_SYSTEM, read on the thread that ran getaddrinfo */
 } gai_req;
 
 static void *run_gai(void *arg)
@@ -105,10 +106,13 @@ static void *run_gai(void *arg)
     gai_req *r = arg;
     r->rc =
         getaddrinfo(r->host[0] ? r->host : NULL, r->port[0] ? r->port : "0", &r->hints, &r->res);
+    /* After gorc_blocking returns the goroutine may be on another thread, whose errno this
+     * is not: take it here. */
+    r->err = r->rc == EAI_SYSTEM ? errno : 0;
     return NULL;
 }
 
-static int gai_errno(int rc)
+static int gai_errno(int rc, int err)
 {
     switch (rc) {
     case EAI_NONAME:
@@ -129,7 +133,7 @@ static int gai_errno(int rc)
     case EAI_BADFLAGS:
         return -EINVAL;
     case EAI_SYSTEM:
-        return errno ? -errno : -EIO;
+        return err ? -err : -EIO;
     default:
         return -EIO;
     }
@@ -144,7 +148,7 @@ static int resolve_gai(gorc_addr *out, int max, const char *host, const char *po
     r.hints.ai_flags = passive ? AI_PASSIVE : 0;
     gorc_blocking(run_gai, &r);
     if (r.rc != 0)
-        return gai_errno(r.rc);
+        return gai_errno(r.rc, r.err);
     int n = 0;
     for (struct addrinfo *ai = r.res; ai && n < max; ai = ai->ai_next) {
         if (ai->ai_addrlen > sizeof out[n].u)
