@@ -325,22 +325,35 @@ static void run_func(gorc__timer *t, int64_t now)
         gorc__fatal("out of memory starting a timer function's goroutine");
 }
 
+/* A zeroed object of size bytes, after starting the runtime, with a capacity-1 channel of
+ * int64_t stored at chan_off: what timers, tickers and time.After are made of. */
+static void *alloc_with_chan(size_t size, size_t chan_off, int *rc)
+{
+    *rc = gorc__ensure_init();
+    if (*rc != 0)
+        return NULL;
+    char *obj = calloc(1, size);
+    if (obj == NULL) {
+        *rc = -ENOMEM;
+        return NULL;
+    }
+    *rc = gorc_chan_make((gorc_chan **)(void *)(obj + chan_off), sizeof(int64_t), 1);
+    if (*rc != 0) {
+        free(obj);
+        return NULL;
+    }
+    return obj;
+}
+
 int gorc_timer_make(gorc_timer **out, int64_t d)
 {
     if (out == NULL)
         return -EINVAL;
     *out = NULL;
-    int err = gorc__ensure_init();
-    if (err != 0)
-        return err;
-    gorc_timer *t = calloc(1, sizeof *t);
+    int rc;
+    gorc_timer *t = alloc_with_chan(sizeof *t, offsetof(gorc_timer, c), &rc);
     if (t == NULL)
-        return -ENOMEM;
-    int rc = gorc_chan_make(&t->c, sizeof(int64_t), 1);
-    if (rc != 0) {
-        free(t);
         return rc;
-    }
     t->t.f = send_time;
     t->t.arg = t;
     gorc__timer_add(&t->t, gorc__deadline(d));
@@ -424,17 +437,10 @@ int gorc_after(gorc_chan **out, int64_t d)
     if (out == NULL)
         return -EINVAL;
     *out = NULL;
-    int err = gorc__ensure_init();
-    if (err != 0)
-        return err;
-    after_timer *a = calloc(1, sizeof *a);
+    int rc;
+    after_timer *a = alloc_with_chan(sizeof *a, offsetof(after_timer, c), &rc);
     if (a == NULL)
-        return -ENOMEM;
-    int rc = gorc_chan_make(&a->c, sizeof(int64_t), 1);
-    if (rc != 0) {
-        free(a);
         return rc;
-    }
     gorc_chan_retain(a->c);
     a->t.selfowned = true;
     a->t.f = after_fire;
@@ -454,17 +460,10 @@ int gorc_ticker_make(gorc_ticker **out, int64_t period)
     if (out == NULL || period <= 0)
         return -EINVAL;
     *out = NULL;
-    int err = gorc__ensure_init();
-    if (err != 0)
-        return err;
-    gorc_ticker *t = calloc(1, sizeof *t);
+    int rc;
+    gorc_ticker *t = alloc_with_chan(sizeof *t, offsetof(gorc_ticker, c), &rc);
     if (t == NULL)
-        return -ENOMEM;
-    int rc = gorc_chan_make(&t->c, sizeof(int64_t), 1);
-    if (rc != 0) {
-        free(t);
         return rc;
-    }
     t->t.f = tick;
     t->t.arg = t;
     t->t.period = period;
