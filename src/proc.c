@@ -1337,9 +1337,10 @@ static void m_loop(gorc__m *m)
             }
             acquirep(m, p);
         }
+        /* nextg was taken from this P's queue by schedule_away, which held the P throughout. */
         gorc__g *g = m->nextg;
         m->nextg = NULL;
-        if (g == NULL || m->p == NULL)
+        if (g == NULL)
             g = findrunnable(m);
         execute(m, m->p, &m->g0, g, false);
     }
