@@ -1,5 +1,6 @@
-// pingpong1: two goroutines bounce an int over two unbuffered channels.
-// The harness runs it with GOMAXPROCS=1. Prints wall-clock ns per round trip.
+// pingpong: two goroutines bounce an int over two unbuffered channels. The harness runs it as
+// workload pingpong1 (GOMAXPROCS=1) and pingpong2 (GOMAXPROCS=2). Prints wall-clock ns per
+// round trip.
 package main
 
 import (

@@ -1,6 +1,6 @@
-/* pingpong1: two goroutines bounce an int over two unbuffered channels.
- * The harness runs it with GORC_MAXPROCS=1. Prints wall-clock ns per round trip.
- * Go counterpart: bench/go/pingpong1. */
+/* pingpong: two goroutines bounce an int over two unbuffered channels. The harness runs it as
+ * workload pingpong1 (GORC_MAXPROCS=1) and pingpong2 (GORC_MAXPROCS=2). Prints wall-clock ns
+ * per round trip. Go counterpart: bench/go/pingpong. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
