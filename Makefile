@@ -136,7 +136,9 @@ install: lib
 	install -m 644 $(B)/libgorc.a $(DESTDIR)$(PREFIX)/lib/
 	install -m 755 $(B)/libgorc.so $(DESTDIR)$(PREFIX)/lib/libgorc.so.0
 	ln -sf libgorc.so.0 $(DESTDIR)$(PREFIX)/lib/libgorc.so
-	install -m 644 $(B)/gorc.pc $(DESTDIR)$(PREFIX)/lib/pkgconfig/
+	# Written here, not copied from the build: PREFIX may differ from the one the build saw.
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|0.1.0|g' gorc.pc.in \
+	  > $(DESTDIR)$(PREFIX)/lib/pkgconfig/gorc.pc
 
 uninstall:
 	rm -f $(DESTDIR)$(PREFIX)/include/gorc.h $(DESTDIR)$(PREFIX)/include/gorc_net.h \
