@@ -64,10 +64,10 @@ typedef struct gorc_go_attr {
 
 /* Start fn(arg) in a new goroutine. Returns 0; -EINVAL if fn is NULL (or, for gorc_go_ex, a
  * stack_size outside 4 KiB..16 GiB); -ENOMEM if the goroutine's record cannot be allocated;
- * -EAGAIN if the runtime failed to start. The stack is reserved when the goroutine first runs;
- * if the address space for it cannot be had then, the runtime dies with "fatal error: out of
- * memory allocating a stack", as Go does. Callable from goroutines and from any other thread.
- * Go: go fn(arg). */
+ * -ENOMEM too if no address space is left for its stack (a custom-size stack is mapped here;
+ * a default one is reserved here and taken when the goroutine first runs, so that cannot
+ * fail); -EAGAIN if the runtime failed to start. Callable from goroutines and from any other
+ * thread. Go: go fn(arg). */
 int gorc_go(gorc_fn fn, void *arg);
 int gorc_go_ex(gorc_fn fn, void *arg, const gorc_go_attr *attr);
 

@@ -767,15 +767,15 @@ static void run_after(gorc__m *m)
 
 static void g_start(void *arg);
 
-/* Give g a stack and a first frame if it has never run. */
+/* Give g a stack and a first frame if it has never run. Custom-size stacks were mapped at
+ * spawn; default-size ones were promised then (gorc__stack_promise), so taking one here finds
+ * a cached stack or an arena slot and cannot fail. */
 static void prepare_first_run(gorc__p *p, gorc__g *g)
 {
     if (g->sp != NULL)
         return;
-    int rc = gorc__stack_alloc(p, &g->stk, g->stack_req);
-    if (rc != 0)
-        gorc__fatal("out of memory allocating a %zu-byte stack for goroutine %llu",
-                    g->stack_req ? g->stack_req : gorc__stack_default_size(),
+    if (g->stk.lo == NULL && gorc__stack_alloc(p, &g->stk, 0) != 0)
+        gorc__fatal("runtime: promised stack for goroutine %llu missing",
                     (unsigned long long)g->id);
     g->sp = gorc__ctx_init(g->stk.lo + g->stk.size, g_start, g);
 #ifdef GORC_TSAN
@@ -830,7 +830,7 @@ static void schedule_away(gorc__m *m, gorc__g *g)
         return;
     }
     gorc__g *next = runnable_fast(p);
-    if (next && (next->sp != NULL || p->nstkcache > 0 || next->stack_req != 0)) {
+    if (next && (next->sp != NULL || next->stk.lo != NULL || p->nstkcache > 0)) {
         execute(m, p, g, next, dies);
     } else {
         /* Nothing to run, or the next goroutine needs a fresh stack (page faults, perhaps an
@@ -952,6 +952,13 @@ static int spawn(gorc_fn fn, void *arg, size_t stack_req, bool is_main)
     int rc = gorc__ensure_init();
     if (rc != 0)
         return rc;
+    /* The stack is settled now, so that running out of memory is the spawner's error, not a
+     * crash later: custom sizes are mapped, default ones promised. */
+    gorc__stack stk = {0};
+    bool custom = gorc__stack_custom(stack_req);
+    rc = custom ? gorc__stack_alloc(NULL, &stk, stack_req) : gorc__stack_promise();
+    if (rc != 0)
+        return rc;
     gorc__m *m = gorc__getm();
     if (m == NULL && !is_main)
         foreign_g(); /* a foreign thread spawning goroutines counts as a possible waker */
@@ -963,12 +970,16 @@ static int spawn(gorc_fn fn, void *arg, size_t stack_req, bool is_main)
     if (g == NULL) {
         if (p && !held)
             p_leave(m);
+        if (custom)
+            gorc__stack_free(NULL, &stk);
+        else
+            gorc__stack_unpromise();
         return -ENOMEM;
     }
     g->fn = fn;
     g->arg = arg;
     g->sp = NULL;
-    g->stk.lo = NULL;
+    g->stk = stk;
     g->stack_req = stack_req;
     g->is_main = is_main;
     g->waitreason = W_NONE;

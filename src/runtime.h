@@ -83,6 +83,12 @@ typedef struct gorc__stack {
 
 /* p: the caller's P, held in the scheduler, or NULL (then only global caches are used). */
 int gorc__stack_alloc(gorc__p *p, gorc__stack *s, size_t size);
+/* A size that gets its own mapping rather than a default stack from the arenas. */
+bool gorc__stack_custom(size_t size);
+/* Reserve a default-size stack for a goroutine about to be spawned (0 or -ENOMEM), or give the
+ * reservation back if the goroutine is not created after all. */
+int gorc__stack_promise(void);
+void gorc__stack_unpromise(void);
 void gorc__stack_free(gorc__p *p, gorc__stack *s);
 size_t gorc__stack_default_size(void);
 void gorc__stack_check(gorc__g *g, void *sp);

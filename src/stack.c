@@ -66,8 +66,13 @@ static size_t default_size;
 static int guard_mode;
 static _Atomic int guarded; /* mprotect guards made so far */
 
-static gorc__lock glock; /* arena cursor and the global cache */
+static gorc__lock glock; /* arena cursor, pending arenas and the global cache */
 static char *arena_cur, *arena_end;
+static char **pending; /* arenas mapped to back promises, not yet carved from */
+static size_t npending, cappending;
+/* Default-size stacks obtainable without a new mapping (cached, or uncarved arena slots),
+ * minus those promised to goroutines that have not run yet. See gorc__stack_promise. */
+static _Atomic long slack;
 static gorc__stack *gcache;
 static size_t ngcache, capgcache, lowwater;
 
@@ -159,17 +164,26 @@ static void finish_new(gorc__stack *s, char *lo, size_t size, uint32_t flags)
 
 /* Reserve up to n fresh default-size stacks from the arena (glock held); returns their lowest
  * usable addresses in lo[] and how many. Guards are installed later, outside the lock. */
+static char *map_arena(void)
+{
+    size_t len = (default_size + page_size) * ARENA_STACKS;
+    char *m =
+        mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+    if (m == MAP_FAILED)
+        return NULL;
+    /* With transparent huge pages, touching one stack would fault in (and zero) 2 MiB: the
+     * pages of some 30 neighbours. Stacks must cost only what they touch. */
+    madvise(m, len, MADV_NOHUGEPAGE);
+    return m;
+}
+
 static int reserve(char **lo, int n)
 {
     size_t span = default_size + page_size;
     if (arena_cur == NULL || arena_cur + span > arena_end) {
-        char *m = mmap(NULL, span * ARENA_STACKS, PROT_READ | PROT_WRITE,
-                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
-        if (m == MAP_FAILED)
+        char *m = npending > 0 ? pending[--npending] : map_arena();
+        if (m == NULL)
             return 0;
-        /* With transparent huge pages, touching one stack would fault in (and zero) 2 MiB:
-         * the pages of some 30 neighbours. Stacks must cost only what they touch. */
-        madvise(m, span * ARENA_STACKS, MADV_NOHUGEPAGE);
         arena_cur = m;
         arena_end = m + span * ARENA_STACKS;
     }
@@ -224,9 +238,54 @@ static bool pcache_ready(gorc__p *p)
 /* p is the caller's P (in the scheduler) or NULL. Stacks come from p's cache, else a batch from
  * the global cache, else a batch carved from the arena; batches refill p's cache so that the
  * global lock is taken once per BATCH stacks. */
+/* Promise a default-size stack to a goroutine being spawned, so that its first run, when the
+ * stack is actually taken, cannot fail: when promises would exceed what is cached or carvable,
+ * a new arena is mapped now, and failure is reported to the spawner as -ENOMEM. One atomic on
+ * spawn and one when a stack is freed keep the count; taking a stack changes nothing (the
+ * promise is used up as the stack leaves the pool). */
+int gorc__stack_promise(void)
+{
+    if (atomic_fetch_sub(&slack, 1) > 0)
+        return 0;
+    gorc__lock_acquire(&glock);
+    while (atomic_load(&slack) < 0) {
+        if (npending == cappending) {
+            size_t nc = cappending ? cappending * 2 : 16;
+            char **np = realloc(pending, nc * sizeof *np);
+            if (np == NULL)
+                break;
+            pending = np;
+            cappending = nc;
+        }
+        char *m = map_arena();
+        if (m == NULL)
+            break;
+        pending[npending++] = m;
+        atomic_fetch_add(&slack, ARENA_STACKS);
+    }
+    bool ok = atomic_load(&slack) >= 0;
+    gorc__lock_release(&glock);
+    if (!ok) {
+        atomic_fetch_add(&slack, 1);
+        return -ENOMEM;
+    }
+    return 0;
+}
+
+/* Give back a promise whose goroutine was never created. */
+void gorc__stack_unpromise(void)
+{
+    atomic_fetch_add(&slack, 1);
+}
+
+bool gorc__stack_custom(size_t size)
+{
+    return size != 0 && round_page(size) != default_size;
+}
+
 int gorc__stack_alloc(gorc__p *p, gorc__stack *s, size_t size)
 {
-    if (size != 0 && round_page(size) != default_size)
+    if (gorc__stack_custom(size))
         return alloc_custom(s, size);
     if (p && p->nstkcache > 0) {
         *s = p->stkcache[--p->nstkcache];
@@ -267,6 +326,7 @@ static void global_put(const gorc__stack *s, int n)
         if (g == NULL) {
             /* Keeping the stacks is not worth failing for: drop them (address space only). */
             gorc__lock_release(&glock);
+            atomic_fetch_sub(&slack, n);
             return;
         }
         gcache = g;
@@ -287,12 +347,14 @@ void gorc__stack_free(gorc__p *p, gorc__stack *s)
 #endif
         munmap(s->lo - page_size, s->size + page_size);
     } else if (p && pcache_ready(p)) {
+        atomic_fetch_add(&slack, 1);
         if (p->nstkcache == PCACHE) {
             global_put(p->stkcache + PCACHE / 2, PCACHE / 2);
             p->nstkcache = PCACHE / 2;
         }
         p->stkcache[p->nstkcache++] = *s;
     } else {
+        atomic_fetch_add(&slack, 1);
         global_put(s, 1);
     }
     s->lo = NULL;

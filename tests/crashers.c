@@ -28,6 +28,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #define MS GORC_MILLISECOND
@@ -230,6 +231,56 @@ static void overflow_noguard(void *arg)
     exit(11);
 }
 
+/* Out of address space: gorc_go must say so (-ENOMEM) rather than crash, and the goroutines
+ * already started must still run. RLIMIT_AS caps the address space a little above what the
+ * process uses once the runtime is up; each goroutine parks, keeping its stack reserved. */
+static gorc_chan *enomem_gate;
+
+static void enomem_parked(void *arg)
+{
+    (void)arg;
+    gorc_chan_recv(enomem_gate, NULL);
+}
+
+static long vm_size_kib(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long kib = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (strncmp(line, "VmSize:", 7) == 0)
+            kib = atol(line + 7);
+    if (f)
+        fclose(f);
+    return kib;
+}
+
+static void spawn_enomem(void *arg)
+{
+    (void)arg;
+    gorc_chan_make(&enomem_gate, 0, 0);
+    gorc_sleep(GORC_MILLISECOND); /* let every worker thread start first */
+    struct rlimit rl;
+    getrlimit(RLIMIT_AS, &rl);
+    rl.rlim_cur = (rlim_t)(vm_size_kib() + 64 * 1024) * 1024;
+    if (setrlimit(RLIMIT_AS, &rl) != 0) {
+        perror("setrlimit");
+        exit(3);
+    }
+    long n = 0;
+    int rc = 0;
+    while (n < 10000000 && (rc = gorc_go(enomem_parked, NULL)) == 0) {
+        n++;
+        if (n % 256 == 0)
+            gorc_yield(); /* let them run and park */
+    }
+    fprintf(stderr, "crashers: gorc_go failed with %d after %ld goroutines\n", rc, n);
+    gorc_chan_close(enomem_gate);
+    while (gorc_count() > 1)
+        gorc_sleep(GORC_MILLISECOND);
+    fprintf(stderr, "crashers: all %ld goroutines finished\n", n);
+}
+
 int main(int argc, char **argv)
 {
     static const struct {
@@ -245,6 +296,7 @@ int main(int argc, char **argv)
         {"sleepok", sleepok},
         {"foreign-exit-deadlock", foreign_exit_deadlock},
         {"releaseblocked", releaseblocked},
+        {"spawn-enomem", spawn_enomem},
     };
     if (argc != 2) {
         fprintf(stderr, "usage: crashers <case>\ncases:");

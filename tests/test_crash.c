@@ -241,6 +241,19 @@ static void test_sleep_is_not_deadlock(void **state)
     expect_no_text("sleepok", &res, "fatal error");
 }
 
+static void test_spawn_enomem(void **state)
+{
+    (void)state;
+    /* Sanitizers and emulators reserve address space of their own: RLIMIT_AS means nothing. */
+    if (test_div() > 1)
+        skip();
+    run_case("spawn-enomem", NULL, &res);
+    expect_exit("spawn-enomem", &res, 0);
+    expect_text("spawn-enomem", &res, "gorc_go failed with -12");
+    expect_text("spawn-enomem", &res, "goroutines finished");
+    expect_no_text("spawn-enomem", &res, "fatal error");
+}
+
 static void test_deadlock_after_foreign_exit(void **state)
 {
     (void)state;
@@ -332,6 +345,7 @@ int main(void)
         cmocka_unit_test(test_select_no_cases),
         cmocka_unit_test(test_sleep_is_not_deadlock),
         cmocka_unit_test(test_deadlock_after_foreign_exit),
+        cmocka_unit_test(test_spawn_enomem),
         cmocka_unit_test(test_release_while_blocked),
         cmocka_unit_test(test_stack_overflow_guard),
         cmocka_unit_test(test_stack_overflow_canary),
