@@ -245,10 +245,13 @@ static bool pcache_ready(gorc__p *p)
  * promise is used up as the stack leaves the pool). */
 int gorc__stack_promise(void)
 {
-    if (atomic_fetch_sub(&slack, 1) > 0)
+    /* Stacks in other Ps' caches count as available but only their owner can take them: keep
+     * that many in reserve so the goroutine finds one whichever P first runs it. */
+    long margin = (long)gorc__s.nprocs * PCACHE;
+    if (atomic_fetch_sub(&slack, 1) - 1 >= margin)
         return 0;
     gorc__lock_acquire(&glock);
-    while (atomic_load(&slack) < 0) {
+    while (atomic_load(&slack) < margin) {
         if (npending == cappending) {
             size_t nc = cappending ? cappending * 2 : 16;
             char **np = realloc(pending, nc * sizeof *np);
@@ -263,7 +266,7 @@ int gorc__stack_promise(void)
         pending[npending++] = m;
         atomic_fetch_add(&slack, ARENA_STACKS);
     }
-    bool ok = atomic_load(&slack) >= 0;
+    bool ok = atomic_load(&slack) >= margin;
     gorc__lock_release(&glock);
     if (!ok) {
         atomic_fetch_add(&slack, 1);
