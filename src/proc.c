@@ -539,6 +539,10 @@ static void wake_monitor(void)
     }
 }
 
+/* Worker threads run only the scheduler loop on their own stack (goroutines have theirs, and
+ * faults are handled on an alternate stack), so they need far less than the default 8 MiB. */
+#define M_STACK (512 * 1024)
+
 static int newm(gorc__p *p, bool spinning)
 {
     gorc__m *m = calloc(1, sizeof *m);
@@ -551,23 +555,48 @@ static int newm(gorc__p *p, bool spinning)
     m->nextp = p;
     m->spinning = spinning;
     m->g0.status = G_RUNNING;
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     gorc__lock_acquire(&gorc__s.lock);
     if (gorc__s.mcount >= MAX_THREADS) {
         gorc__lock_release(&gorc__s.lock);
         gorc__fatal("thread exhaustion: program exceeds %d-thread limit", MAX_THREADS);
     }
     gorc__s.mcount++;
-    m->allnext = gorc__s.allm;
-    gorc__s.allm = m;
     gorc__lock_release(&gorc__s.lock);
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&attr, M_STACK);
     int rc = pthread_create(&m->thread, &attr, mstart, m);
     pthread_attr_destroy(&attr);
-    if (rc != 0)
-        gorc__fatal("cannot create a worker thread (error %d)", rc);
+    gorc__lock_acquire(&gorc__s.lock);
+    if (rc == 0) {
+        m->allnext = gorc__s.allm;
+        gorc__s.allm = m;
+    } else {
+        gorc__s.mcount--;
+    }
+    gorc__lock_release(&gorc__s.lock);
+    if (rc != 0) {
+        free(m);
+        return -rc;
+    }
     return 0;
+}
+
+/* No thread could be made for p (out of memory or address space): p goes back to the idle list
+ * and the Ms that exist pick its work up when they next look. Go dies here; a server under
+ * memory pressure is better off degraded than dead. Said once on stderr. */
+static void no_thread_for(gorc__p *p, bool spinning, int err)
+{
+    static _Atomic int warned;
+    if (atomic_exchange(&warned, 1) == 0)
+        fprintf(stderr, "gorc: cannot create a worker thread (%s); continuing with fewer\n",
+                strerror(-err));
+    gorc__lock_acquire(&gorc__s.lock);
+    pidleput(p);
+    gorc__lock_release(&gorc__s.lock);
+    if (spinning)
+        atomic_fetch_sub(&gorc__s.nmspinning, 1);
 }
 
 /* Run p (or an idle P if NULL) on an idle M, or a new one. */
@@ -591,7 +620,9 @@ static void startm(gorc__p *p, bool spinning)
     gorc__lock_release(&gorc__s.lock);
     wake_monitor();
     if (m == NULL) {
-        newm(p, spinning);
+        int rc = newm(p, spinning);
+        if (rc != 0)
+            no_thread_for(p, spinning, rc);
         return;
     }
     m->nextp = p;
