@@ -566,17 +566,13 @@ static int newm(gorc__p *p, bool spinning)
     pthread_attr_init(&attr);
     pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
     pthread_attr_setstacksize(&attr, M_STACK);
-    int rc = pthread_create(&m->thread, &attr, mstart, m);
+    pthread_t thread;
+    int rc = pthread_create(&thread, &attr, mstart, m);
     pthread_attr_destroy(&attr);
-    gorc__lock_acquire(&gorc__s.lock);
-    if (rc == 0) {
-        m->allnext = gorc__s.allm;
-        gorc__s.allm = m;
-    } else {
-        gorc__s.mcount--;
-    }
-    gorc__lock_release(&gorc__s.lock);
     if (rc != 0) {
+        gorc__lock_acquire(&gorc__s.lock);
+        gorc__s.mcount--;
+        gorc__lock_release(&gorc__s.lock);
         free(m);
         return -rc;
     }
@@ -615,7 +611,6 @@ static void startm(gorc__p *p, bool spinning)
     gorc__m *m = gorc__s.midle;
     if (m) {
         gorc__s.midle = m->schedlink;
-        gorc__s.nmidle--;
     }
     gorc__lock_release(&gorc__s.lock);
     wake_monitor();
@@ -1011,7 +1006,6 @@ static int spawn(gorc_fn fn, void *arg, size_t stack_req, bool is_main)
     g->arg = arg;
     g->sp = NULL;
     g->stk = stk;
-    g->stack_req = stack_req;
     g->is_main = is_main;
     g->waitreason = W_NONE;
     g->id = atomic_fetch_add_explicit(&gorc__s.goidgen, 1, memory_order_relaxed) + 1;
@@ -1170,7 +1164,7 @@ static void stop_spinning(gorc__m *m)
     }
 }
 
-static gorc__g *steal_work(gorc__m *m, gorc__p *p, int64_t now)
+static gorc__g *steal_work(gorc__p *p, int64_t now)
 {
     int n = gorc__s.nprocs;
     for (int round = 0; round < 4; round++) {
@@ -1193,13 +1187,12 @@ static gorc__g *steal_work(gorc__m *m, gorc__p *p, int64_t now)
             if (g)
                 return g;
         }
-        (void)m;
     }
     return NULL;
 }
 
 /* Run every P's expired timers (after the poller woke for a deadline). */
-static void run_all_timers(gorc__p *p, int64_t now)
+static void run_all_timers(int64_t now)
 {
     for (int i = 0; i < gorc__s.nprocs; i++) {
         gorc__p *p2 = &gorc__s.allp[i];
@@ -1207,7 +1200,6 @@ static void run_all_timers(gorc__p *p, int64_t now)
         if (t0 != 0 && t0 <= now)
             gorc__timers_run(p2, now);
     }
-    (void)p;
 }
 
 static gorc__g *poll_ready(bool block, gorc__m *m);
@@ -1218,7 +1210,7 @@ static gorc__g *findrunnable(gorc__m *m)
 top:;
     gorc__p *p = m->p;
     int64_t now = gorc__nanotime();
-    run_all_timers(p, now);
+    run_all_timers(now);
     if (p->schedtick % 61 == 0 && (g = globrunqget_locked(p, 1)) != NULL)
         goto found;
     if ((g = runqget(p)) != NULL)
@@ -1233,7 +1225,7 @@ top:;
             m->spinning = true;
             atomic_fetch_add(&gorc__s.nmspinning, 1);
         }
-        if ((g = steal_work(m, p, now)) != NULL)
+        if ((g = steal_work(p, now)) != NULL)
             goto found;
     }
 
@@ -1280,7 +1272,6 @@ top:;
     gorc__lock_acquire(&gorc__s.lock);
     m->schedlink = gorc__s.midle;
     gorc__s.midle = m;
-    gorc__s.nmidle++;
     gorc__lock_release(&gorc__s.lock);
     check_dead();
     mpark_wait(m);
@@ -1369,7 +1360,6 @@ static void m_loop(gorc__m *m)
             if (p == NULL) {
                 m->schedlink = gorc__s.midle;
                 gorc__s.midle = m;
-                gorc__s.nmidle++;
             }
             gorc__lock_release(&gorc__s.lock);
             if (p == NULL) {
@@ -1577,7 +1567,7 @@ static void *monitor(void *arg)
     for (;;) {
         int64_t now = gorc__nanotime();
         if (now - last_trim >= GORC_SECOND) {
-            gorc__stack_trim(now);
+            gorc__stack_trim();
             last_trim = now;
         }
         if (atomic_load(&gorc__s.npidle) == gorc__s.nprocs && atomic_load(&gorc__s.nlostp) == 0) {

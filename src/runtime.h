@@ -90,12 +90,10 @@ bool gorc__stack_custom(size_t size);
 int gorc__stack_promise(void);
 void gorc__stack_unpromise(void);
 void gorc__stack_free(gorc__p *p, gorc__stack *s);
-size_t gorc__stack_default_size(void);
 void gorc__stack_check(gorc__g *g, void *sp);
-void gorc__stack_trim(int64_t now);
+void gorc__stack_trim(void);
 void gorc__stack_init(void);
 void gorc__stack_thread_init(void);
-bool gorc__stack_has_guard(void);
 
 /* ---- goroutines ---- */
 
@@ -134,13 +132,11 @@ struct gorc__g {
     uint8_t waitreason;      /* W_* */
     bool foreign;            /* a thread outside the runtime, parked on futex */
     bool is_main;            /* the goroutine gorc_main started */
-    bool ticket;             /* Mutex handoff: the lock was passed to this waiter */
     uint64_t id;
     gorc_fn fn;
     void *arg;
     gorc__stack stk;
-    size_t stack_req; /* requested usable stack size, 0 = default */
-    void *param;      /* wake-up datum (select: the case that fired) */
+    void *param; /* wake-up datum (select: the case that fired) */
     _Atomic uint32_t selectdone;
     _Atomic uint32_t futex; /* foreign threads park on this */
     gorc__timer *sleept;    /* timer used by gorc_sleep and timeouts, lazily made */
@@ -179,10 +175,7 @@ struct gorc__m {
     void *after_arg;
     _Atomic uint32_t park; /* futex: 0 = sleeping, 1 = woken */
     gorc__m *schedlink;    /* idle M list */
-    gorc__m *allnext;
-    pthread_t thread;
-    void *sigstack;
-    char *g0_lo; /* thread stack bounds, for sanitizers */
+    char *g0_lo;           /* thread stack bounds, for sanitizers */
     size_t g0_size;
 };
 
@@ -222,7 +215,6 @@ typedef struct gorc__sched {
     gorc__p *pidle;
     _Atomic int32_t npidle;
     gorc__m *midle;
-    int nmidle;
     int mcount;
     _Atomic int32_t nmspinning;
     _Atomic int32_t nlostp;   /* Ms running a goroutine after losing their P */
@@ -237,7 +229,6 @@ typedef struct gorc__sched {
     _Atomic uint32_t monitor_futex;
     int nprocs;
     gorc__p *allp;
-    gorc__m *allm;
     gorc__g *allg; /* every G ever made, newest first (guarded by lock) */
 } gorc__sched;
 
@@ -291,7 +282,6 @@ struct gorc__timer {
     void *arg;
     _Atomic(gorc__p *) p; /* heap it is in, or NULL */
     int idx;              /* index in that heap */
-    uint32_t seq;         /* bumped by every stop/reset so a late fire can be told apart */
     _Atomic int running;  /* runs of f in progress (gorc__timer_del_sync waits for 0) */
     bool selfowned;       /* f frees the timer: the runner must not touch it after f */
 };
@@ -335,7 +325,6 @@ typedef struct gorc__waiter {
     gorc__g *g;
     int64_t n; /* semaphore permits wanted, rwmutex reader flag, ... */
     bool done; /* set by the waker before readying */
-    bool timedout;
 } gorc__waiter;
 
 void gorc__waitq_push(gorc__waitq *q, gorc__waiter *w);

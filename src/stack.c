@@ -128,16 +128,6 @@ void gorc__stack_init(void)
     install_overflow_handler();
 }
 
-size_t gorc__stack_default_size(void)
-{
-    return default_size;
-}
-
-bool gorc__stack_has_guard(void)
-{
-    return guard_mode != GUARD_NONE;
-}
-
 /* Make the page below lo fault on access, by whichever means this kernel allows. */
 static bool make_guard(char *lo)
 {
@@ -363,9 +353,8 @@ void gorc__stack_free(gorc__p *p, gorc__stack *s)
     s->lo = NULL;
 }
 
-void gorc__stack_trim(int64_t now)
+void gorc__stack_trim(void)
 {
-    (void)now;
     gorc__lock_acquire(&glock);
     for (size_t i = 0; i < lowwater && i < ngcache; i++) {
         gorc__stack *s = &gcache[i];
@@ -441,5 +430,4 @@ void gorc__stack_thread_init(void)
         return;
     stack_t ss = {.ss_sp = p, .ss_size = sz, .ss_flags = 0};
     sigaltstack(&ss, NULL);
-    gorc__getm()->sigstack = p;
 }

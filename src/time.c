@@ -175,7 +175,6 @@ bool gorc__timer_del(gorc__timer *t)
         }
         heap_remove(p, t->idx);
         atomic_store_explicit(tp, NULL, memory_order_relaxed);
-        t->seq++;
         update_timer0(p);
         gorc__lock_release(&p->tlock);
         return true;
@@ -386,36 +385,52 @@ gorc_chan *gorc_timer_chan(gorc_timer *t)
     return t ? t->c : NULL;
 }
 
+/* Stop, reset and free of timers and tickers, serialised by the object's mu. */
+
+static bool stop_locked(gorc__lock *mu, gorc__timer *t)
+{
+    gorc__lock_acquire(mu);
+    bool was = gorc__timer_del(t);
+    gorc__lock_release(mu);
+    return was;
+}
+
+/* Disarm (waiting out a run in progress), set the period if period > 0, fire d from now. */
+static bool rearm_locked(gorc__lock *mu, gorc__timer *t, int64_t period, int64_t d)
+{
+    gorc__lock_acquire(mu);
+    bool was = gorc__timer_del_sync(t);
+    if (period > 0)
+        t->period = period;
+    gorc__timer_add(t, gorc__deadline(d));
+    gorc__lock_release(mu);
+    return was;
+}
+
+/* Disarm for good, drop the channel and free obj, which contains t and mu. */
+static void free_locked(gorc__lock *mu, gorc__timer *t, gorc_chan *c, void *obj)
+{
+    gorc__lock_acquire(mu);
+    gorc__timer_del_sync(t);
+    gorc__lock_release(mu);
+    gorc_chan_release(c);
+    free(obj);
+}
+
 bool gorc_timer_stop(gorc_timer *t)
 {
-    if (t == NULL)
-        return false;
-    gorc__lock_acquire(&t->mu);
-    bool was = gorc__timer_del(&t->t);
-    gorc__lock_release(&t->mu);
-    return was;
+    return t ? stop_locked(&t->mu, &t->t) : false;
 }
 
 bool gorc_timer_reset(gorc_timer *t, int64_t d)
 {
-    if (t == NULL)
-        return false;
-    gorc__lock_acquire(&t->mu);
-    bool was = gorc__timer_del_sync(&t->t);
-    gorc__timer_add(&t->t, gorc__deadline(d));
-    gorc__lock_release(&t->mu);
-    return was;
+    return t ? rearm_locked(&t->mu, &t->t, 0, d) : false;
 }
 
 void gorc_timer_free(gorc_timer *t)
 {
-    if (t == NULL)
-        return;
-    gorc__lock_acquire(&t->mu);
-    gorc__timer_del_sync(&t->t);
-    gorc__lock_release(&t->mu);
-    gorc_chan_release(t->c);
-    free(t);
+    if (t)
+        free_locked(&t->mu, &t->t, t->c, t);
 }
 
 /* time.After: a self-owned timer that frees itself after firing. */
@@ -479,32 +494,20 @@ gorc_chan *gorc_ticker_chan(gorc_ticker *t)
 
 void gorc_ticker_stop(gorc_ticker *t)
 {
-    if (t == NULL)
-        return;
-    gorc__lock_acquire(&t->mu);
-    gorc__timer_del(&t->t);
-    gorc__lock_release(&t->mu);
+    if (t)
+        stop_locked(&t->mu, &t->t);
 }
 
 int gorc_ticker_reset(gorc_ticker *t, int64_t period)
 {
     if (t == NULL || period <= 0)
         return -EINVAL;
-    gorc__lock_acquire(&t->mu);
-    gorc__timer_del_sync(&t->t);
-    t->t.period = period;
-    gorc__timer_add(&t->t, gorc__deadline(period));
-    gorc__lock_release(&t->mu);
+    rearm_locked(&t->mu, &t->t, period, period);
     return 0;
 }
 
 void gorc_ticker_free(gorc_ticker *t)
 {
-    if (t == NULL)
-        return;
-    gorc__lock_acquire(&t->mu);
-    gorc__timer_del_sync(&t->t);
-    gorc__lock_release(&t->mu);
-    gorc_chan_release(t->c);
-    free(t);
+    if (t)
+        free_locked(&t->mu, &t->t, t->c, t);
 }
