@@ -422,6 +422,22 @@ ssize_t gorc__fd_write(gorc__fd *fd, const void *buf, size_t n, bool all)
     return r;
 }
 
+/* Right after a non-blocking datagram call returned *r (-1 with errno set): true to try again
+ * (interrupted, or it would have blocked and the descriptor is ready now); false with the
+ * final result, or the error as a negative errno, in *r. */
+static bool again(gorc__fd *fd, int mode, ssize_t *r)
+{
+    if (*r >= 0)
+        return false;
+    *r = -errno;
+    if (*r == -EINTR)
+        return true;
+    if (*r != -EAGAIN)
+        return false;
+    *r = gorc__pd_wait(fd->pd, mode);
+    return *r == 0;
+}
+
 ssize_t gorc__fd_recvfrom(gorc__fd *fd, void *buf, size_t n, struct sockaddr *sa, socklen_t *salen)
 {
     if (!rwlock(fd, true))
@@ -435,15 +451,7 @@ ssize_t gorc__fd_recvfrom(gorc__fd *fd, void *buf, size_t n, struct sockaddr *sa
         if (salen)
             *salen = cap;
         r = recvfrom(fd->sysfd, buf, n, 0, sa, salen);
-        if (r >= 0)
-            break;
-        r = -errno;
-        if (r == -EINTR)
-            continue;
-        if (r != -EAGAIN)
-            break;
-        r = gorc__pd_wait(fd->pd, 'r');
-        if (r)
+        if (!again(fd, 'r', &r))
             break;
     }
     rwunlock(fd, true);
@@ -461,15 +469,7 @@ ssize_t gorc__fd_sendto(gorc__fd *fd, const void *buf, size_t n, const struct so
         if (r)
             break;
         r = sendto(fd->sysfd, buf, n, MSG_NOSIGNAL, sa, salen);
-        if (r >= 0)
-            break;
-        r = -errno;
-        if (r == -EINTR)
-            continue;
-        if (r != -EAGAIN)
-            break;
-        r = gorc__pd_wait(fd->pd, 'w');
-        if (r)
+        if (!again(fd, 'w', &r))
             break;
     }
     rwunlock(fd, false);
