@@ -52,7 +52,8 @@ ASM_x86_64 := src/arch/ctx_amd64.S
 ASM_aarch64 := src/arch/ctx_arm64.S
 
 LIB_SRC := src/ctx.c src/stack.c src/proc.c src/cpus.c src/futex.c src/chan.c src/select.c \
-           src/time.c src/sync.c src/netpoll_epoll.c src/http_parse.c src/netpoll.c src/fd.c src/net.c src/net_addr.c
+           src/time.c src/sync.c src/netpoll_epoll.c src/http_parse.c src/netpoll.c src/fd.c src/net.c src/net_addr.c \
+           src/http_common.c src/http_server.c
 LIB_OBJ := $(LIB_SRC:src/%.c=$(B)/obj/%.o) $(B)/obj/ctx_asm.o
 HDRS := $(wildcard include/*.h src/*.h)
 
@@ -132,7 +133,7 @@ bench:
 
 install: lib
 	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
-	install -m 644 include/gorc.h include/gorc_net.h $(DESTDIR)$(PREFIX)/include/
+	install -m 644 include/gorc.h include/gorc_net.h include/gorc_http.h $(DESTDIR)$(PREFIX)/include/
 	install -m 644 $(B)/libgorc.a $(DESTDIR)$(PREFIX)/lib/
 	install -m 755 $(B)/libgorc.so $(DESTDIR)$(PREFIX)/lib/libgorc.so.0
 	ln -sf libgorc.so.0 $(DESTDIR)$(PREFIX)/lib/libgorc.so
@@ -141,7 +142,7 @@ install: lib
 	  > $(DESTDIR)$(PREFIX)/lib/pkgconfig/gorc.pc
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/include/gorc.h $(DESTDIR)$(PREFIX)/include/gorc_net.h \
+	rm -f $(DESTDIR)$(PREFIX)/include/gorc.h $(DESTDIR)$(PREFIX)/include/gorc_net.h $(DESTDIR)$(PREFIX)/include/gorc_http.h \
 	      $(DESTDIR)$(PREFIX)/lib/libgorc.* \
 	      $(DESTDIR)$(PREFIX)/lib/pkgconfig/gorc.pc
 

@@ -181,6 +181,13 @@ ssize_t gorc_conn_write(gorc_conn *c, const void *buf, size_t n);
  * Concurrent writers do not interleave their data. Go: Conn.Write. */
 ssize_t gorc_conn_write_all(gorc_conn *c, const void *buf, size_t n);
 
+/* Send n bytes of the file file_fd, from offset off, with sendfile(2) (no copy through user
+ * space), waiting as needed. The file's own offset is not changed. Returns n, -EIO if the
+ * file ends first, -EINVAL, or an error as gorc_conn_write_all (some bytes may have been
+ * sent). Reading the file may block the thread on a cold page cache, as in nginx without
+ * aio. Go: TCPConn.ReadFrom(*os.File). */
+ssize_t gorc_conn_sendfile(gorc_conn *c, int file_fd, int64_t off, size_t n);
+
 /* Shut down reading (SHUT_RD), writing (SHUT_WR: the peer reads end of stream, while this
  * side can still read) or both. Go: TCPConn.CloseRead / CloseWrite. */
 int gorc_conn_shutdown(gorc_conn *c, int how);

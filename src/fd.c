@@ -31,6 +31,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
+#include <sys/sendfile.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -382,7 +383,33 @@ static ssize_t sys_write(gorc__fd *fd, const void *buf, size_t n)
     return send(fd->sysfd, buf, n, MSG_NOSIGNAL);
 }
 
-static ssize_t write_locked(gorc__fd *fd, const char *buf, size_t n, bool all)
+/* One non-blocking transfer of up to chunk bytes at offset done of the caller's source: a
+ * buffer (send or write) or a file (sendfile). Returns the count or -1 with errno. */
+typedef ssize_t (*write_op)(gorc__fd *fd, const void *src, size_t done, size_t chunk);
+
+static ssize_t op_write(gorc__fd *fd, const void *src, size_t done, size_t chunk)
+{
+    return sys_write(fd, (const char *)src + done, chunk);
+}
+
+/* The file side of a sendfile: descriptor and its next offset. */
+typedef struct file_src {
+    int fd;
+    off_t off;
+} file_src;
+
+static ssize_t op_sendfile(gorc__fd *fd, const void *src, size_t done, size_t chunk)
+{
+    file_src *f = (file_src *)src;
+    ssize_t r = sendfile(fd->sysfd, f->fd, &f->off, chunk);
+    if (r == 0 && chunk > 0) {
+        errno = EIO; /* the file ended before the count the caller promised */
+        return -1;
+    }
+    return r;
+}
+
+static ssize_t write_locked(gorc__fd *fd, write_op op, const void *src, size_t n, bool all)
 {
     int err = gorc__pd_check(fd->pd, 'w');
     if (err)
@@ -390,7 +417,7 @@ static ssize_t write_locked(gorc__fd *fd, const char *buf, size_t n, bool all)
     size_t done = 0;
     while (done < n || n == 0) {
         size_t chunk = n - done < MAXRW ? n - done : MAXRW;
-        ssize_t r = sys_write(fd, buf + done, chunk);
+        ssize_t r = op(fd, src, done, chunk);
         if (r > 0) {
             done += (size_t)r;
             if (!all)
@@ -417,7 +444,17 @@ ssize_t gorc__fd_write(gorc__fd *fd, const void *buf, size_t n, bool all)
 {
     if (!rwlock(fd, false))
         return -EBADF;
-    ssize_t r = write_locked(fd, buf, n, all);
+    ssize_t r = write_locked(fd, op_write, buf, n, all);
+    rwunlock(fd, false);
+    return r;
+}
+
+ssize_t gorc__fd_sendfile(gorc__fd *fd, int file, int64_t off, size_t n)
+{
+    if (!rwlock(fd, false))
+        return -EBADF;
+    file_src src = {file, (off_t)off};
+    ssize_t r = write_locked(fd, op_sendfile, &src, n, true);
     rwunlock(fd, false);
     return r;
 }

@@ -38,6 +38,9 @@ void gorc__fd_decref(gorc__fd *fd);
 ssize_t gorc__fd_read(gorc__fd *fd, void *buf, size_t n);
 /* One write if all is false (returns after some progress), else until all n are written. */
 ssize_t gorc__fd_write(gorc__fd *fd, const void *buf, size_t n, bool all);
+/* Send n bytes of file from offset off with sendfile(2), waiting as needed: n or an error
+ * (-EIO if the file ends first). */
+ssize_t gorc__fd_sendfile(gorc__fd *fd, int file, int64_t off, size_t n);
 ssize_t gorc__fd_recvfrom(gorc__fd *fd, void *buf, size_t n, struct sockaddr *sa, socklen_t *salen);
 ssize_t gorc__fd_sendto(gorc__fd *fd, const void *buf, size_t n, const struct sockaddr *sa,
                         socklen_t salen);

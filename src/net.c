@@ -207,6 +207,13 @@ ssize_t gorc_conn_write_all(gorc_conn *c, const void *buf, size_t n)
     return gorc__fd_write(&c->fd, buf, n, true);
 }
 
+ssize_t gorc_conn_sendfile(gorc_conn *c, int file_fd, int64_t off, size_t n)
+{
+    if (c == NULL || file_fd < 0 || off < 0)
+        return -EINVAL;
+    return gorc__fd_sendfile(&c->fd, file_fd, off, n);
+}
+
 int gorc_conn_shutdown(gorc_conn *c, int how)
 {
     if (c == NULL || (how != SHUT_RD && how != SHUT_WR && how != SHUT_RDWR))

@@ -1,0 +1,375 @@
+/*
+ * gorc_http.h - HTTP/1.1 server and client for goroutines (Go's net/http, in C).
+ *
+ * The server runs one goroutine per connection. Each request is handed to a handler function
+ * with a response writer and a request, as in Go:
+ *
+ *     static void hello(gorc_http_rw *w, gorc_http_request *r, void *arg)
+ *     {
+ *         gorc_http_write_string(w, "Hello, World!\n");
+ *     }
+ *     static void serve(void *arg) { gorc_http_listen_and_serve("127.0.0.1:8080", hello, 0); }
+ *     int main(void) { return gorc_main(serve, NULL); }
+ *
+ * A router (gorc_http_mux) matches method and path patterns; a file handler serves a
+ * directory; the client keeps a pool of keep-alive connections per host. See docs/http.md.
+ *
+ * Conventions (as in gorc.h and gorc_net.h):
+ *  - Errors are negative errno values; errno is never used.
+ *  - Times are gorc_now() nanoseconds. In option structs a zero field means the documented
+ *    default and a negative duration means "no limit".
+ *  - Strings handed to a handler (method, path, header names and values, ...) are
+ *    NUL-terminated and live until the handler returns. Do not keep pointers to them.
+ *  - Header names compare without regard to ASCII case, as in HTTP.
+ */
+#ifndef GORC_HTTP_H
+#define GORC_HTTP_H
+
+#include "gorc.h"
+#include "gorc_net.h"
+
+#include <stdarg.h>
+#include <sys/types.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* gorc_http_serve after shutdown or close of the server. Go: http.ErrServerClosed. */
+#define GORC_HTTP_ESERVERCLOSED (-ESHUTDOWN)
+/* A body was written for a HEAD request or a 1xx, 204 or 304 response. Go:
+ * http.ErrBodyNotAllowed. */
+#define GORC_HTTP_EBODYNOTALLOWED (-EPERM)
+/* The client gave up after too many redirects. Go: "stopped after 10 redirects". */
+#define GORC_HTTP_ETOOMANYREDIRECTS (-ELOOP)
+/* A response (client side) or a chunked request body (server side) was malformed. */
+#define GORC_HTTP_EBADMSG (-EBADMSG)
+/* A body is larger than the configured limit. Go: http.MaxBytesError. */
+#define GORC_HTTP_ETOOLARGE (-EFBIG)
+
+/* One header field. */
+typedef struct gorc_http_header {
+    const char *name;
+    const char *value;
+} gorc_http_header;
+
+/* The reason phrase of a status code ("Not Found"), or "" for an unknown code. Go:
+ * http.StatusText. */
+const char *gorc_http_status_text(int status);
+
+/* The value of the first header named name in h[0..n) (ASCII case ignored), or NULL. */
+const char *gorc_http_header_lookup(const gorc_http_header *h, size_t n, const char *name);
+
+/* Find key in a query string ("a=1&b=x%20y", without the '?') and store its value, decoded
+ * ("+" is a space, %XX escapes) and NUL-terminated, in buf. Returns the decoded length, or
+ * -ENOENT (absent), -ENOSPC (buf too small), -EINVAL (a bad %-escape). Go:
+ * url.Values.Get. */
+int gorc_http_query_value(const char *query, const char *key, char *buf, size_t n);
+
+/* ------------------------------------------------------------------------------------------
+ * Server: requests and response writers
+ * ---------------------------------------------------------------------------------------- */
+
+/* A request as a handler sees it. Every field is read-only. Go: http.Request. */
+typedef struct gorc_http_request {
+    const char *method;    /* "GET", "POST", ... (case-sensitive, as sent) */
+    const char *path;      /* decoded path ("/a b" for "/a%20b"); "*" for "OPTIONS *" */
+    const char *query;     /* raw query after '?', "" when there is none */
+    const char *host;      /* Host header (or the authority of an absolute target), or "" */
+    const char *remote_addr; /* the client's "ip:port" */
+    int proto_minor;       /* 1 for HTTP/1.1, 0 for HTTP/1.0 */
+    const gorc_http_header *headers;
+    size_t num_headers;
+    int64_t content_length; /* body length; -1 when chunked (length unknown); 0: no body */
+    bool close;             /* the connection will be closed after this request */
+} gorc_http_request;
+
+/* The response writer of one request (opaque). Go: http.ResponseWriter. */
+typedef struct gorc_http_rw gorc_http_rw;
+
+/* A handler. It runs on the connection's goroutine; when it returns, the response is
+ * finished (see gorc_http_write for how it is framed). Go: http.HandlerFunc. */
+typedef void (*gorc_http_handler_fn)(gorc_http_rw *w, gorc_http_request *r, void *arg);
+
+/* The value of the request's first header named name, or NULL. Go: r.Header.Get. */
+const char *gorc_http_request_header(const gorc_http_request *r, const char *name);
+
+/* Read up to n bytes of the request body, Content-Length or chunked. The first read of a
+ * request that sent "Expect: 100-continue" sends "100 Continue" first. Returns the count, 0 at
+ * the end of the body, or: GORC_HTTP_ETOOLARGE (over the server's max_body_bytes; the server
+ * answers 413 if the handler has not written yet, and closes the connection),
+ * GORC_HTTP_EBADMSG (malformed chunked framing), GORC_EUNEXPECTEDEOF (the client went away
+ * mid-body), -ETIMEDOUT (read timeout), GORC_ENETCLOSED. Go: r.Body.Read. */
+ssize_t gorc_http_body_read(gorc_http_request *r, void *buf, size_t n);
+
+/* Read the whole body into a malloc'd buffer (NUL-terminated for convenience; free it).
+ * max bounds its size (0 = the server's max_body_bytes). Returns the length and sets *out
+ * (NULL for an empty body), or an error as gorc_http_body_read, -ENOMEM, or
+ * GORC_HTTP_ETOOLARGE when the body exceeds max. Go: io.ReadAll(http.MaxBytesReader(...)). */
+ssize_t gorc_http_body_read_all(gorc_http_request *r, char **out, size_t max);
+
+/* Set header name to value, replacing every header of that name (value NULL deletes it).
+ * Must precede the first write. Content-Length, Transfer-Encoding and Connection are managed
+ * by the server; setting Content-Length makes it trust that length (a handler writing more
+ * gets -EINVAL), setting "Connection: close" closes the connection after the response.
+ * Returns 0, -EINVAL (a name that is not a token, or CR, LF or NUL in the value: no header
+ * injection), -EALREADY (the head was sent), -ENOMEM. Go: w.Header().Set. */
+int gorc_http_set_header(gorc_http_rw *w, const char *name, const char *value);
+/* Add a header line, keeping others of the same name. Errors as above. Go: Header().Add. */
+int gorc_http_add_header(gorc_http_rw *w, const char *name, const char *value);
+
+/* Set the status (100..999; default 200 at the first write). A 1xx status other than 101 is
+ * sent at once as an interim response and the handler goes on. Returns 0, -EINVAL (bad
+ * status), -EALREADY (the head was sent already; Go logs "superfluous WriteHeader").
+ * Go: w.WriteHeader. */
+int gorc_http_write_header(gorc_http_rw *w, int status);
+
+/* Write body bytes. Output is buffered: a handler whose whole output fits in the buffer
+ * (16 KiB) gets a Content-Length response; otherwise the head goes out when the buffer first
+ * fills and the body is chunked (HTTP/1.1) or delimited by closing the connection (HTTP/1.0),
+ * unless the handler set Content-Length. For HEAD the bytes are counted but not sent. Returns
+ * n, or GORC_HTTP_EBODYNOTALLOWED (1xx/204/304), -EINVAL (more than a declared
+ * Content-Length), -EPIPE / -ECONNRESET (client gone), -ETIMEDOUT (write timeout),
+ * GORC_ENETCLOSED. After an error later writes fail too. Go: w.Write. */
+ssize_t gorc_http_write(gorc_http_rw *w, const void *buf, size_t n);
+ssize_t gorc_http_write_string(gorc_http_rw *w, const char *s);
+/* printf-style write. Returns the count written or an error as gorc_http_write (-ENOMEM). */
+ssize_t gorc_http_printf(gorc_http_rw *w, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+
+/* Send the buffered head and body now (streaming). Returns 0 or an error as gorc_http_write.
+ * Go: w.(http.Flusher).Flush. */
+int gorc_http_flush(gorc_http_rw *w);
+
+/* Send n bytes of the regular file fd from offset off as body (with sendfile(2) when nothing
+ * is buffered and the response is not chunked; the caller keeps fd). Returns n, or an error as
+ * gorc_http_write, or -EIO when the file is shorter than off + n. Go: io.Copy(w, file). */
+ssize_t gorc_http_send_file(gorc_http_rw *w, int fd, int64_t off, int64_t n);
+
+/* Answer with status and msg as text/plain ("msg\n"), dropping headers set so far except
+ * "Connection". Returns as gorc_http_write; -EALREADY when the head was already sent.
+ * Go: http.Error. */
+int gorc_http_error(gorc_http_rw *w, int status, const char *msg);
+
+/* Redirect to url (Location) with code (301, 302, 303, 307, 308) and a short body.
+ * Go: http.Redirect. */
+int gorc_http_redirect(gorc_http_rw *w, const char *url, int code);
+
+/* The status set so far (200 when none was set), and whether the head has been sent. */
+int gorc_http_rw_status(const gorc_http_rw *w);
+bool gorc_http_rw_sent(const gorc_http_rw *w);
+
+/* ------------------------------------------------------------------------------------------
+ * Server
+ * ---------------------------------------------------------------------------------------- */
+
+typedef struct gorc_http_server gorc_http_server;
+
+/* Server options. Zero-initialise; zero fields mean the defaults, negative durations or
+ * sizes mean "no limit". The defaults bound what one hostile client can hold. */
+typedef struct gorc_http_server_opts {
+    gorc_http_handler_fn handler; /* required */
+    void *arg;                    /* passed to the handler */
+    /* Time to receive a whole request head, counted from its first byte (default 10 s):
+     * a slowloris client is cut off here. Go: ReadHeaderTimeout. */
+    int64_t read_header_timeout;
+    /* Time to read the head and the body of one request (default 60 s). Go: ReadTimeout. */
+    int64_t read_timeout;
+    /* Time any single write may wait for the client to take data (default 60 s); a client
+     * that stops reading is dropped. Like nginx's send_timeout; Go's WriteTimeout bounds
+     * the whole response instead, which would cut streaming responses. */
+    int64_t write_timeout;
+    /* Time a keep-alive connection may sit between requests (default 60 s). Go:
+     * IdleTimeout. */
+    int64_t idle_timeout;
+    size_t max_request_line; /* 414 beyond this (default 8 KiB) */
+    size_t max_header_bytes; /* 431 beyond this, all field lines together (default 64 KiB) */
+    size_t max_headers;      /* 431 beyond this many field lines (default 100) */
+    int64_t max_body_bytes;  /* 413 beyond this (default 8 MiB) */
+    bool disable_keepalive;  /* one request per connection. Go: SetKeepAlivesEnabled(false) */
+} gorc_http_server_opts;
+
+/* Counters of a server (for dashboards; read without locks, each exact by itself). */
+typedef struct gorc_http_server_stats {
+    uint64_t requests;    /* requests handled (handler called) */
+    uint64_t conns_total; /* connections accepted */
+    uint64_t conns_open;  /* connections open now */
+    uint64_t conns_active; /* connections with a request in progress now */
+    uint64_t bad_requests; /* requests refused by the parser or limits (4xx/5xx, closed) */
+    uint64_t timeouts;     /* connections cut off by a timeout */
+} gorc_http_server_stats;
+
+/* Make a server. Returns 0 and *out, -EINVAL (no handler), -ENOMEM. */
+int gorc_http_server_new(gorc_http_server **out, const gorc_http_server_opts *opts);
+
+/* Accept connections on l and serve each in its own goroutine until the server is shut down
+ * or closed. The server takes its own reference to l and closes it at shutdown; the caller
+ * still releases its own. Returns GORC_HTTP_ESERVERCLOSED after shutdown or close, or the
+ * accept error that stopped it. May run on several listeners at once (one goroutine each).
+ * Go: Server.Serve. */
+int gorc_http_serve(gorc_http_server *s, gorc_listener *l);
+
+/* Listen on TCP addr and serve, as above. Go: Server.ListenAndServe. */
+int gorc_http_server_listen_and_serve(gorc_http_server *s, const char *addr);
+
+/* A server with default options and handler fn: listen on addr and serve until an error.
+ * Go: http.ListenAndServe. */
+int gorc_http_listen_and_serve(const char *addr, gorc_http_handler_fn fn, void *arg);
+
+/* Graceful shutdown: close the listeners (gorc_http_serve returns), close idle keep-alive
+ * connections, let requests in progress finish (their connections close after the
+ * response), and wait until every connection is gone or deadline (absolute) passes; then
+ * close whatever is left. Returns 0, or -ETIMEDOUT if connections had to be cut. Callable from
+ * any goroutine, also from a handler of this server (which then does not wait for itself).
+ * Go: Server.Shutdown. */
+int gorc_http_server_shutdown(gorc_http_server *s, int64_t deadline);
+
+/* Close listeners and every connection at once. Go: Server.Close. */
+int gorc_http_server_close(gorc_http_server *s);
+
+/* Copy the counters. */
+void gorc_http_server_stats_get(gorc_http_server *s, gorc_http_server_stats *out);
+
+/* Free a server whose gorc_http_serve calls have returned and whose connections are gone
+ * (after shutdown or close). */
+void gorc_http_server_free(gorc_http_server *s);
+
+/* ------------------------------------------------------------------------------------------
+ * Router. Patterns are Go 1.22 ServeMux patterns: "[METHOD ][HOST]/PATH", where PATH
+ * segments may be wildcards "{name}" (one segment) or, last, "{name...}" (the rest); a
+ * pattern ending in "/" matches every path below it, "{$}" at the end matches only the path
+ * itself. The most specific pattern wins; "GET" also matches HEAD. A path that matches no
+ * pattern gets 404, one that matches only with other methods gets 405 with an Allow header.
+ * Paths are cleaned first: "//", "/./" and "/../" send a 301 redirect to the clean path.
+ * ---------------------------------------------------------------------------------------- */
+
+typedef struct gorc_http_mux gorc_http_mux;
+
+/* Make an empty router. 0 or -ENOMEM. Go: http.NewServeMux. */
+int gorc_http_mux_new(gorc_http_mux **out);
+
+/* Register fn for pattern. Returns 0, -EINVAL (malformed pattern), -EEXIST (the same pattern,
+ * or one matching exactly the same requests, is registered), -ENOMEM. Not to be called while
+ * the router is serving. Go: ServeMux.HandleFunc. */
+int gorc_http_handle(gorc_http_mux *m, const char *pattern, gorc_http_handler_fn fn, void *arg);
+
+/* The handler to give a server, with the router as its arg. Go: ServeMux.ServeHTTP. */
+void gorc_http_mux_serve(gorc_http_rw *w, gorc_http_request *r, void *mux);
+
+void gorc_http_mux_free(gorc_http_mux *m);
+
+/* The path segment(s) matched by wildcard {name} of the router's pattern, decoded, or NULL.
+ * Go: r.PathValue(name). */
+const char *gorc_http_path_value(gorc_http_request *r, const char *name);
+
+/* ------------------------------------------------------------------------------------------
+ * Static files
+ * ---------------------------------------------------------------------------------------- */
+
+typedef struct gorc_http_fs gorc_http_fs;
+
+typedef struct gorc_http_fs_opts {
+    const char *strip_prefix; /* removed from the request path first (e.g. "/static") */
+    const char *index;        /* file served for a directory (default "index.html") */
+    bool list_dirs;           /* list directories that have no index (default: 404) */
+} gorc_http_fs_opts;
+
+/* Serve the directory tree at root. Nothing outside root is ever served: ".." and symbolic
+ * links leading out of it are refused (openat2 RESOLVE_BENEATH), and so are dot-files.
+ * Returns 0, -ENOENT, -ENOTDIR, -EACCES (root), -ENOMEM. Go: http.FileServer(http.Dir). */
+int gorc_http_fs_new(gorc_http_fs **out, const char *root, const gorc_http_fs_opts *opts);
+
+/* The handler, with the gorc_http_fs as arg. It answers GET and HEAD with the file (sendfile),
+ * Content-Type by extension, Last-Modified, ETag, If-Modified-Since / If-None-Match (304),
+ * single Range requests (206, 416), and 404 / 403 / 405 otherwise. */
+void gorc_http_fs_serve(gorc_http_rw *w, gorc_http_request *r, void *fs);
+
+void gorc_http_fs_free(gorc_http_fs *fs);
+
+/* The Content-Type for a file name's extension ("text/html; charset=utf-8", ...), or
+ * "application/octet-stream". Go: mime.TypeByExtension. */
+const char *gorc_http_content_type(const char *filename);
+
+/* ------------------------------------------------------------------------------------------
+ * Client
+ * ---------------------------------------------------------------------------------------- */
+
+typedef struct gorc_http_client gorc_http_client;
+
+/* Client options. Zero fields are defaults, negative durations "no limit". */
+typedef struct gorc_http_client_opts {
+    int64_t connect_timeout;         /* per connection attempt (default 30 s) */
+    int64_t response_header_timeout; /* from the request sent to the response head (none) */
+    int64_t timeout;                 /* whole exchange incl. redirects and body (none) */
+    int max_redirects;               /* default 10; negative: return 3xx as they are */
+    int max_idle_per_host;           /* idle keep-alive connections kept per host (2) */
+    int64_t idle_conn_timeout;       /* idle pooled connection lifetime (90 s) */
+    size_t max_response_header_bytes; /* default 64 KiB */
+    bool disable_keepalive;
+} gorc_http_client_opts;
+
+/* A request to send. url is "http://host[:port]/path?query" (https is not supported). */
+typedef struct gorc_http_client_request {
+    const char *method; /* NULL = "GET" */
+    const char *url;
+    const gorc_http_header *headers; /* extra headers (Host, Content-Length, Transfer-Encoding
+                                        and Connection are set by the client) */
+    size_t num_headers;
+    const void *body; /* a body in memory, body_len bytes, or */
+    size_t body_len;
+    /* a streamed body: called until it returns 0 (end) or an error (aborts the request).
+     * Sent with Content-Length when content_length > 0, chunked otherwise. A streamed body
+     * cannot be replayed: such a request does not follow 307/308 redirects. */
+    ssize_t (*body_read)(void *arg, void *buf, size_t n);
+    void *body_arg;
+    int64_t content_length;
+} gorc_http_client_request;
+
+/* A response. Fields are read-only and live until gorc_http_response_close. */
+typedef struct gorc_http_response {
+    int status;
+    const char *reason;
+    int proto_minor;
+    const gorc_http_header *headers;
+    size_t num_headers;
+    int64_t content_length; /* -1 when unknown (chunked or until close) */
+    const char *url;        /* the URL that answered (after redirects) */
+} gorc_http_response;
+
+/* Make a client. 0 and *out, -ENOMEM. Go: &http.Client{Transport: ...}. */
+int gorc_http_client_new(gorc_http_client **out, const gorc_http_client_opts *opts);
+/* Close idle connections and free the client (its responses must be closed first). */
+void gorc_http_client_free(gorc_http_client *c);
+
+/* Send req and wait for the response head; the body is read with gorc_http_response_read.
+ * c NULL uses a process-wide default client. Redirects (301, 302, 303, 307, 308) are
+ * followed up to max_redirects. Returns 0 and *out, or -EINVAL (bad URL or request),
+ * -EPROTONOSUPPORT (a scheme other than http), GORC_ENOHOST, -ECONNREFUSED, -ETIMEDOUT,
+ * GORC_HTTP_EBADMSG (malformed response), GORC_HTTP_ETOOMANYREDIRECTS, -ENOMEM, or a
+ * connection error. Go: Client.Do. */
+int gorc_http_client_do(gorc_http_client *c, const gorc_http_client_request *req,
+                        gorc_http_response **out);
+
+/* GET url. Go: Client.Get. */
+int gorc_http_get(gorc_http_client *c, const char *url, gorc_http_response **out);
+
+/* Read up to n bytes of the response body (chunked decoding included). Returns the count, 0
+ * at its end, or -ETIMEDOUT, GORC_HTTP_EBADMSG, GORC_EUNEXPECTEDEOF, a connection error.
+ * Go: resp.Body.Read. */
+ssize_t gorc_http_response_read(gorc_http_response *r, void *buf, size_t n);
+
+/* Read the whole body into a malloc'd, NUL-terminated buffer (free it). Returns the length,
+ * GORC_HTTP_ETOOLARGE beyond max (0 = 64 MiB), or an error as gorc_http_response_read. */
+ssize_t gorc_http_response_read_all(gorc_http_response *r, char **out, size_t max);
+
+/* The value of the response's first header named name, or NULL. */
+const char *gorc_http_response_header(const gorc_http_response *r, const char *name);
+
+/* Finish with a response: a connection whose body was read to the end goes back to the pool;
+ * otherwise it is closed. Go: resp.Body.Close. */
+void gorc_http_response_close(gorc_http_response *r);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* GORC_HTTP_H */
