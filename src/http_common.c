@@ -134,7 +134,26 @@ static bool is_tchar(unsigned char c)
         return true;
     if ((c | 0x20) >= 'a' && (c | 0x20) <= 'z')
         return true;
-    return c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+    switch (c) {
+    case '!':
+    case '#':
+    case '$':
+    case '%':
+    case '&':
+    case '\'':
+    case '*':
+    case '+':
+    case '-':
+    case '.':
+    case '^':
+    case '_':
+    case '`':
+    case '|':
+    case '~':
+        return true;
+    default:
+        return false;
+    }
 }
 
 bool gorc__http_is_token(const char *s)

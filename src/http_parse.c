@@ -199,7 +199,7 @@ typedef struct head {
     int minor;
     int64_t cl; /* -1: no Content-Length */
     bool te, te_chunked, te_last_chunked, te_other;
-    bool close, keep_alive, expect_continue;
+    bool close, keep_alive, expect_continue, expect_unknown;
     unsigned hosts;
     gorc__http_slice host;
 } head;
@@ -367,6 +367,8 @@ static int on_field(head *h, const char *name, size_t nlen, gorc__http_slice v)
             while (gorc__http_list_next(&rest, &e)) {
                 if (gorc__http_ieq(e, LIT("100-continue")))
                     h->expect_continue = true;
+                else
+                    h->expect_unknown = true;
             }
         }
         break;
@@ -654,6 +656,7 @@ static int finish_request(head *h, gorc__http_request *req)
     req->content_length = h->cl;
     req->keep_alive = !h->close && (h->minor == 1 || h->keep_alive);
     req->expect_continue = h->expect_continue;
+    req->expect_unknown = h->expect_unknown;
     req->has_host = h->hosts > 0;
     req->host = h->host;
     return 1;
@@ -720,6 +723,7 @@ int gorc__http_parse_request(gorc__http_request *req, const char *buf, size_t le
     req->body = GORC__HTTP_BODY_NONE;
     req->content_length = -1;
     req->chunked = req->keep_alive = req->expect_continue = req->has_host = false;
+    req->expect_unknown = false;
 
     head h;
     head_init(&h, req->headers, req->headers_cap, &l, true);

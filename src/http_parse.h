@@ -162,6 +162,7 @@ typedef struct gorc__http_request {
     bool chunked;                /* Transfer-Encoding: chunked */
     bool keep_alive;             /* the connection may be reused after this request */
     bool expect_continue;        /* HTTP/1.1 "Expect: 100-continue" */
+    bool expect_unknown;         /* HTTP/1.1 Expect with another expectation (417) */
     bool has_host;               /* a Host field line was present */
     gorc__http_fault fault;      /* after an error: the rule that was broken */
 } gorc__http_request;

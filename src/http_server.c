@@ -52,6 +52,8 @@
 #define LINGER_MAX   (256 * 1024) /* bytes drained before closing after an error */
 #define LINGER_NS    GORC_SECOND  /* and for at most this long */
 #define ARENA_INLINE 2048
+/* try_parse's answer to an Expect the server cannot meet (Go answers 417 too). */
+#define EXPECT_FAILED 10000
 
 #define DEF_READ_HEADER_TIMEOUT (10 * GORC_SECOND)
 #define DEF_READ_TIMEOUT        (60 * GORC_SECOND)
@@ -295,11 +297,16 @@ static void wputs(hconn *h, const char *s)
     wput(h, s, strlen(s));
 }
 
-static void wput_int(hconn *h, int64_t v)
+/* Digits of v in base 10 or 16 (no printf: this runs for every response). */
+static void wput_num(hconn *h, uint64_t v, unsigned base)
 {
     char tmp[24];
-    int n = snprintf(tmp, sizeof tmp, "%lld", (long long)v);
-    wput(h, tmp, (size_t)n);
+    size_t i = sizeof tmp;
+    do {
+        tmp[--i] = "0123456789abcdef"[v % base];
+        v /= base;
+    } while (v);
+    wput(h, tmp + i, sizeof tmp - i);
 }
 
 /* ------------------------------------------------------------------------------------------
@@ -342,9 +349,15 @@ static const char *sniff(const char *p, size_t n)
 
 static void put_status_line(hconn *h, int status)
 {
-    char line[40];
-    int n = snprintf(line, sizeof line, "HTTP/1.1 %03d ", status);
-    wput(h, line, (size_t)n);
+    if (status == 200) {
+        wput(h, "HTTP/1.1 200 OK\r\n", 17);
+        return;
+    }
+    char line[13] = "HTTP/1.1 000 ";
+    line[9] = (char)('0' + status / 100);
+    line[10] = (char)('0' + status / 10 % 10);
+    line[11] = (char)('0' + status % 10);
+    wput(h, line, sizeof line);
     const char *reason = gorc_http_status_text(status);
     wputs(h, *reason ? reason : "status code");
     wput(h, "\r\n", 2);
@@ -396,7 +409,7 @@ static void put_head(hconn *h, bool final)
     }
     if (len >= 0) {
         wput(h, "Content-Length: ", 16);
-        wput_int(h, len);
+        wput_num(h, (uint64_t)len, 10);
         wput(h, "\r\n", 2);
     } else if (!w->no_body && !q->is_head) {
         if (q->pub.proto_minor >= 1) {
@@ -420,9 +433,8 @@ static int put_body(hconn *h, const char *p, size_t n)
     if (n == 0 || w->no_body || h->req.is_head)
         return w->err;
     if (w->chunked) {
-        char size[24];
-        int k = snprintf(size, sizeof size, "%zx\r\n", n);
-        wput(h, size, (size_t)k);
+        wput_num(h, n, 16);
+        wput(h, "\r\n", 2);
     }
     if (n >= BIG_WRITE) {
         if (flush_out(h) == 0)
@@ -928,8 +940,8 @@ ssize_t gorc_http_body_read_all(gorc_http_request *r, char **out, size_t max)
 /* Answer a request the parser or a limit refused, then close. */
 static void reject(hconn *h, int err)
 {
-    const char *reason;
-    int status = gorc__http_error_status(err, &reason);
+    const char *reason = "Expectation Failed";
+    int status = err == -EXPECT_FAILED ? 417 : gorc__http_error_status(err, &reason);
     atomic_fetch_add(&h->s->bad_requests, 1);
     char date[GORC__HTTP_DATE_LEN];
     gorc__http_now_date(date);
@@ -1077,6 +1089,8 @@ static int try_parse(hconn *h, size_t *prev, int64_t start)
             return -ENOMEM;
         n = gorc__http_parse_request(&pr, h->rbuf, h->rlen, 0, &h->s->lim);
     }
+    if (pr.expect_unknown)
+        return -EXPECT_FAILED;
     int e = setup_request(h, &pr, (size_t)n, start);
     return e < 0 ? e : n;
 }

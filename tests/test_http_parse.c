@@ -408,8 +408,10 @@ static void test_expect_continue(void **state)
     assert_true(req.expect_continue);
     ACCEPT(&req, "PUT / HTTP/1.1\r\n" HOST "expect: 100-Continue\r\nContent-Length: 1\r\n\r\n");
     assert_true(req.expect_continue);
+    assert_false(req.expect_unknown);
     ACCEPT(&req, "PUT / HTTP/1.1\r\n" HOST "Expect: 200-ok\r\n\r\n");
     assert_false(req.expect_continue);
+    assert_true(req.expect_unknown); /* the server answers 417 */
     /* RFC 9110 §10.1.1: a server MUST ignore 100-continue in an HTTP/1.0 request. */
     ACCEPT(&req, "PUT / HTTP/1.0\r\nExpect: 100-continue\r\nContent-Length: 1\r\n\r\n");
     assert_false(req.expect_continue);

@@ -535,6 +535,7 @@ static const struct {
     {"GET /%00 HTTP/1.1\r\nHost: h\r\n\r\n", 400},
     {"GET / HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: gzip, chunked\r\n\r\n", 501},
     {"GET / HTTP/2.0\r\nHost: h\r\n\r\n", 505},
+    {"GET / HTTP/1.1\r\nHost: h\r\nExpect: 200-ok\r\n\r\n", 417},
 };
 
 GO_TEST(test_rejections)
