@@ -53,7 +53,7 @@ ASM_aarch64 := src/arch/ctx_arm64.S
 
 LIB_SRC := src/ctx.c src/stack.c src/proc.c src/cpus.c src/futex.c src/chan.c src/select.c \
            src/time.c src/sync.c src/netpoll_epoll.c src/http_parse.c src/netpoll.c src/fd.c src/net.c src/net_addr.c \
-           src/http_common.c src/http_server.c
+           src/http_common.c src/http_server.c src/http_mux.c src/http_fs.c
 LIB_OBJ := $(LIB_SRC:src/%.c=$(B)/obj/%.o) $(B)/obj/ctx_asm.o
 HDRS := $(wildcard include/*.h src/*.h)
 
@@ -90,6 +90,11 @@ $(B)/tests/%: tests/%.c tests/testutil.h $(B)/libgorc.a
 	$(CC) $(CFLAGS) -Itests $< $(B)/libgorc.a -o $@ $(LDFLAGS) $(CMOCKA)
 
 $(B)/tests/crashers: tests/crashers.c $(B)/libgorc.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $< $(B)/libgorc.a -o $@ $(LDFLAGS)
+
+# The server driven by tests/http-e2e (curl, ab, wrk, Python, Chromium); not a cmocka test.
+$(B)/tests/http_e2e_server: tests/http_e2e_server.c $(B)/libgorc.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $< $(B)/libgorc.a -o $@ $(LDFLAGS)
 

@@ -208,6 +208,26 @@ int gorc__http_pct_decode(char *s, size_t n, bool plus_is_space)
     return (int)o;
 }
 
+size_t gorc__http_url_escape(const char *p, size_t n, char *out, bool strict)
+{
+    static const char hex[] = "0123456789ABCDEF";
+    const char *keep = strict ? "-._~/" : "-._~!$&'()*+,;=:@/";
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        unsigned char c = (unsigned char)p[i];
+        if (((c | 0x20) >= 'a' && (c | 0x20) <= 'z') || (c >= '0' && c <= '9') ||
+            (c != 0 && strchr(keep, c) != NULL)) {
+            out[o++] = (char)c;
+        } else {
+            out[o++] = '%';
+            out[o++] = hex[c >> 4];
+            out[o++] = hex[c & 15];
+        }
+    }
+    out[o] = 0;
+    return o;
+}
+
 int gorc_http_query_value(const char *query, const char *key, char *buf, size_t n)
 {
     if (query == NULL || key == NULL || buf == NULL)

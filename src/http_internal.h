@@ -29,6 +29,11 @@ bool gorc__http_is_value(const char *s);
  * escape decoding to NUL. */
 int gorc__http_pct_decode(char *s, size_t n, bool plus_is_space);
 
+/* Percent-encode p[0..n) into out (room for 3n + 1), NUL-terminated; returns the length.
+ * strict keeps only unreserved characters and '/' (for hrefs in HTML); otherwise
+ * sub-delimiters, ':' and '@' stay too (for a Location header). */
+size_t gorc__http_url_escape(const char *p, size_t n, char *out, bool strict);
+
 /* Format unix time t as an IMF-fixdate into buf (at least GORC__HTTP_DATE_LEN + 1 bytes). */
 void gorc__http_format_date(int64_t t, char *buf);
 /* Parse an HTTP date (IMF-fixdate, RFC 850 or asctime form). Returns unix time or -1. */
