@@ -146,9 +146,9 @@ int gorc_http_flush(gorc_http_rw *w);
  * gorc_http_write, or -EIO when the file is shorter than off + n. Go: io.Copy(w, file). */
 ssize_t gorc_http_send_file(gorc_http_rw *w, int fd, int64_t off, int64_t n);
 
-/* Answer with status and msg as text/plain ("msg\n"), dropping headers set so far except
- * "Connection". Returns as gorc_http_write; -EALREADY when the head was already sent.
- * Go: http.Error. */
+/* Answer with status and msg as text/plain ("msg\n"), replacing any body written so far
+ * (still buffered) and its Content-Length; other headers stay. Returns as gorc_http_write;
+ * -EALREADY when the head was already sent. Go: http.Error. */
 int gorc_http_error(gorc_http_rw *w, int status, const char *msg);
 
 /* Redirect to url (Location) with code (301, 302, 303, 307, 308) and a short body.

@@ -710,8 +710,7 @@ int gorc_http_error(gorc_http_rw *w, int status, const char *msg)
         return -EINVAL;
     if (w->sent)
         return -EALREADY;
-    w->nhdr = 0;
-    w->cl = -1;
+    w->cl = -1; /* the length set for the body this replaces; Go 1.23 drops it too */
     w->blen = 0;
     w->written = 0;
     gorc_http_set_header(w, "Content-Type", "text/plain; charset=utf-8");

@@ -85,7 +85,9 @@ static void handler(gorc_http_rw *w, gorc_http_request *r, void *arg)
     } else if (strcmp(p, "/api") == 0) {
         h_api(w, r);
     } else if (strcmp(p, "/error") == 0) {
-        gorc_http_set_header(w, "X-Dropped", "1");
+        gorc_http_set_header(w, "X-Kept", "1");
+        gorc_http_set_header(w, "Content-Length", "1000");
+        gorc_http_write_string(w, "replaced");
         gorc_http_error(w, 403, "go away");
     } else if (strcmp(p, "/redirect") == 0) {
         gorc_http_redirect(w, "/to?a=\"<b>\"", 302);
@@ -432,7 +434,7 @@ GO_TEST(test_writer_api)
     resp_free(&r);
     exchange(&f, "GET /error HTTP/1.1\r\nHost: h\r\n\r\n", &r, false, false);
     CHECK_EQ(r.status, 403);
-    CHECK(strcmp(r.body, "go away\n") == 0 && !has(&r, "X-Dropped"));
+    CHECK(strcmp(r.body, "go away\n") == 0 && has(&r, "X-Kept: 1"));
     CHECK(has(&r, "X-Content-Type-Options: nosniff"));
     resp_free(&r);
     exchange(&f, "GET /redirect HTTP/1.1\r\nHost: h\r\n\r\n", &r, false, false);
