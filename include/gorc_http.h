@@ -72,12 +72,12 @@ int gorc_http_query_value(const char *query, const char *key, char *buf, size_t 
 
 /* A request as a handler sees it. Every field is read-only. Go: http.Request. */
 typedef struct gorc_http_request {
-    const char *method;    /* "GET", "POST", ... (case-sensitive, as sent) */
-    const char *path;      /* decoded path ("/a b" for "/a%20b"); "*" for "OPTIONS *" */
-    const char *query;     /* raw query after '?', "" when there is none */
-    const char *host;      /* Host header (or the authority of an absolute target), or "" */
+    const char *method;      /* "GET", "POST", ... (case-sensitive, as sent) */
+    const char *path;        /* decoded path ("/a b" for "/a%20b"); "*" for "OPTIONS *" */
+    const char *query;       /* raw query after '?', "" when there is none */
+    const char *host;        /* Host header (or the authority of an absolute target), or "" */
     const char *remote_addr; /* the client's "ip:port" */
-    int proto_minor;       /* 1 for HTTP/1.1, 0 for HTTP/1.0 */
+    int proto_minor;         /* 1 for HTTP/1.1, 0 for HTTP/1.0 */
     const gorc_http_header *headers;
     size_t num_headers;
     int64_t content_length; /* body length; -1 when chunked (length unknown); 0: no body */
@@ -98,8 +98,9 @@ const char *gorc_http_request_header(const gorc_http_request *r, const char *nam
  * request that sent "Expect: 100-continue" sends "100 Continue" first. Returns the count, 0 at
  * the end of the body, or: GORC_HTTP_ETOOLARGE (over the server's max_body_bytes; the server
  * answers 413 if the handler has not written yet, and closes the connection),
- * GORC_HTTP_EBADMSG (malformed chunked framing), GORC_EUNEXPECTEDEOF (the client went away
- * mid-body), -ETIMEDOUT (read timeout), GORC_ENETCLOSED. Go: r.Body.Read. */
+ * GORC_HTTP_EBADMSG (malformed chunked framing; answered with 400 likewise; Go sends 200),
+ * GORC_EUNEXPECTEDEOF (the client went away mid-body), -ETIMEDOUT (read timeout), GORC_ENETCLOSED.
+ * Go: r.Body.Read. */
 ssize_t gorc_http_body_read(gorc_http_request *r, void *buf, size_t n);
 
 /* Read the whole body into a malloc'd buffer (NUL-terminated for convenience; free it).
@@ -191,9 +192,9 @@ typedef struct gorc_http_server_opts {
 
 /* Counters of a server (for dashboards; read without locks, each exact by itself). */
 typedef struct gorc_http_server_stats {
-    uint64_t requests;    /* requests handled (handler called) */
-    uint64_t conns_total; /* connections accepted */
-    uint64_t conns_open;  /* connections open now */
+    uint64_t requests;     /* requests handled (handler called) */
+    uint64_t conns_total;  /* connections accepted */
+    uint64_t conns_open;   /* connections open now */
     uint64_t conns_active; /* connections with a request in progress now */
     uint64_t bad_requests; /* requests refused by the parser or limits (4xx/5xx, closed) */
     uint64_t timeouts;     /* connections cut off by a timeout */
@@ -230,8 +231,9 @@ int gorc_http_server_close(gorc_http_server *s);
 /* Copy the counters. */
 void gorc_http_server_stats_get(gorc_http_server *s, gorc_http_server_stats *out);
 
-/* Free a server whose gorc_http_serve calls have returned and whose connections are gone
- * (after shutdown or close). */
+/* Free a server after shutdown or close: waits until every gorc_http_serve call has
+ * returned and every connection goroutine has finished its handler, then frees. Call it from
+ * a goroutine that is not one of the server's handlers. */
 void gorc_http_server_free(gorc_http_server *s);
 
 /* ------------------------------------------------------------------------------------------
@@ -298,12 +300,12 @@ typedef struct gorc_http_client gorc_http_client;
 
 /* Client options. Zero fields are defaults, negative durations "no limit". */
 typedef struct gorc_http_client_opts {
-    int64_t connect_timeout;         /* per connection attempt (default 30 s) */
-    int64_t response_header_timeout; /* from the request sent to the response head (none) */
-    int64_t timeout;                 /* whole exchange incl. redirects and body (none) */
-    int max_redirects;               /* default 10; negative: return 3xx as they are */
-    int max_idle_per_host;           /* idle keep-alive connections kept per host (2) */
-    int64_t idle_conn_timeout;       /* idle pooled connection lifetime (90 s) */
+    int64_t connect_timeout;          /* per connection attempt (default 30 s) */
+    int64_t response_header_timeout;  /* from the request sent to the response head (none) */
+    int64_t timeout;                  /* whole exchange incl. redirects and body (none) */
+    int max_redirects;                /* default 10; negative: return 3xx as they are */
+    int max_idle_per_host;            /* idle keep-alive connections kept per host (2) */
+    int64_t idle_conn_timeout;        /* idle pooled connection lifetime (90 s) */
     size_t max_response_header_bytes; /* default 64 KiB */
     bool disable_keepalive;
 } gorc_http_client_opts;
@@ -343,10 +345,12 @@ void gorc_http_client_free(gorc_http_client *c);
 
 /* Send req and wait for the response head; the body is read with gorc_http_response_read.
  * c NULL uses a process-wide default client. Redirects (301, 302, 303, 307, 308) are
- * followed up to max_redirects. Returns 0 and *out, or -EINVAL (bad URL or request),
- * -EPROTONOSUPPORT (a scheme other than http), GORC_ENOHOST, -ECONNREFUSED, -ETIMEDOUT,
- * GORC_HTTP_EBADMSG (malformed response), GORC_HTTP_ETOOMANYREDIRECTS, -ENOMEM, or a
- * connection error. Go: Client.Do. */
+ * followed while fewer than max_redirects have been followed (a chain of exactly
+ * max_redirects succeeds; Go fails at the 10th). Returns 0 and *out, or -EINVAL (bad URL or
+ * request), -EPROTONOSUPPORT (a scheme other than http), GORC_ENOHOST, -ECONNREFUSED,
+ * -ETIMEDOUT, GORC_HTTP_EBADMSG (malformed response), GORC_EUNEXPECTEDEOF (the connection
+ * ended inside the response head), GORC_HTTP_ETOOMANYREDIRECTS, -ENOMEM, or a connection
+ * error. Go: Client.Do. */
 int gorc_http_client_do(gorc_http_client *c, const gorc_http_client_request *req,
                         gorc_http_response **out);
 

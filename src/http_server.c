@@ -97,13 +97,14 @@ struct gorc_http_rw {
     hconn *h;
     int status;
     bool status_set;
-    bool sent;       /* the head is out (or in the output buffer) */
-    bool chunked;    /* body framing once sent */
-    bool no_body;    /* status forbids a body */
-    bool want_close; /* the handler asked for Connection: close */
-    int64_t cl;      /* Content-Length the handler declared, -1 none */
-    int64_t written; /* body bytes the handler wrote */
-    int err;         /* sticky write error */
+    bool sent;           /* the head is out (or in the output buffer) */
+    bool chunked;        /* body framing once sent */
+    bool no_body;        /* status forbids a body */
+    bool want_close;     /* the handler asked for Connection: close */
+    int64_t cl;          /* Content-Length the handler declared, -1 none */
+    int64_t written;     /* body bytes the handler wrote */
+    int err;             /* sticky write error */
+    const char *sniffed; /* default Content-Type, from the first bytes written */
     gorc_http_header *hdr;
     size_t nhdr, hcap;
     char *bbuf; /* body held back until the handler returns or it grows too big */
@@ -393,9 +394,9 @@ static void put_head(hconn *h, bool final)
         wput(h, date, sizeof date);
         wput(h, "\r\n", 2);
     }
-    if (!w->no_body && w->blen > 0 && find_hdr(w, "Content-Type") == NULL) {
+    if (!w->no_body && w->sniffed && find_hdr(w, "Content-Type") == NULL) {
         wput(h, "Content-Type: ", 14);
-        wputs(h, sniff(w->bbuf, w->blen));
+        wputs(h, w->sniffed);
         wput(h, "\r\n", 2);
     }
     int64_t len = w->cl;
@@ -590,6 +591,8 @@ ssize_t gorc_http_write(gorc_http_rw *w, const void *buf, size_t n)
         return -EINVAL;
     w->written += (int64_t)n;
     hconn *h = w->h;
+    if (w->sniffed == NULL && n > 0)
+        w->sniffed = sniff(buf, n); /* what Go does with the first write's bytes, HEAD too */
     if (h->req.is_head || n == 0)
         return (ssize_t)n;
     if (!w->sent) {
@@ -800,8 +803,11 @@ static ssize_t body_fail(hconn *h, ssize_t err)
         atomic_fetch_add(&h->s->timeouts, 1);
     q->body_err = (int)err;
     h->keep = false;
+    /* Answer for the handler if it has not written: it may just return on the error. */
     if (err == GORC_HTTP_ETOOLARGE && !h->rw.sent)
         gorc_http_error(&h->rw, 413, NULL);
+    else if (err == GORC_HTTP_EBADMSG && !h->rw.sent)
+        gorc_http_error(&h->rw, 400, "malformed chunked body");
     return err;
 }
 

@@ -44,6 +44,8 @@ static void h_echo_body(gorc_http_rw *w, gorc_http_request *r)
 
 static void h_big(gorc_http_rw *w, gorc_http_request *r)
 {
+    if (strcmp(r->query, "html") == 0)
+        gorc_http_write_string(w, "<!DOCTYPE html><p>");
     char buf[1000];
     for (int i = 0; i < 100; i++) {
         memset(buf, 'a' + i % 26, sizeof buf);
@@ -367,6 +369,7 @@ GO_TEST(test_response_framing)
     /* Larger than the buffer: chunked for HTTP/1.1... */
     exchange(&f, "GET /big HTTP/1.1\r\nHost: h\r\n\r\n", &r, false, false);
     CHECK(r.chunked);
+    CHECK(has(&r, "Content-Type: text/plain; charset=utf-8"));
     CHECK_EQ(r.blen, 100000);
     for (size_t i = 0; i < r.blen; i++)
         CHECK_EQ(r.body[i], 'a' + (int)(i / 1000) % 26);
@@ -381,6 +384,9 @@ GO_TEST(test_response_framing)
     CHECK(has(&r, "Connection: keep-alive"));
     resp_free(&r);
     exchange(&f, "GET /hello HTTP/1.0\r\n\r\n", &r, false, true);
+    resp_free(&r);
+    exchange(&f, "HEAD /big?html HTTP/1.1\r\nHost: h\r\n\r\n", &r, true, false);
+    CHECK(has(&r, "Content-Type: text/html; charset=utf-8") && has(&r, "Content-Length: 100018"));
     resp_free(&r);
     /* HEAD: the length of the GET, no body. */
     client *cl = dial(&f);
