@@ -4,7 +4,7 @@
 # variants (release, sanitizers, cross), and make is on every machine gorc targets.
 #
 #   make              release library: build/release/libgorc.a, libgorc.so, gorc.pc
-#   make demo         build and run the demo (examples/demo.c)
+#   make demo         build and run the HTTP demo server (examples/http_demo.c) on 127.0.0.1:8080
 #   make check        install test dependencies, then run every test suite (what CI runs)
 #   make test         unit tests for one variant: make test V=asan | V=tsan | V=release
 #   make install      PREFIX=/usr/local by default; DESTDIR is honoured
@@ -53,7 +53,7 @@ ASM_aarch64 := src/arch/ctx_arm64.S
 
 LIB_SRC := src/ctx.c src/stack.c src/proc.c src/cpus.c src/futex.c src/chan.c src/select.c \
            src/time.c src/sync.c src/netpoll_epoll.c src/http_parse.c src/netpoll.c src/fd.c src/net.c src/net_addr.c \
-           src/http_common.c src/http_server.c src/http_mux.c src/http_fs.c
+           src/http_common.c src/http_server.c src/http_mux.c src/http_fs.c src/http_client.c
 LIB_OBJ := $(LIB_SRC:src/%.c=$(B)/obj/%.o) $(B)/obj/ctx_asm.o
 HDRS := $(wildcard include/*.h src/*.h)
 
@@ -128,8 +128,8 @@ $(B)/examples/%: examples/%.c $(B)/libgorc.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $< $(B)/libgorc.a -o $@ $(LDFLAGS)
 
-demo: $(B)/examples/demo
-	$(B)/examples/demo
+demo: $(B)/examples/http_demo
+	$(B)/examples/http_demo
 
 bench:
 	bench/run
