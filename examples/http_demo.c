@@ -1,0 +1,361 @@
+/*
+ * http_demo.c - a small web server on gorc: a live dashboard of the runtime serving it.
+ *
+ *   make demo                                   (or build/release/examples/http_demo)
+ *   build/release/examples/http_demo 9000       another port; "host:port" works too
+ *   build/release/examples/http_demo 8080 30    stop by itself after 30 seconds
+ *
+ * Every connection is served by its own goroutine, so handlers are written as plain blocking
+ * code: /sleep/{ms} sleeps, /stream sleeps between lines, and neither holds up anyone else,
+ * because a sleeping goroutine parks and frees its thread. The page at / shows this from the
+ * inside: it polls /stats once a second and displays the goroutine count, the Ps (threads
+ * running goroutines), the requests served and the open connections.
+ *
+ * Signals are never handled in a signal handler: SIGINT and SIGTERM are blocked in every
+ * thread and read from a signalfd by an ordinary goroutine, which then shuts the server down
+ * gracefully (requests in progress finish, idle connections close).
+ */
+#include <gorc.h>
+#include <gorc_http.h>
+#include <gorc_net.h>
+
+#include <ctype.h>
+#include <inttypes.h>
+#include <signal.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/signalfd.h>
+
+#define MAX_ECHO      (1 << 20)
+#define MAX_SLEEP_MS  10000
+#define STREAM_LINES  10
+#define STREAM_PERIOD (200 * GORC_MILLISECOND)
+#define GRACE         (5 * GORC_SECOND)
+
+static gorc_http_server *server;
+static int64_t started;
+static gorc_chan *stopped; /* closed when the graceful shutdown has returned */
+static atomic_bool stopping;
+static atomic_int shutdown_rc;
+
+static const char page[] =
+    "<!doctype html>\n"
+    "<html lang=\"en\"><head><meta charset=\"utf-8\">\n"
+    "<meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n"
+    "<title>gorc HTTP demo</title>\n"
+    "<style>\n"
+    "body{font:16px/1.5 system-ui,sans-serif;max-width:44em;margin:2em auto;padding:0 1em;"
+    "color:#222}\n"
+    "h1{font-size:1.6em;margin-bottom:.2em}\n"
+    ".grid{display:grid;grid-template-columns:repeat(auto-fit,minmax(12em,1fr));gap:.8em;"
+    "margin:1.5em 0}\n"
+    ".fig{border:1px solid #ddd;border-radius:8px;padding:.7em 1em}\n"
+    ".fig b{display:block;font-size:1.9em;font-variant-numeric:tabular-nums}\n"
+    ".fig span{color:#666;font-size:.9em}\n"
+    "code{background:#f3f3f3;padding:0 .3em;border-radius:3px}\n"
+    "#status{color:#666;font-size:.9em}\n"
+    "</style></head><body>\n"
+    "<h1>gorc: Go's runtime, in C</h1>\n"
+    "<p>This page is served by a C program. Every connection has its own goroutine; "
+    "the figures below come from <a href=\"/stats\">/stats</a>, fetched every second.</p>\n"
+    "<div class=\"grid\">\n"
+    "<div class=\"fig\"><b id=\"goroutines\">-</b><span>goroutines</span></div>\n"
+    "<div class=\"fig\"><b id=\"procs\">-</b><span>Ps (parallel threads)</span></div>\n"
+    "<div class=\"fig\"><b id=\"requests\">-</b><span>requests served</span></div>\n"
+    "<div class=\"fig\"><b id=\"conns\">-</b><span>open connections</span></div>\n"
+    "<div class=\"fig\"><b id=\"conns_total\">-</b><span>connections so far</span></div>\n"
+    "<div class=\"fig\"><b id=\"uptime\">-</b><span>uptime</span></div>\n"
+    "</div>\n"
+    "<p id=\"status\">waiting for the first update...</p>\n"
+    "<h2>Try it</h2>\n"
+    "<ul>\n"
+    "<li><a href=\"/hello\">/hello</a>: <code>Hello, World!</code></li>\n"
+    "<li><a href=\"/stream\">/stream</a>: ten lines, 200 ms apart, each sent as it is "
+    "written (chunked)</li>\n"
+    "<li><a href=\"/sleep/2000\">/sleep/2000</a>: a handler that sleeps two seconds; the "
+    "goroutine parks and everything else keeps being served</li>\n"
+    "<li><code>curl --data-binary 'some text' URL/echo</code>: the body back</li>\n"
+    "<li><code>ab -k -n 100000 -c 100 URL/hello</code>: and watch the figures above</li>\n"
+    "</ul>\n"
+    "<script>\n"
+    "'use strict';\n"
+    "const base = location.origin;\n"
+    "for (const c of document.querySelectorAll('code'))\n"
+    "  c.textContent = c.textContent.replace('URL', base);\n"
+    "let polls = 0;\n"
+    "function uptime(ms) {\n"
+    "  const s = Math.floor(ms / 1000), m = Math.floor(s / 60), h = Math.floor(m / 60);\n"
+    "  if (h) return h + ' h ' + (m % 60) + ' min';\n"
+    "  if (m) return m + ' min ' + (s % 60) + ' s';\n"
+    "  return s + ' s';\n"
+    "}\n"
+    "function show(id, v) { document.getElementById(id).textContent = v; }\n"
+    "async function poll() {\n"
+    "  try {\n"
+    "    const r = await fetch('/stats', {cache: 'no-store'});\n"
+    "    const s = await r.json();\n"
+    "    show('goroutines', s.goroutines);\n"
+    "    show('procs', s.procs);\n"
+    "    show('requests', s.requests);\n"
+    "    show('conns', s.conns_open);\n"
+    "    show('conns_total', s.conns_total);\n"
+    "    show('uptime', uptime(s.uptime_ms));\n"
+    "    polls++;\n"
+    "    show('status', 'updated ' + polls + ' times, last at ' +\n"
+    "         new Date().toLocaleTimeString());\n"
+    "  } catch (e) {\n"
+    "    show('status', 'server unreachable (' + e.message + ')');\n"
+    "  }\n"
+    "}\n"
+    "poll();\n"
+    "setInterval(poll, 1000);\n"
+    "</script>\n"
+    "</body></html>\n";
+
+/* ------------------------------------------------------------------------------------------
+ * Handlers
+ * ---------------------------------------------------------------------------------------- */
+
+static void index_page(gorc_http_rw *w, gorc_http_request *r, void *arg)
+{
+    gorc_http_set_header(w, "Content-Type", "text/html; charset=utf-8");
+    gorc_http_write(w, page, sizeof page - 1);
+}
+
+static void stats(gorc_http_rw *w, gorc_http_request *r, void *arg)
+{
+    gorc_http_server_stats st;
+    gorc_http_server_stats_get(server, &st);
+    gorc_http_set_header(w, "Content-Type", "application/json");
+    gorc_http_set_header(w, "Cache-Control", "no-store");
+    gorc_http_printf(
+        w,
+        "{\"goroutines\":%" PRId64 ",\"procs\":%d,\"requests\":%" PRIu64 ",\"conns_open\":%" PRIu64
+        ",\"conns_active\":%" PRIu64 ",\"conns_total\":%" PRIu64 ",\"bad_requests\":%" PRIu64
+        ",\"timeouts\":%" PRIu64 ",\"uptime_ms\":%" PRId64 "}\n",
+        gorc_count(), gorc_maxprocs(), st.requests, st.conns_open, st.conns_active, st.conns_total,
+        st.bad_requests, st.timeouts, (gorc_now() - started) / GORC_MILLISECOND);
+}
+
+static void hello(gorc_http_rw *w, gorc_http_request *r, void *arg)
+{
+    gorc_http_set_header(w, "Content-Type", "text/plain; charset=utf-8");
+    gorc_http_write_string(w, "Hello, World!\n");
+}
+
+/* Each line is flushed as it is written, so the response is chunked and the client sees the
+ * lines arrive one by one. nosniff keeps browsers from waiting for more bytes to guess the
+ * type before they display anything. */
+static void stream(gorc_http_rw *w, gorc_http_request *r, void *arg)
+{
+    gorc_http_set_header(w, "Content-Type", "text/plain; charset=utf-8");
+    gorc_http_set_header(w, "X-Content-Type-Options", "nosniff");
+    int64_t t0 = gorc_now();
+    for (int i = 1; i <= STREAM_LINES; i++) {
+        if (i > 1)
+            gorc_sleep(STREAM_PERIOD);
+        if (gorc_http_printf(w, "line %d of %d at +%" PRId64 " ms\n", i, STREAM_LINES,
+                             (gorc_now() - t0) / GORC_MILLISECOND) < 0 ||
+            gorc_http_flush(w) < 0)
+            return; /* the client went away */
+    }
+}
+
+static void sleep_ms(gorc_http_rw *w, gorc_http_request *r, void *arg)
+{
+    const char *s = gorc_http_path_value(r, "ms");
+    char *end = "";
+    long ms = s && isdigit((unsigned char)*s) ? strtol(s, &end, 10) : -1;
+    if (ms < 0 || *end != '\0' || ms > MAX_SLEEP_MS) {
+        gorc_http_error(w, 400, "want /sleep/MS with MS from 0 to 10000");
+        return;
+    }
+    gorc_sleep(ms * GORC_MILLISECOND);
+    gorc_http_printf(w, "slept %ld ms (%" PRId64 " goroutines now)\n", ms, gorc_count());
+}
+
+static void echo(gorc_http_rw *w, gorc_http_request *r, void *arg)
+{
+    char *body;
+    ssize_t n = gorc_http_body_read_all(r, &body, MAX_ECHO);
+    if (n < 0) {
+        if (n == GORC_HTTP_ETOOLARGE)
+            gorc_http_error(w, 413, "body over 1 MiB");
+        return;
+    }
+    const char *ct = gorc_http_request_header(r, "Content-Type");
+    gorc_http_set_header(w, "Content-Type", ct ? ct : "application/octet-stream");
+    gorc_http_write(w, body, (size_t)n);
+    free(body);
+}
+
+static int routes(gorc_http_mux *m)
+{
+    static const struct {
+        const char *pattern;
+        gorc_http_handler_fn fn;
+    } table[] = {
+        {"GET /{$}", index_page}, {"GET /stats", stats}, {"GET /hello", hello},
+        {"GET /stream", stream},  {"POST /echo", echo},  {"GET /sleep/{ms}", sleep_ms},
+    };
+    for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {
+        int rc = gorc_http_handle(m, table[i].pattern, table[i].fn, NULL);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Start-up and shutdown
+ * ---------------------------------------------------------------------------------------- */
+
+typedef struct args {
+    char addr[GORC_ADDRSTRLEN];
+    long seconds; /* stop after this long; 0 = run until a signal */
+    int sigfd;
+    int status;
+} args;
+
+/* Runs once: from the signal goroutine or the timer goroutine, whichever comes first. */
+static void stop(const char *why)
+{
+    if (atomic_exchange(&stopping, true))
+        return;
+    printf("\n%s: shutting down (requests in progress get up to %d s)\n", why,
+           (int)(GRACE / GORC_SECOND));
+    fflush(stdout);
+    atomic_store(&shutdown_rc, gorc_http_server_shutdown(server, gorc_now() + GRACE));
+    gorc_chan_close(stopped);
+}
+
+static void watch_signals(void *arg)
+{
+    gorc_conn *c = arg;
+    struct signalfd_siginfo si;
+    if (gorc_conn_read_full(c, &si, sizeof si) == (ssize_t)sizeof si)
+        stop(si.ssi_signo == SIGINT ? "interrupt" : "terminated");
+}
+
+static void stop_later(void *arg)
+{
+    gorc_sleep(((args *)arg)->seconds * GORC_SECOND);
+    stop("time is up");
+}
+
+static int listen_on(const char *addr, gorc_listener **ln)
+{
+    int rc = gorc_tcp_listen(ln, addr, NULL);
+    if (rc == -EADDRINUSE)
+        fprintf(stderr,
+                "http_demo: %s is already in use (another server running?); pick another "
+                "port: http_demo 8081\n",
+                addr);
+    else if (rc < 0)
+        fprintf(stderr, "http_demo: cannot listen on %s: %s\n", addr, strerror(-rc));
+    return rc;
+}
+
+static void banner(gorc_listener *ln)
+{
+    char where[GORC_ADDRSTRLEN];
+    gorc_listener_addr(ln, where, sizeof where);
+    printf("gorc %d.%d.%d HTTP demo on %d Ps: open http://%s/\n"
+           "  GET  /            live figures of the runtime (polls /stats)\n"
+           "  GET  /stats       the figures as JSON\n"
+           "  GET  /hello       Hello, World!\n"
+           "  GET  /stream      ten lines, 200 ms apart, each flushed as it is written\n"
+           "  GET  /sleep/{ms}  a handler that sleeps without holding up the others\n"
+           "  POST /echo        the request body back (up to 1 MiB)\n"
+           "Ctrl-C stops it gracefully.\n",
+           GORC_VERSION_MAJOR, GORC_VERSION_MINOR, GORC_VERSION_PATCH, gorc_maxprocs(), where);
+    fflush(stdout);
+}
+
+static int serve(args *a)
+{
+    gorc_http_mux *mux;
+    gorc_conn *sig;
+    gorc_listener *ln;
+    if (gorc_conn_from_fd(&sig, a->sigfd) < 0 || gorc_chan_make(&stopped, 0, 0) < 0 ||
+        gorc_http_mux_new(&mux) < 0 || routes(mux) < 0)
+        return 1;
+    gorc_http_server_opts opts = {.handler = gorc_http_mux_serve, .arg = mux};
+    if (gorc_http_server_new(&server, &opts) < 0 || listen_on(a->addr, &ln) < 0)
+        return 1;
+    started = gorc_now();
+    banner(ln);
+    gorc_go(watch_signals, sig);
+    if (a->seconds > 0)
+        gorc_go(stop_later, a);
+    int rc = gorc_http_serve(server, ln);
+    gorc_listener_release(ln);
+    if (rc != GORC_HTTP_ESERVERCLOSED) {
+        fprintf(stderr, "http_demo: serve: %s\n", strerror(-rc));
+        return 1;
+    }
+    gorc_chan_recv(stopped, NULL); /* the shutdown waits for requests in progress */
+    gorc_conn_close(sig);
+    gorc_http_server_stats st;
+    gorc_http_server_stats_get(server, &st);
+    rc = atomic_load(&shutdown_rc);
+    printf("served %" PRIu64 " request%s on %" PRIu64 " connection%s%s; bye\n", st.requests,
+           st.requests == 1 ? "" : "s", st.conns_total, st.conns_total == 1 ? "" : "s",
+           rc == 0 ? "" : " (some connections had to be cut)");
+    if (rc == 0) { /* else handlers may still be running: leave it all to the exit */
+        gorc_http_server_free(server);
+        gorc_http_mux_free(mux);
+    }
+    gorc_chan_release(stopped);
+    return 0;
+}
+
+static void run(void *arg)
+{
+    args *a = arg;
+    a->status = serve(a);
+}
+
+static bool all_digits(const char *s)
+{
+    for (; *s; s++)
+        if (!isdigit((unsigned char)*s))
+            return false;
+    return true;
+}
+
+static bool parse_args(int argc, char **argv, args *a)
+{
+    const char *where = argc > 1 ? argv[1] : "8080";
+    if (argc > 3 || (argc > 2 && !all_digits(argv[2])) || *where == '\0')
+        return false;
+    snprintf(a->addr, sizeof a->addr, all_digits(where) ? "127.0.0.1:%s" : "%s", where);
+    a->seconds = argc > 2 ? atol(argv[2]) : 0;
+    return true;
+}
+
+int main(int argc, char **argv)
+{
+    args a = {0};
+    if (!parse_args(argc, argv, &a)) {
+        fprintf(stderr, "usage: http_demo [PORT | HOST:PORT] [SECONDS]\n");
+        return 2;
+    }
+    /* Blocked before the runtime starts its threads, so they all inherit the mask and the
+     * signals arrive only through the signalfd. */
+    sigset_t set;
+    sigemptyset(&set);
+    sigaddset(&set, SIGINT);
+    sigaddset(&set, SIGTERM);
+    pthread_sigmask(SIG_BLOCK, &set, NULL);
+    a.sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+    if (a.sigfd < 0) {
+        perror("http_demo: signalfd");
+        return 1;
+    }
+    if (gorc_main(run, &a) != 0)
+        return 1;
+    return a.status;
+}
