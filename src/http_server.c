@@ -328,16 +328,17 @@ static const char *find_hdr(const gorc_http_rw *w, const char *name)
  * text, or opaque bytes. */
 static const char *sniff(const char *p, size_t n)
 {
-    size_t i = 0;
-    while (i < n && (p[i] == ' ' || p[i] == '\t' || p[i] == '\r' || p[i] == '\n'))
-        i++;
+    const char *t = p;
+    size_t rest = n;
+    for (; rest > 0 && (*t == ' ' || *t == '\t' || *t == '\r' || *t == '\n'); t++)
+        rest--;
     static const char *const html[] = {
         "<!doctype html", "<html",  "<head", "<body",   "<p",    "<h1",
         "<div",           "<table", "<!--",  "<script", "<title"};
     for (size_t k = 0; k < sizeof html / sizeof html[0]; k++) {
         size_t len = strlen(html[k]);
-        if (n - i > len && strncasecmp(p + i, html[k], len) == 0 &&
-            (p[i + len] == ' ' || p[i + len] == '>' || html[k][1] == '!'))
+        if (rest > len && strncasecmp(t, html[k], len) == 0 &&
+            (t[len] == ' ' || t[len] == '>' || html[k][1] == '!'))
             return "text/html; charset=utf-8";
     }
     for (size_t k = 0; k < n && k < 512; k++) {
@@ -1413,7 +1414,7 @@ static bool accept_retryable(int e)
     return e == -ENOBUFS || e == -ENOMEM || e == -ECONNABORTED || e == -EPROTO || e == -EPERM;
 }
 
-static void listener_unlink(gorc_http_server *s, gorc_listener *l)
+static void listener_unlink(gorc_http_server *s, const gorc_listener *l)
 {
     gorc_mutex_lock(&s->mu);
     for (lnode **p = &s->listeners; *p; p = &(*p)->next) {
