@@ -166,6 +166,17 @@ static void h_expect(gorc_http_rw *w, gorc_http_request *r)
     gorc_http_printf(w, "expect=%s len=%zd\n", e ? e : "none", n);
 }
 
+/* total bytes of the alphabet pattern, in 64 KiB writes. */
+static void write_letters(gorc_http_rw *w, long total)
+{
+    for (long off = 0; off < total;) {
+        size_t n = (size_t)(total - off) < 65536 ? (size_t)(total - off) : 65536;
+        if (!write_ok(gorc_http_write(w, letters + off % 26, n)))
+            return;
+        off += (long)n;
+    }
+}
+
 static void h_big(gorc_http_rw *w, gorc_http_request *r)
 {
     long total = path_number(r, "/big/");
@@ -173,12 +184,7 @@ static void h_big(gorc_http_rw *w, gorc_http_request *r)
         gorc_http_error(w, 400, "bad size");
         return;
     }
-    for (long off = 0; off < total;) {
-        size_t n = (size_t)(total - off) < 65536 ? (size_t)(total - off) : 65536;
-        if (!write_ok(gorc_http_write(w, letters + off % 26, n)))
-            return;
-        off += (long)n;
-    }
+    write_letters(w, total);
 }
 
 /* The same body as /big/N, announced with Content-Length: never chunked, even for HTTP/1.0
@@ -192,12 +198,7 @@ static void h_fixed(gorc_http_rw *w, gorc_http_request *r)
         gorc_http_error(w, 400, "bad size");
         return;
     }
-    for (long off = 0; off < total;) {
-        size_t n = (size_t)(total - off) < 65536 ? (size_t)(total - off) : 65536;
-        if (!write_ok(gorc_http_write(w, letters + off % 26, n)))
-            return;
-        off += (long)n;
-    }
+    write_letters(w, total);
 }
 
 static void h_chunked(gorc_http_rw *w, gorc_http_request *r)

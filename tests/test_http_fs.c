@@ -8,7 +8,7 @@
  * escape tests run twice: with openat2 and with the component-by-component walk used when the
  * kernel lacks it (forced through gorc__http_fs_no_openat2).
  */
-#include "testutil.h"
+#include "http_testutil.h"
 
 #include <fcntl.h>
 #include <ftw.h>
@@ -29,105 +29,11 @@ extern _Atomic int gorc__http_fs_no_openat2;
  * A server, a raw client, a temporary tree
  * ---------------------------------------------------------------------------------------- */
 
-typedef struct fixture {
-    gorc_http_server *s;
-    gorc_listener *l;
-    char addr[GORC_ADDRSTRLEN];
-    gorc_chan *done;
-} fixture;
-
-static void serve_run(void *arg)
-{
-    fixture *f = arg;
-    int r = gorc_http_serve(f->s, f->l);
-    CHECK_EQ(gorc_chan_send(f->done, &r), 0);
-}
-
+/* A server running the file handler on fs, with default options. */
 static void fixture_start(fixture *f, gorc_http_handler_fn fn, void *arg)
 {
-    memset(f, 0, sizeof *f);
     gorc_http_server_opts o = {.handler = fn, .arg = arg};
-    CHECK_EQ(gorc_http_server_new(&f->s, &o), 0);
-    CHECK_EQ(gorc_tcp_listen(&f->l, "127.0.0.1:0", NULL), 0);
-    CHECK(gorc_listener_addr(f->l, f->addr, sizeof f->addr) > 0);
-    CHECK_EQ(gorc_chan_make(&f->done, sizeof(int), 1), 0);
-    CHECK_EQ(gorc_go(serve_run, f), 0);
-}
-
-static void fixture_stop(fixture *f)
-{
-    CHECK_EQ(gorc_http_server_shutdown(f->s, gorc_now() + 10 * GORC_SECOND), 0);
-    int r;
-    CHECK_EQ(gorc_chan_recv(f->done, &r), 0);
-    CHECK_EQ(r, GORC_HTTP_ESERVERCLOSED);
-    gorc_http_server_free(f->s);
-    gorc_listener_release(f->l);
-    gorc_chan_release(f->done);
-}
-
-typedef struct resp {
-    int status;
-    char *raw;
-    size_t len;
-    gorc__http_header hdrs[64];
-    size_t nhdrs;
-    const char *body;
-    size_t blen;
-} resp;
-
-static void fetch(fixture *f, const char *method, const char *target, const char *extra, resp *r)
-{
-    memset(r, 0, sizeof *r);
-    gorc_conn *c;
-    CHECK_EQ(gorc_tcp_dial(&c, f->addr, 5 * GORC_SECOND), 0);
-    gorc_conn_set_deadline(c, gorc_now() + 30 * GORC_SECOND);
-    char req[4096];
-    int n = snprintf(req, sizeof req, "%s %s HTTP/1.1\r\nHost: test\r\n%sConnection: close\r\n\r\n",
-                     method, target, extra ? extra : "");
-    CHECK(n > 0 && (size_t)n < sizeof req);
-    CHECK_EQ(gorc_conn_write_all(c, req, (size_t)n), n);
-    size_t cap = BIG_SIZE + 65536;
-    r->raw = malloc(cap + 1);
-    CHECK(r->raw != NULL);
-    for (;;) {
-        ssize_t k = gorc_conn_read(c, r->raw + r->len, cap - r->len);
-        CHECK(k >= 0);
-        if (k == 0)
-            break;
-        r->len += (size_t)k;
-        CHECK(r->len < cap);
-    }
-    r->raw[r->len] = 0;
-    gorc_conn_close(c);
-    gorc__http_response pr = {
-        .headers = r->hdrs, .headers_cap = 64, .head_request = strcmp(method, "HEAD") == 0};
-    int hl = gorc__http_parse_response(&pr, r->raw, r->len, 0, NULL);
-    CHECK(hl > 0);
-    r->status = pr.status;
-    r->nhdrs = pr.num_headers;
-    r->body = r->raw + hl;
-    r->blen = r->len - (size_t)hl;
-    if (pr.body == GORC__HTTP_BODY_LENGTH)
-        CHECK_EQ(r->blen, pr.content_length);
-}
-
-/* The value of response header name, copied into buf, or NULL when absent. */
-static const char *hdr_copy(const resp *r, const char *name, char *buf, size_t n)
-{
-    const gorc__http_header *h =
-        gorc__http_header_find(r->hdrs, r->nhdrs, name, strlen(name), NULL);
-    if (h == NULL)
-        return NULL;
-    CHECK(h->value.n < n);
-    memcpy(buf, h->value.p, h->value.n);
-    buf[h->value.n] = 0;
-    return buf;
-}
-
-static const char *hdr(const resp *r, const char *name)
-{
-    static char v[1024];
-    return hdr_copy(r, name, v, sizeof v);
+    fixture_start_opts(f, &o);
 }
 
 static bool hdr_is(const resp *r, const char *name, const char *want)
@@ -143,11 +49,6 @@ static bool hdr_is(const resp *r, const char *name, const char *want)
 static bool body_is(const resp *r, const char *want)
 {
     return r->blen == strlen(want) && memcmp(r->body, want, r->blen) == 0;
-}
-
-static void resp_free(resp *r)
-{
-    free(r->raw);
 }
 
 /* Fetch and check the status (printing the response on a mismatch). */

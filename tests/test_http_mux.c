@@ -6,7 +6,7 @@
  * writes one request per connection and reads the response to the end, so each case states
  * exactly what goes over the wire.
  */
-#include "testutil.h"
+#include "http_testutil.h"
 
 #include <gorc_http.h>
 #include <string.h>
@@ -17,106 +17,10 @@
  * A server running a router, and a raw client
  * ---------------------------------------------------------------------------------------- */
 
-typedef struct fixture {
-    gorc_http_server *s;
-    gorc_listener *l;
-    char addr[GORC_ADDRSTRLEN];
-    gorc_chan *done;
-} fixture;
-
-static void serve_run(void *arg)
-{
-    fixture *f = arg;
-    int r = gorc_http_serve(f->s, f->l);
-    CHECK_EQ(gorc_chan_send(f->done, &r), 0);
-}
-
 static void fixture_start(fixture *f, gorc_http_handler_fn fn, void *arg)
 {
-    memset(f, 0, sizeof *f);
     gorc_http_server_opts o = {.handler = fn, .arg = arg};
-    CHECK_EQ(gorc_http_server_new(&f->s, &o), 0);
-    CHECK_EQ(gorc_tcp_listen(&f->l, "127.0.0.1:0", NULL), 0);
-    CHECK(gorc_listener_addr(f->l, f->addr, sizeof f->addr) > 0);
-    CHECK_EQ(gorc_chan_make(&f->done, sizeof(int), 1), 0);
-    CHECK_EQ(gorc_go(serve_run, f), 0);
-}
-
-static void fixture_stop(fixture *f)
-{
-    CHECK_EQ(gorc_http_server_shutdown(f->s, gorc_now() + 10 * GORC_SECOND), 0);
-    int r;
-    CHECK_EQ(gorc_chan_recv(f->done, &r), 0);
-    CHECK_EQ(r, GORC_HTTP_ESERVERCLOSED);
-    gorc_http_server_free(f->s);
-    gorc_listener_release(f->l);
-    gorc_chan_release(f->done);
-}
-
-typedef struct resp {
-    int status;
-    char *raw; /* the whole response */
-    size_t len;
-    gorc__http_header hdrs[64];
-    size_t nhdrs;
-    const char *body;
-    size_t blen;
-} resp;
-
-/* Send "METHOD target" with extra header lines (each ending in CRLF) on a new connection and
- * read the response until the server closes. */
-static void fetch(fixture *f, const char *method, const char *target, const char *extra, resp *r)
-{
-    memset(r, 0, sizeof *r);
-    gorc_conn *c;
-    CHECK_EQ(gorc_tcp_dial(&c, f->addr, 5 * GORC_SECOND), 0);
-    gorc_conn_set_deadline(c, gorc_now() + 20 * GORC_SECOND);
-    char req[4096];
-    int n =
-        snprintf(req, sizeof req, "%s %s HTTP/1.1\r\n%s%sConnection: close\r\n\r\n", method, target,
-                 extra && strstr(extra, "Host:") ? "" : "Host: test\r\n", extra ? extra : "");
-    CHECK(n > 0 && (size_t)n < sizeof req);
-    CHECK_EQ(gorc_conn_write_all(c, req, (size_t)n), n);
-    size_t cap = 1 << 16;
-    r->raw = malloc(cap + 1);
-    CHECK(r->raw != NULL);
-    for (;;) {
-        ssize_t k = gorc_conn_read(c, r->raw + r->len, cap - r->len);
-        CHECK(k >= 0);
-        if (k == 0)
-            break;
-        r->len += (size_t)k;
-        CHECK(r->len < cap);
-    }
-    r->raw[r->len] = 0;
-    gorc_conn_close(c);
-    gorc__http_response pr = {
-        .headers = r->hdrs, .headers_cap = 64, .head_request = strcmp(method, "HEAD") == 0};
-    int hl = gorc__http_parse_response(&pr, r->raw, r->len, 0, NULL);
-    CHECK(hl > 0);
-    r->status = pr.status;
-    r->nhdrs = pr.num_headers;
-    r->body = r->raw + hl;
-    r->blen = r->len - (size_t)hl;
-}
-
-/* The value of response header name (NUL-terminated copy in a static buffer), or NULL. */
-static const char *hdr(const resp *r, const char *name)
-{
-    static char v[1024];
-    const gorc__http_header *h =
-        gorc__http_header_find(r->hdrs, r->nhdrs, name, strlen(name), NULL);
-    if (h == NULL)
-        return NULL;
-    CHECK(h->value.n < sizeof v);
-    memcpy(v, h->value.p, h->value.n);
-    v[h->value.n] = 0;
-    return v;
-}
-
-static void resp_free(resp *r)
-{
-    free(r->raw);
+    fixture_start_opts(f, &o);
 }
 
 /* ------------------------------------------------------------------------------------------

@@ -5,7 +5,7 @@
  * parser), so every test states what goes over the wire. Real clients (curl, ab, wrk,
  * Python, Chromium) are driven by tests/http-e2e.
  */
-#include "testutil.h"
+#include "http_testutil.h"
 
 #include <fcntl.h>
 #include <gorc_http.h>
@@ -18,13 +18,6 @@
 /* ------------------------------------------------------------------------------------------
  * A server with test handlers, chosen by path
  * ---------------------------------------------------------------------------------------- */
-
-typedef struct fixture {
-    gorc_http_server *s;
-    gorc_listener *l;
-    char addr[GORC_ADDRSTRLEN];
-    gorc_chan *done; /* gorc_http_serve's result */
-} fixture;
 
 static _Atomic int api_results[16];
 static gorc_chan *gate; /* the /slow handler waits for a value here */
@@ -109,33 +102,10 @@ static void handler(gorc_http_rw *w, gorc_http_request *r, void *arg)
     }
 }
 
-static void serve_run(void *arg)
-{
-    fixture *f = arg;
-    int r = gorc_http_serve(f->s, f->l);
-    CHECK_EQ(gorc_chan_send(f->done, &r), 0);
-}
-
 static void fixture_start(fixture *f, gorc_http_server_opts *o)
 {
-    memset(f, 0, sizeof *f);
     o->handler = handler;
-    CHECK_EQ(gorc_http_server_new(&f->s, o), 0);
-    CHECK_EQ(gorc_tcp_listen(&f->l, "127.0.0.1:0", NULL), 0);
-    CHECK(gorc_listener_addr(f->l, f->addr, sizeof f->addr) > 0);
-    CHECK_EQ(gorc_chan_make(&f->done, sizeof(int), 1), 0);
-    CHECK_EQ(gorc_go(serve_run, f), 0);
-}
-
-static void fixture_stop(fixture *f)
-{
-    CHECK_EQ(gorc_http_server_shutdown(f->s, gorc_now() + 10 * GORC_SECOND), 0);
-    int r;
-    CHECK_EQ(gorc_chan_recv(f->done, &r), 0);
-    CHECK_EQ(r, GORC_HTTP_ESERVERCLOSED);
-    gorc_http_server_free(f->s);
-    gorc_listener_release(f->l);
-    gorc_chan_release(f->done);
+    fixture_start_opts(f, o);
 }
 
 /* ------------------------------------------------------------------------------------------
@@ -148,14 +118,14 @@ typedef struct client {
     size_t len;
 } client;
 
-typedef struct resp {
+typedef struct reply {
     int status;
     char head[8192];
     char *body;
     size_t blen;
     bool chunked;
     int64_t clen;
-} resp;
+} reply;
 
 static client *dial(fixture *f)
 {
@@ -195,7 +165,7 @@ static void consume(client *cl, size_t n)
     cl->len -= n;
 }
 
-static void read_body(client *cl, resp *r, gorc__http_response *pr)
+static void read_body(client *cl, reply *r, gorc__http_response *pr)
 {
     r->body = malloc(1 << 20);
     CHECK(r->body != NULL);
@@ -234,7 +204,7 @@ static void read_body(client *cl, resp *r, gorc__http_response *pr)
 }
 
 /* Read one response (skipping 1xx unless keep_interim). */
-static void read_resp(client *cl, resp *r, bool head_req)
+static void read_resp(client *cl, reply *r, bool head_req)
 {
     memset(r, 0, sizeof *r);
     for (;;) {
@@ -258,7 +228,7 @@ static void read_resp(client *cl, resp *r, bool head_req)
     }
 }
 
-static void resp_free(resp *r)
+static void reply_free(reply *r)
 {
     free(r->body);
     r->body = NULL;
@@ -266,7 +236,7 @@ static void resp_free(resp *r)
 
 /* One request, one response, on a fresh connection. want_closed: check the server closes
  * the connection after it; else check it still answers on it. */
-static void exchange(fixture *f, const char *req, resp *r, bool head_req, bool want_closed)
+static void exchange(fixture *f, const char *req, reply *r, bool head_req, bool want_closed)
 {
     client *cl = dial(f);
     send_str(cl, req);
@@ -274,16 +244,16 @@ static void exchange(fixture *f, const char *req, resp *r, bool head_req, bool w
     if (want_closed) {
         CHECK(cl->len == 0 && !more(cl));
     } else {
-        resp again;
+        reply again;
         send_str(cl, "GET /hello HTTP/1.1\r\nHost: h\r\n\r\n");
         read_resp(cl, &again, false);
         CHECK(strcmp(again.body, "Hello, World!\n") == 0);
-        resp_free(&again);
+        reply_free(&again);
     }
     hangup(cl);
 }
 
-static bool has(const resp *r, const char *s)
+static bool has(const reply *r, const char *s)
 {
     return strstr(r->head, s) != NULL;
 }
@@ -298,7 +268,7 @@ GO_TEST(test_keepalive_and_request_fields)
     gorc_http_server_opts o = {0};
     fixture_start(&f, &o);
     client *cl = dial(&f);
-    resp r;
+    reply r;
     for (int i = 0; i < 3; i++) {
         send_str(cl, "GET /hello HTTP/1.1\r\nHost: x\r\n\r\n");
         read_resp(cl, &r, false);
@@ -308,16 +278,16 @@ GO_TEST(test_keepalive_and_request_fields)
         CHECK(has(&r, "\r\nDate: "));
         CHECK(has(&r, "Content-Type: text/plain; charset=utf-8"));
         CHECK(!has(&r, "Connection:"));
-        resp_free(&r);
+        reply_free(&r);
     }
     send_str(cl, "GET /p/a%20b%2Fc?x=1&y=%41 HTTP/1.1\r\nHost: example.com:80\r\n\r\n");
     read_resp(cl, &r, false);
     CHECK(strcmp(r.body, "GET /p/a b/c ?x=1&y=%41 host=example.com:80") == 0);
-    resp_free(&r);
+    reply_free(&r);
     send_str(cl, "GET http://other.org/path?q HTTP/1.1\r\nHost: other.org\r\n\r\n");
     read_resp(cl, &r, false);
     CHECK(strcmp(r.body, "GET /path ?q host=other.org") == 0);
-    resp_free(&r);
+    reply_free(&r);
     hangup(cl);
     gorc_http_server_stats st;
     gorc_http_server_stats_get(f.s, &st);
@@ -341,20 +311,20 @@ GO_TEST(test_pipelining)
     strcat(req, "POST /echo HTTP/1.1\r\nHost: h\r\nContent-Length: 5\r\n\r\nhello");
     strcat(req, "GET /hello HTTP/1.1\r\nHost: h\r\nConnection: close\r\n\r\n");
     send_str(cl, req);
-    resp r;
+    reply r;
     for (int i = 0; i < 8; i++) {
         read_resp(cl, &r, false);
         char want[64];
         snprintf(want, sizeof want, "GET /p/%d ? host=h", i);
         CHECK(strcmp(r.body, want) == 0);
-        resp_free(&r);
+        reply_free(&r);
     }
     read_resp(cl, &r, false);
     CHECK(strcmp(r.body, "hello") == 0);
-    resp_free(&r);
+    reply_free(&r);
     read_resp(cl, &r, false);
     CHECK(has(&r, "Connection: close\r\n"));
-    resp_free(&r);
+    reply_free(&r);
     CHECK(!more(cl));
     hangup(cl);
     fixture_stop(&f);
@@ -365,7 +335,7 @@ GO_TEST(test_response_framing)
     fixture f;
     gorc_http_server_opts o = {0};
     fixture_start(&f, &o);
-    resp r;
+    reply r;
     /* Larger than the buffer: chunked for HTTP/1.1... */
     exchange(&f, "GET /big HTTP/1.1\r\nHost: h\r\n\r\n", &r, false, false);
     CHECK(r.chunked);
@@ -373,43 +343,43 @@ GO_TEST(test_response_framing)
     CHECK_EQ(r.blen, 100000);
     for (size_t i = 0; i < r.blen; i++)
         CHECK_EQ(r.body[i], 'a' + (int)(i / 1000) % 26);
-    resp_free(&r);
+    reply_free(&r);
     /* ...delimited by close for HTTP/1.0. */
     exchange(&f, "GET /big HTTP/1.0\r\n\r\n", &r, false, true);
     CHECK(!r.chunked && r.clen == -1 && r.blen == 100000);
     CHECK(has(&r, "Connection: close"));
-    resp_free(&r);
+    reply_free(&r);
     /* HTTP/1.0 keep-alive gets a length and keeps the connection. */
     exchange(&f, "GET /hello HTTP/1.0\r\nConnection: keep-alive\r\n\r\n", &r, false, false);
     CHECK(has(&r, "Connection: keep-alive"));
-    resp_free(&r);
+    reply_free(&r);
     exchange(&f, "GET /hello HTTP/1.0\r\n\r\n", &r, false, true);
-    resp_free(&r);
+    reply_free(&r);
     exchange(&f, "HEAD /big?html HTTP/1.1\r\nHost: h\r\n\r\n", &r, true, false);
     CHECK(has(&r, "Content-Type: text/html; charset=utf-8") && has(&r, "Content-Length: 100018"));
-    resp_free(&r);
+    reply_free(&r);
     /* HEAD: the length of the GET, no body. */
     client *cl = dial(&f);
     send_str(cl, "HEAD /hello HTTP/1.1\r\nHost: h\r\n\r\nGET /hello HTTP/1.1\r\nHost: h\r\n\r\n");
     read_resp(cl, &r, true);
     CHECK(has(&r, "Content-Length: 14\r\n") && r.blen == 0);
-    resp_free(&r);
+    reply_free(&r);
     read_resp(cl, &r, false);
     CHECK(strcmp(r.body, "Hello, World!\n") == 0);
-    resp_free(&r);
+    reply_free(&r);
     hangup(cl);
     /* 204: no body, no length; the write was refused. */
     exchange(&f, "GET /nocontent HTTP/1.1\r\nHost: h\r\n\r\n", &r, false, false);
     CHECK_EQ(r.status, 204);
     CHECK(!has(&r, "Content-Length") && !has(&r, "Transfer-Encoding"));
     CHECK_EQ(api_results[13], GORC_HTTP_EBODYNOTALLOWED);
-    resp_free(&r);
+    reply_free(&r);
     /* A file via sendfile. */
     exchange(&f, "GET /file HTTP/1.1\r\nHost: h\r\n\r\n", &r, false, false);
     CHECK_EQ(r.blen, 100000);
     CHECK(has(&r, "Content-Length: 100000"));
     CHECK(memcmp(r.body, "\177ELF", 4) == 0);
-    resp_free(&r);
+    reply_free(&r);
     fixture_stop(&f);
 }
 
@@ -418,7 +388,7 @@ GO_TEST(test_writer_api)
     fixture f;
     gorc_http_server_opts o = {0};
     fixture_start(&f, &o);
-    resp r;
+    reply r;
     exchange(&f, "GET /api HTTP/1.1\r\nHost: h\r\n\r\n", &r, false, false);
     CHECK_EQ(api_results[0], -EINVAL);
     CHECK_EQ(api_results[1], -EINVAL);
@@ -437,17 +407,17 @@ GO_TEST(test_writer_api)
     CHECK(has(&r, "X-Multi: 1\r\nX-Multi: 2\r\n"));
     CHECK(!has(&r, "Injected"));
     CHECK(strcmp(r.body, "12345") == 0);
-    resp_free(&r);
+    reply_free(&r);
     exchange(&f, "GET /error HTTP/1.1\r\nHost: h\r\n\r\n", &r, false, false);
     CHECK_EQ(r.status, 403);
     CHECK(strcmp(r.body, "go away\n") == 0 && has(&r, "X-Kept: 1"));
     CHECK(has(&r, "X-Content-Type-Options: nosniff"));
-    resp_free(&r);
+    reply_free(&r);
     exchange(&f, "GET /redirect HTTP/1.1\r\nHost: h\r\n\r\n", &r, false, false);
     CHECK_EQ(r.status, 302);
     CHECK(has(&r, "Location: /to?a=\"<b>\"\r\n"));
     CHECK(strstr(r.body, "&#34;&lt;b&gt;&#34;") != NULL);
-    resp_free(&r);
+    reply_free(&r);
     fixture_stop(&f);
 }
 
@@ -456,42 +426,42 @@ GO_TEST(test_request_bodies)
     fixture f;
     gorc_http_server_opts o = {.max_body_bytes = 1000};
     fixture_start(&f, &o);
-    resp r;
+    reply r;
     exchange(&f, "POST /echo HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc", &r, false,
              false);
     CHECK(strcmp(r.body, "abc") == 0);
-    resp_free(&r);
+    reply_free(&r);
     exchange(&f,
              "POST /echo HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
              "3;ext=1\r\nabc\r\n2\r\nde\r\n0\r\nTrailer: x\r\n\r\n",
              &r, false, false);
     CHECK(strcmp(r.body, "abcde") == 0);
-    resp_free(&r);
+    reply_free(&r);
     /* Over the limit: declared, or found while decoding chunks. */
     exchange(&f, "POST /echo HTTP/1.1\r\nHost: h\r\nContent-Length: 1001\r\n\r\n", &r, false, true);
     CHECK_EQ(r.status, 413);
-    resp_free(&r);
+    reply_free(&r);
     exchange(&f,
              "POST /echo HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\n"
              "3e9\r\n",
              &r, false, true);
     CHECK_EQ(r.status, 413);
-    resp_free(&r);
+    reply_free(&r);
     /* A malformed chunk: the handler's read fails, the connection closes. */
     exchange(&f, "POST /echo HTTP/1.1\r\nHost: h\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", &r,
              false, true);
     CHECK_EQ(r.status, 400);
-    resp_free(&r);
+    reply_free(&r);
     /* An unread body is drained and the connection kept. */
     client *cl = dial(&f);
     send_str(cl, "POST /ignore-body HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\n0123456789"
                  "GET /hello HTTP/1.1\r\nHost: h\r\n\r\n");
     read_resp(cl, &r, false);
     CHECK(strcmp(r.body, "ignored") == 0 && !has(&r, "Connection: close"));
-    resp_free(&r);
+    reply_free(&r);
     read_resp(cl, &r, false);
     CHECK(strcmp(r.body, "Hello, World!\n") == 0);
-    resp_free(&r);
+    reply_free(&r);
     hangup(cl);
     fixture_stop(&f);
 }
@@ -504,7 +474,7 @@ GO_TEST(test_expect_continue)
     client *cl = dial(&f);
     send_str(cl,
              "POST /echo HTTP/1.1\r\nHost: h\r\nContent-Length: 4\r\nExpect: 100-continue\r\n\r\n");
-    resp r;
+    reply r;
     gorc__http_header hdrs[8];
     gorc__http_response pr = {.headers = hdrs, .headers_cap = 8};
     int n;
@@ -516,7 +486,7 @@ GO_TEST(test_expect_continue)
     read_resp(cl, &r, false);
     CHECK_EQ(r.status, 200);
     CHECK(strcmp(r.body, "ping") == 0);
-    resp_free(&r);
+    reply_free(&r);
     hangup(cl);
     /* A handler that does not read: no 100, and the connection closes after the answer. */
     exchange(&f,
@@ -525,7 +495,7 @@ GO_TEST(test_expect_continue)
              &r, false, true);
     CHECK_EQ(r.status, 200);
     CHECK(has(&r, "Connection: close"));
-    resp_free(&r);
+    reply_free(&r);
     fixture_stop(&f);
 }
 
@@ -551,28 +521,28 @@ GO_TEST(test_rejections)
     fixture f;
     gorc_http_server_opts o = {.max_request_line = 200, .max_header_bytes = 400, .max_headers = 5};
     fixture_start(&f, &o);
-    resp r;
+    reply r;
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         exchange(&f, bad[i].req, &r, false, true);
         if (r.status != bad[i].status)
             fprintf(stderr, "case %zu: got %d\n", i, r.status);
         CHECK_EQ(r.status, bad[i].status);
         CHECK(has(&r, "Connection: close"));
-        resp_free(&r);
+        reply_free(&r);
     }
     char big[1024];
     snprintf(big, sizeof big, "GET /%0300d HTTP/1.1\r\nHost: h\r\n\r\n", 0);
     exchange(&f, big, &r, false, true);
     CHECK_EQ(r.status, 414);
-    resp_free(&r);
+    reply_free(&r);
     snprintf(big, sizeof big, "GET / HTTP/1.1\r\nHost: h\r\nX: %0500d\r\n\r\n", 0);
     exchange(&f, big, &r, false, true);
     CHECK_EQ(r.status, 431);
-    resp_free(&r);
+    reply_free(&r);
     exchange(&f, "GET / HTTP/1.1\r\nHost: h\r\na: 1\r\nb: 1\r\nc: 1\r\nd: 1\r\ne: 1\r\n\r\n", &r,
              false, true);
     CHECK_EQ(r.status, 431);
-    resp_free(&r);
+    reply_free(&r);
     gorc_http_server_stats st;
     gorc_http_server_stats_get(f.s, &st);
     CHECK_EQ(st.bad_requests, sizeof bad / sizeof bad[0] + 3);
@@ -602,10 +572,10 @@ GO_TEST(test_timeouts)
     hangup(cl);
     /* Idle keep-alive connection. */
     cl = dial(&f);
-    resp r;
+    reply r;
     send_str(cl, "GET /hello HTTP/1.1\r\nHost: h\r\n\r\n");
     read_resp(cl, &r, false);
-    resp_free(&r);
+    reply_free(&r);
     CHECK(!more(cl));
     hangup(cl);
     /* A body that stops coming. */
@@ -613,7 +583,7 @@ GO_TEST(test_timeouts)
     send_str(cl, "POST /echo HTTP/1.1\r\nHost: h\r\nContent-Length: 10\r\n\r\nabc");
     read_resp(cl, &r, false);
     CHECK_EQ(r.status, 400);
-    resp_free(&r);
+    reply_free(&r);
     hangup(cl);
     gorc_http_server_stats st;
     gorc_http_server_stats_get(f.s, &st);
@@ -629,10 +599,10 @@ typedef struct slow_client {
 static void slow_request(void *arg)
 {
     slow_client *sc = arg;
-    resp r;
+    reply r;
     exchange(sc->f, "GET /slow HTTP/1.1\r\nHost: h\r\n\r\n", &r, false, true);
     int res = r.status == 200 && strcmp(r.body, "slow done") == 0 && has(&r, "Connection: close");
-    resp_free(&r);
+    reply_free(&r);
     gorc_chan_send(sc->out, &res);
 }
 
@@ -657,10 +627,10 @@ GO_TEST(test_graceful_shutdown)
     CHECK_EQ(gorc_chan_make(&gate, 0, 1), 0);
     /* One idle keep-alive connection and one request in flight. */
     client *idle = dial(&f);
-    resp r;
+    reply r;
     send_str(idle, "GET /hello HTTP/1.1\r\nHost: h\r\n\r\n");
     read_resp(idle, &r, false);
-    resp_free(&r);
+    reply_free(&r);
     slow_client sc = {&f, NULL};
     CHECK_EQ(gorc_chan_make(&sc.out, sizeof(int), 1), 0);
     CHECK_EQ(gorc_go(slow_request, &sc), 0);
@@ -729,13 +699,13 @@ static void load_client(void *arg)
     load *ld = arg;
     client *cl = dial(ld->f);
     for (int i = 0; i < ld->n; i++) {
-        resp r;
+        reply r;
         send_str(cl, i % 2 ? "GET /hello HTTP/1.1\r\nHost: h\r\n\r\n"
                            : "POST /echo HTTP/1.1\r\nHost: h\r\nContent-Length: 2\r\n\r\nok");
         read_resp(cl, &r, false);
         CHECK_EQ(r.status, 200);
         CHECK(strcmp(r.body, i % 2 ? "Hello, World!\n" : "ok") == 0);
-        resp_free(&r);
+        reply_free(&r);
     }
     hangup(cl);
     gorc_wg_done(ld->wg);
