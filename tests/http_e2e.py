@@ -16,6 +16,7 @@ prints one "ok"/"FAIL" line per check, kills what it started, and exits 1 if any
 import http.client
 import json
 import os
+import resource
 import signal
 import socket
 import subprocess
@@ -75,9 +76,14 @@ class Server:
     """One http_e2e_server process. Killed by PID when the script ends."""
     all = []
 
-    def __init__(self, binary, *args):
+    def __init__(self, binary, *args, nofile=None):
+        limit = None
+        if nofile is not None:
+            def limit():
+                resource.setrlimit(resource.RLIMIT_NOFILE, (nofile, nofile))
         self.proc = subprocess.Popen([binary, "--addr", HOST + ":0", *args],
-                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                                     preexec_fn=limit)
         Server.all.append(self)
         line = self.proc.stdout.readline().decode()
         if not line.startswith("listening on "):
@@ -966,6 +972,37 @@ def refused(port, within):
     return False
 
 
+def out_of_descriptors(binary):
+    """A server limited to 48 descriptors, 150 slow requests at once: accept backs off on EMFILE,
+    the connections wait in the kernel's queue, and every one is answered in the end."""
+    srv = Server(binary, nofile=48)
+    results = []
+    lock = threading.Lock()
+
+    def one():
+        try:
+            c = Conn(srv.port, timeout=20)
+            c.send(req("GET", "/sleep/100", headers=["Connection: close"]))
+            r = c.response()
+            c.close()
+            ok = r.status == 200
+        except Exception as e:  # noqa: BLE001 - any failure is a failed request
+            ok = e
+        with lock:
+            results.append(ok)
+
+    threads = [threading.Thread(target=one) for _ in range(150)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    bad = [r for r in results if r is not True]
+    report("150 clients against a server with 48 descriptors: all answered (EMFILE backoff)",
+           len(results) == 150 and not bad, "%d failures, e.g. %r" % (len(bad), bad[:3]))
+    report("server still up after running out of descriptors", srv.proc.poll() is None)
+    srv.stop()
+
+
 def graceful_shutdown(binary):
     srv = Server(binary, "--shutdown-timeout", "5000", "--idle-timeout", "30000")
     slow = Conn(srv.port)
@@ -1064,6 +1101,7 @@ def main():
         report("test server still running after all of it", alive,
                "exit status %s, stderr %r" % (srv.proc.poll(),
                                                "" if alive else srv.proc.stderr.read()[-500:]))
+        run("out_of_descriptors", out_of_descriptors, binary)
         run("graceful_shutdown", graceful_shutdown, binary)
     except Exception as e:
         report("python checks", False, "%s: %s" % (type(e).__name__, e))
