@@ -349,6 +349,19 @@ static ssize_t read_locked(gorc__fd *fd, void *buf, size_t n)
     }
 }
 
+int gorc__fd_wait_read(gorc__fd *fd)
+{
+    if (!rwlock(fd, true))
+        return -EBADF;
+    int err = gorc__pd_check(fd->pd, 'r');
+    if (err == 0 && fd->drained && atomic_load_explicit(&fd->shortcut, memory_order_relaxed)) {
+        fd->drained = false; /* the wait below is the one the next read would have done */
+        err = gorc__pd_wait(fd->pd, 'r');
+    }
+    rwunlock(fd, true);
+    return err;
+}
+
 ssize_t gorc__fd_read(gorc__fd *fd, void *buf, size_t n)
 {
     if (!rwlock(fd, true))

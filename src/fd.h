@@ -36,6 +36,11 @@ bool gorc__fd_incref(gorc__fd *fd);
 void gorc__fd_decref(gorc__fd *fd);
 
 ssize_t gorc__fd_read(gorc__fd *fd, void *buf, size_t n);
+/* Wait until a read is worth making: returns at once unless the last read is known to have
+ * drained the socket (TCP_INQ), else when data, end of stream, an error or the read deadline
+ * arrives. 0 or the error a read would return (-EBADF, -ETIMEDOUT). Lets a caller hold no
+ * buffer while a connection idles. */
+int gorc__fd_wait_read(gorc__fd *fd);
 /* One write if all is false (returns after some progress), else until all n are written. */
 ssize_t gorc__fd_write(gorc__fd *fd, const void *buf, size_t n, bool all);
 /* Send n bytes of file from offset off with sendfile(2), waiting as needed: n or an error

@@ -5,9 +5,9 @@
  * buffer, parse it in place (http_parse.c reports slices of the buffer; the bytes after each
  * slice are overwritten with NULs so the handler gets C strings without a copy), call the
  * handler, finish the response, and go round again while the connection is kept alive.
- * Everything a connection needs is allocated once, with the connection: the read buffer,
- * the output buffer, the parser's header arrays and a small arena for the strings a handler
- * sets. A hello-world request costs one read, one write and no allocation.
+ * A connection owns its record (with a small arena for the strings a handler sets) and the
+ * parser's header arrays; its I/O buffers it borrows only while they hold bytes. A hello-world
+ * request costs one read, one write and no allocation.
  *
  * Buffers. The read buffer holds the current head at its start, then body bytes and any
  * pipelined requests. While a handler runs, the head must not move (its strings point into
@@ -17,6 +17,13 @@
  * Content-Length, in one write together with its head; a larger or flushed one switches to
  * chunked framing (close-delimited for HTTP/1.0). Responses to pipelined requests are
  * gathered and written together once no complete request is left in the read buffer.
+ *
+ * Buffer pool. The read, body and output buffers come from a small per-thread pool of 4 KiB
+ * buffers and go back as soon as they are empty: an idle keep-alive connection waits for
+ * readability holding no buffer at all (gorc__conn_wait_read), and with many connections the
+ * few buffers in use stay in cache instead of one cold set per connection. A goroutine may
+ * move to another thread whenever it parks, so the pool is only touched by two small
+ * functions that never park, and a buffer taken on one thread may be returned on another.
  *
  * Timeouts. Read and write deadlines are timers in the poller; re-arming them costs a lock
  * and a heap update, so it is done lazily: the idle and write deadlines are only pushed
@@ -34,15 +41,20 @@
  * side (Dekker) ensures that one of the two always notices the other.
  */
 #include "http_internal.h"
+#include "net_internal.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <sys/socket.h>
+#include <time.h>
 
-#define RBUF_INIT    4096
+#define POOL_SIZE    4096 /* the one buffer size the per-thread pool keeps */
+#define POOL_KEEP    32   /* buffers a thread keeps at most */
+#define HDRS_INIT    32   /* header slots before a request needs more */
 #define RBUF_SPARE   4096 /* room kept after a head for body reads */
 #define WBUF_INIT    4096
 #define WBUF_BATCH   65536        /* pipelined responses are gathered up to this */
@@ -51,7 +63,7 @@
 #define DISCARD_MAX  (256 * 1024) /* unread body drained to keep a connection alive */
 #define LINGER_MAX   (256 * 1024) /* bytes drained before closing after an error */
 #define LINGER_NS    GORC_SECOND  /* and for at most this long */
-#define ARENA_INLINE 2048
+#define ARENA_INLINE 1024
 /* try_parse's answer to an Expect the server cannot meet (Go answers 417 too). */
 #define EXPECT_FAILED 10000
 
@@ -188,6 +200,104 @@ static void arena_reset(arena *a)
     a->used = 0;
 }
 
+/* ------------------------------------------------------------------------------------------
+ * Buffer pool
+ * ---------------------------------------------------------------------------------------- */
+
+typedef struct pool {
+    size_t n;
+    char *b[POOL_KEEP];
+} pool;
+
+static _Thread_local pool tpool;
+static pthread_key_t pool_key;
+static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
+
+static void pool_drain(void *arg)
+{
+    pool *p = arg;
+    while (p->n)
+        free(p->b[--p->n]);
+}
+
+static void pool_key_make(void)
+{
+    pthread_key_create(&pool_key, pool_drain);
+}
+
+/* Not inlined: the thread-local address must be computed afresh on every call, since the
+ * calling goroutine may have moved to another thread since the last one. */
+__attribute__((noinline)) static char *pool_get(void)
+{
+    pool *p = &tpool;
+    if (p->n)
+        return p->b[--p->n];
+    return malloc(POOL_SIZE);
+}
+
+__attribute__((noinline)) static void pool_put(char *b)
+{
+    pool *p = &tpool;
+    if (p->n == 0) {
+        /* Free the thread's buffers when it exits. */
+        pthread_once(&pool_once, pool_key_make);
+        pthread_setspecific(pool_key, p);
+    }
+    if (p->n < POOL_KEEP)
+        p->b[p->n++] = b;
+    else
+        free(b);
+}
+
+/* Give back a buffer of cap bytes: pool-sized ones to the pool, larger ones to malloc. */
+static void buf_release(char **b, size_t *cap)
+{
+    if (*b == NULL)
+        return;
+    if (*cap == POOL_SIZE)
+        pool_put(*b);
+    else
+        free(*b);
+    *b = NULL;
+    *cap = 0;
+}
+
+/* Make room for need bytes in a buffer holding len: from the pool when it fits, else grown by
+ * doubling. 0 or -ENOMEM (the buffer is unchanged). */
+static int buf_reserve(char **b, size_t *cap, size_t len, size_t need)
+{
+    if (need <= *cap)
+        return 0;
+    if (*b == NULL && need <= POOL_SIZE) {
+        *b = pool_get();
+        if (*b == NULL)
+            return -ENOMEM;
+        *cap = POOL_SIZE;
+        return 0;
+    }
+    size_t ncap = *cap ? *cap * 2 : POOL_SIZE;
+    while (ncap < need)
+        ncap *= 2;
+    char *nb = malloc(ncap);
+    if (nb == NULL)
+        return -ENOMEM;
+    if (len)
+        memcpy(nb, *b, len);
+    buf_release(b, cap);
+    *b = nb;
+    *cap = ncap;
+    return 0;
+}
+
+/* The monotonic clock at its coarse resolution (a few ms; the same clock as gorc_now). Enough
+ * for connection deadlines and far cheaper to read than the precise one. */
+static int64_t coarse_now(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (int64_t)ts.tv_sec * GORC_SECOND + ts.tv_nsec;
+}
+
 void *gorc__http_req_alloc(gorc_http_request *r, size_t n)
 {
     return arena_alloc(&((hreq *)r)->h->ar, n);
@@ -218,7 +328,7 @@ static void arm_idle(hconn *h)
         set_rdl(h, 0);
         return;
     }
-    int64_t now = gorc_now();
+    int64_t now = coarse_now();
     if (h->rdl == 0 || h->rdl - now < t / 2)
         set_rdl(h, now + t);
 }
@@ -228,7 +338,7 @@ static void arm_write(hconn *h)
     int64_t t = h->s->o.write_timeout;
     if (t <= 0)
         return;
-    int64_t now = gorc_now();
+    int64_t now = coarse_now();
     if (h->wdl == 0 || h->wdl - now < t / 2) {
         h->wdl = now + t;
         gorc_conn_set_write_deadline(h->c, h->wdl);
@@ -265,6 +375,7 @@ static int flush_out(hconn *h)
         return h->rw.err;
     int r = send_raw(h, h->wbuf, h->wlen);
     h->wlen = 0;
+    buf_release(&h->wbuf, &h->wcap);
     return r;
 }
 
@@ -272,16 +383,10 @@ static int wreserve(hconn *h, size_t n)
 {
     if (h->wlen + n <= h->wcap)
         return 0;
-    size_t cap = h->wcap ? h->wcap : WBUF_INIT;
-    while (cap < h->wlen + n)
-        cap *= 2;
-    char *p = realloc(h->wbuf, cap);
-    if (p == NULL) {
+    if (buf_reserve(&h->wbuf, &h->wcap, h->wlen, h->wlen + n) < 0) {
         write_failed(h, -ENOMEM);
         return -ENOMEM;
     }
-    h->wbuf = p;
-    h->wcap = cap;
     return 0;
 }
 
@@ -458,6 +563,7 @@ static int start_stream(hconn *h)
     put_head(h, false);
     int r = put_body(h, w->bbuf, w->blen);
     w->blen = 0;
+    buf_release(&w->bbuf, &w->bcap);
     return r;
 }
 
@@ -598,17 +704,9 @@ ssize_t gorc_http_write(gorc_http_rw *w, const void *buf, size_t n)
         return (ssize_t)n;
     if (!w->sent) {
         if (w->blen + n <= BODY_BUF_MAX) {
-            if (w->blen + n > w->bcap) {
-                size_t cap = w->bcap ? w->bcap : 1024;
-                while (cap < w->blen + n)
-                    cap *= 2;
-                char *p = realloc(w->bbuf, cap);
-                if (p == NULL) {
-                    write_failed(h, -ENOMEM);
-                    return -ENOMEM;
-                }
-                w->bbuf = p;
-                w->bcap = cap;
+            if (buf_reserve(&w->bbuf, &w->bcap, w->blen, w->blen + n) < 0) {
+                write_failed(h, -ENOMEM);
+                return -ENOMEM;
             }
             memcpy(w->bbuf + w->blen, buf, n);
             w->blen += n;
@@ -972,16 +1070,21 @@ static bool activate(hconn *h)
 
 static int grow_rbuf(hconn *h, size_t want)
 {
-    if (want <= h->rcap)
-        return 0;
-    size_t cap = h->rcap * 2;
-    while (cap < want)
-        cap *= 2;
-    char *p = realloc(h->rbuf, cap);
+    return buf_reserve(&h->rbuf, &h->rcap, h->rlen, want);
+}
+
+/* More header slots, for a request with more fields than the first HDRS_INIT. */
+static int grow_hdrs(hconn *h, size_t cap)
+{
+    gorc__http_header *p = realloc(h->phdr, cap * sizeof *p);
     if (p == NULL)
         return -ENOMEM;
-    h->rbuf = p;
-    h->rcap = cap;
+    h->phdr = p;
+    gorc_http_header *u = realloc(h->uhdr, cap * sizeof *u);
+    if (u == NULL)
+        return -ENOMEM;
+    h->uhdr = u;
+    h->hdr_cap = cap;
     return 0;
 }
 
@@ -999,8 +1102,15 @@ static int setup_request(hconn *h, gorc__http_request *pr, size_t head, int64_t 
 {
     gorc_http_server *s = h->s;
     hreq *q = &h->req;
-    memset(q, 0, sizeof *q);
+    /* Each field is set here or below (the chunked decoder only when it is used), rather than
+     * zeroing the whole record, which would touch all its cache lines on every request. */
     q->h = h;
+    q->remaining = 0;
+    q->body_done = false;
+    q->body_err = 0;
+    q->continue_sent = false;
+    q->route = NULL;
+    q->pub.content_length = 0;
     gorc_http_request *r = &q->pub;
     h->hlen = h->rpos = head;
     /* The path and query are NUL-terminated first: the delimiter after the path ('?') must
@@ -1064,17 +1174,19 @@ static int setup_request(hconn *h, gorc__http_request *pr, size_t head, int64_t 
 static void compact(hconn *h)
 {
     size_t left = h->rlen - h->rpos;
-    if (left && h->rpos)
+    char *small;
+    if (left == 0) {
+        buf_release(&h->rbuf, &h->rcap); /* idle: hold no buffer */
+    } else if (h->rcap > POOL_SIZE && left <= POOL_SIZE && (small = pool_get()) != NULL) {
+        memcpy(small, h->rbuf + h->rpos, left); /* back to a pool buffer after a large head */
+        buf_release(&h->rbuf, &h->rcap);
+        h->rbuf = small;
+        h->rcap = POOL_SIZE;
+    } else if (h->rpos) {
         memmove(h->rbuf, h->rbuf + h->rpos, left);
+    }
     h->rlen = left;
     h->rpos = h->hlen = 0;
-    if (h->rcap > RBUF_INIT && left <= RBUF_INIT) {
-        char *p = realloc(h->rbuf, RBUF_INIT); /* shrink after a large head */
-        if (p) {
-            h->rbuf = p;
-            h->rcap = RBUF_INIT;
-        }
-    }
 }
 
 /* Parse what is buffered. Returns > 0 (head length), 0 (need more) or an error. */
@@ -1085,6 +1197,13 @@ static int try_parse(hconn *h, size_t *prev, int64_t start)
     if (n == 0) {
         *prev = h->rlen;
         return 0;
+    }
+    if (n == GORC__HTTP_EHEADERS && pr.fault == GORC__HTTP_FAULT_TOO_MANY_HEADERS &&
+        h->hdr_cap < h->s->o.max_headers) {
+        if (grow_hdrs(h, h->s->o.max_headers) < 0)
+            return -ENOMEM;
+        *prev = 0;
+        return try_parse(h, prev, start);
     }
     if (n < 0)
         return n;
@@ -1114,7 +1233,7 @@ static int read_request(hconn *h)
         if (h->rlen > 0) {
             if (idle) {
                 idle = false;
-                start = gorc_now();
+                start = coarse_now();
                 if (!activate(h))
                     return 0;
             }
@@ -1140,7 +1259,11 @@ static int read_request(hconn *h)
             }
         } else {
             arm_idle(h);
+            if (gorc__conn_wait_read(h->c) < 0)
+                return 0; /* idle timeout, or closed by shutdown */
         }
+        if (h->rbuf == NULL && grow_rbuf(h, POOL_SIZE) < 0)
+            return 0; /* out of memory: drop the connection, keep serving others */
         ssize_t k = gorc_conn_read(h->c, h->rbuf + h->rlen, h->rcap - h->rlen);
         if (k <= 0) {
             if (k == -ETIMEDOUT && !idle)
@@ -1213,19 +1336,11 @@ static bool more_buffered(hconn *h)
 static void reset_rw(hconn *h)
 {
     gorc_http_rw *w = &h->rw;
-    char *bbuf = w->bbuf;
-    size_t bcap = w->bcap;
+    buf_release(&w->bbuf, &w->bcap);
     memset(w, 0, sizeof *w);
     w->h = h;
     w->status = 200;
     w->cl = -1;
-    w->bbuf = bbuf;
-    w->bcap = bcap;
-    if (bcap > BODY_BUF_MAX / 4) {
-        free(w->bbuf);
-        w->bbuf = NULL;
-        w->bcap = 0;
-    }
 }
 
 static bool deactivate(hconn *h)
@@ -1274,9 +1389,9 @@ static void linger_close(hconn *h)
 static void conn_free(hconn *h)
 {
     arena_reset(&h->ar);
-    free(h->rbuf);
-    free(h->wbuf);
-    free(h->rw.bbuf);
+    buf_release(&h->rbuf, &h->rcap);
+    buf_release(&h->wbuf, &h->wcap);
+    buf_release(&h->rw.bbuf, &h->rw.bcap);
     free(h->phdr);
     free(h->uhdr);
     free(h);
@@ -1325,12 +1440,10 @@ static hconn *conn_new(gorc_http_server *s, gorc_conn *c)
         return NULL;
     h->s = s;
     h->c = c;
-    h->hdr_cap = s->o.max_headers;
-    h->rcap = RBUF_INIT;
-    h->rbuf = malloc(h->rcap);
+    h->hdr_cap = s->o.max_headers < HDRS_INIT ? s->o.max_headers : HDRS_INIT;
     h->phdr = malloc(h->hdr_cap * sizeof *h->phdr);
     h->uhdr = malloc(h->hdr_cap * sizeof *h->uhdr);
-    if (h->rbuf == NULL || h->phdr == NULL || h->uhdr == NULL) {
+    if (h->phdr == NULL || h->uhdr == NULL) {
         conn_free(h);
         return NULL;
     }

@@ -207,6 +207,11 @@ ssize_t gorc_conn_write_all(gorc_conn *c, const void *buf, size_t n)
     return gorc__fd_write(&c->fd, buf, n, true);
 }
 
+int gorc__conn_wait_read(gorc_conn *c)
+{
+    return gorc__fd_wait_read(&c->fd);
+}
+
 ssize_t gorc_conn_sendfile(gorc_conn *c, int file_fd, int64_t off, size_t n)
 {
     if (c == NULL || file_fd < 0 || off < 0)

@@ -13,4 +13,7 @@ void gorc__unmap_v4(gorc_addr *a);
 /* A Unix socket address for path ('@' prefix: abstract). */
 int gorc__unix_addr(gorc_addr *out, const char *path);
 
+/* Wait until reading c is worth a buffer (see gorc__fd_wait_read). */
+int gorc__conn_wait_read(gorc_conn *c);
+
 #endif

@@ -288,11 +288,20 @@ GO_TEST(test_keepalive_and_request_fields)
     read_resp(cl, &r, false);
     CHECK(strcmp(r.body, "GET /path ?q host=other.org") == 0);
     reply_free(&r);
+    /* More fields than the connection's first header array holds. */
+    char many[4096] = "GET /hello HTTP/1.1\r\nHost: h\r\n";
+    for (int i = 0; i < 60; i++)
+        snprintf(many + strlen(many), sizeof many - strlen(many), "X-%d: %d\r\n", i, i);
+    strcat(many, "\r\n");
+    send_str(cl, many);
+    read_resp(cl, &r, false);
+    CHECK_EQ(r.status, 200);
+    reply_free(&r);
     hangup(cl);
     gorc_http_server_stats st;
     gorc_http_server_stats_get(f.s, &st);
     CHECK_EQ(st.conns_total, 1);
-    CHECK_EQ(st.requests, 5);
+    CHECK_EQ(st.requests, 6);
     fixture_stop(&f);
 }
 
