@@ -5,9 +5,8 @@
  * buffer, parse it in place (http_parse.c reports slices of the buffer; the bytes after each
  * slice are overwritten with NULs so the handler gets C strings without a copy), call the
  * handler, finish the response, and go round again while the connection is kept alive.
- * A connection owns its record (with a small arena for the strings a handler sets) and the
- * parser's header arrays; its I/O buffers it borrows only while they hold bytes. A hello-world
- * request costs one read, one write and no allocation.
+ * A connection owns only its record; everything else it borrows from the buffer pool below
+ * while it is in use. A hello-world request costs one read, one write and no allocation.
  *
  * Buffers. The read buffer holds the current head at its start, then body bytes and any
  * pipelined requests. While a handler runs, the head must not move (its strings point into
@@ -18,10 +17,11 @@
  * chunked framing (close-delimited for HTTP/1.0). Responses to pipelined requests are
  * gathered and written together once no complete request is left in the read buffer.
  *
- * Buffer pool. The read, body and output buffers come from a small per-thread pool of 4 KiB
- * buffers and go back as soon as they are empty: an idle keep-alive connection waits for
- * readability holding no buffer at all (gorc__conn_wait_read), and with many connections the
- * few buffers in use stay in cache instead of one cold set per connection. A goroutine may
+ * Buffer pool. The read, body and output buffers, the header slots and the handler's arena
+ * come from a small per-thread pool of 4 KiB buffers and go back as soon as they are empty:
+ * an idle keep-alive connection waits for readability holding no buffer at all
+ * (gorc__conn_wait_read), and with many connections the few buffers in use stay in cache
+ * instead of one cold set per connection. A goroutine may
  * move to another thread whenever it parks, so the pool is only touched by two small
  * functions that never park, and a buffer taken on one thread may be returned on another.
  *
@@ -54,7 +54,7 @@
 
 #define POOL_SIZE    4096 /* the one buffer size the per-thread pool keeps */
 #define POOL_KEEP    32   /* buffers a thread keeps at most */
-#define HDRS_INIT    32   /* header slots before a request needs more */
+#define HDR_SLOT     (sizeof(gorc__http_header) + sizeof(gorc_http_header))
 #define RBUF_SPARE   4096 /* room kept after a head for body reads */
 #define WBUF_INIT    4096
 #define WBUF_BATCH   65536        /* pipelined responses are gathered up to this */
@@ -63,7 +63,6 @@
 #define DISCARD_MAX  (256 * 1024) /* unread body drained to keep a connection alive */
 #define LINGER_MAX   (256 * 1024) /* bytes drained before closing after an error */
 #define LINGER_NS    GORC_SECOND  /* and for at most this long */
-#define ARENA_INLINE 1024
 /* try_parse's answer to an Expect the server cannot meet (Go answers 417 too). */
 #define EXPECT_FAILED 10000
 
@@ -80,11 +79,12 @@ typedef struct chunk {
     char data[];
 } chunk;
 
-/* Strings and small records that live until the current handler returns. */
+/* Strings and small records that live until the current handler returns: bump-allocated from
+ * a pool buffer taken at the first allocation of a request, larger ones from malloc. */
 typedef struct arena {
     size_t used;
+    char *first; /* POOL_SIZE bytes from the pool, or NULL */
     chunk *extra;
-    _Alignas(16) char inline_buf[ARENA_INLINE];
 } arena;
 
 typedef struct hconn hconn;
@@ -137,9 +137,10 @@ struct hconn {
     bool keep;        /* keep the connection after this request */
     hreq req;
     gorc_http_rw rw;
+    char *hbuf; /* header slots: hdr_cap parser slots, then hdr_cap public ones */
+    size_t hbuf_cap, hdr_cap;
     gorc__http_header *phdr;
     gorc_http_header *uhdr;
-    size_t hdr_cap;
     arena ar;
     char remote[GORC_ADDRSTRLEN];
 };
@@ -160,45 +161,6 @@ struct gorc_http_server {
     _Atomic int serving;
     _Atomic uint64_t requests, conns_total, conns_open, conns_active, bad_requests, timeouts;
 };
-
-/* ------------------------------------------------------------------------------------------
- * Arena
- * ---------------------------------------------------------------------------------------- */
-
-static void *arena_alloc(arena *a, size_t n)
-{
-    n = (n + 15) & ~(size_t)15;
-    if (a->used + n <= ARENA_INLINE) {
-        void *p = a->inline_buf + a->used;
-        a->used += n;
-        return p;
-    }
-    chunk *c = malloc(sizeof(chunk) + n);
-    if (c == NULL)
-        return NULL;
-    c->next = a->extra;
-    a->extra = c;
-    return c->data;
-}
-
-static char *arena_strdup(arena *a, const char *s)
-{
-    size_t n = strlen(s) + 1;
-    char *p = arena_alloc(a, n);
-    if (p)
-        memcpy(p, s, n);
-    return p;
-}
-
-static void arena_reset(arena *a)
-{
-    while (a->extra) {
-        chunk *c = a->extra;
-        a->extra = c->next;
-        free(c);
-    }
-    a->used = 0;
-}
 
 /* ------------------------------------------------------------------------------------------
  * Buffer pool
@@ -296,6 +258,53 @@ static int64_t coarse_now(void)
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
     return (int64_t)ts.tv_sec * GORC_SECOND + ts.tv_nsec;
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Arena
+ * ---------------------------------------------------------------------------------------- */
+
+static void *arena_alloc(arena *a, size_t n)
+{
+    n = (n + 15) & ~(size_t)15;
+    if (a->first == NULL && n <= POOL_SIZE) {
+        a->first = pool_get();
+        a->used = 0;
+    }
+    if (a->first && a->used + n <= POOL_SIZE) {
+        void *p = a->first + a->used;
+        a->used += n;
+        return p;
+    }
+    chunk *c = malloc(sizeof(chunk) + n);
+    if (c == NULL)
+        return NULL;
+    c->next = a->extra;
+    a->extra = c;
+    return c->data;
+}
+
+static char *arena_strdup(arena *a, const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *p = arena_alloc(a, n);
+    if (p)
+        memcpy(p, s, n);
+    return p;
+}
+
+static void arena_reset(arena *a)
+{
+    while (a->extra) {
+        chunk *c = a->extra;
+        a->extra = c->next;
+        free(c);
+    }
+    if (a->first) {
+        pool_put(a->first);
+        a->first = NULL;
+    }
+    a->used = 0;
 }
 
 void *gorc__http_req_alloc(gorc_http_request *r, size_t n)
@@ -1073,19 +1082,35 @@ static int grow_rbuf(hconn *h, size_t want)
     return buf_reserve(&h->rbuf, &h->rcap, h->rlen, want);
 }
 
-/* More header slots, for a request with more fields than the first HDRS_INIT. */
-static int grow_hdrs(hconn *h, size_t cap)
+/* Header slots for the request being read, at least want of them: a pool buffer holds
+ * POOL_SIZE / HDR_SLOT (85), enough for most requests; more come from malloc. */
+static int take_hdrs(hconn *h, size_t want)
 {
-    gorc__http_header *p = realloc(h->phdr, cap * sizeof *p);
-    if (p == NULL)
+    if (h->hbuf && h->hdr_cap >= want)
+        return 0;
+    buf_release(&h->hbuf, &h->hbuf_cap);
+    size_t bytes = want * HDR_SLOT;
+    if (bytes <= POOL_SIZE) {
+        bytes = POOL_SIZE;
+        h->hbuf = pool_get();
+    } else {
+        h->hbuf = malloc(bytes);
+    }
+    if (h->hbuf == NULL)
         return -ENOMEM;
-    h->phdr = p;
-    gorc_http_header *u = realloc(h->uhdr, cap * sizeof *u);
-    if (u == NULL)
-        return -ENOMEM;
-    h->uhdr = u;
-    h->hdr_cap = cap;
+    h->hbuf_cap = bytes;
+    h->hdr_cap = bytes / HDR_SLOT;
+    h->phdr = (gorc__http_header *)(void *)h->hbuf;
+    h->uhdr = (gorc_http_header *)(void *)(h->hbuf + h->hdr_cap * sizeof(gorc__http_header));
     return 0;
+}
+
+static void drop_hdrs(hconn *h)
+{
+    buf_release(&h->hbuf, &h->hbuf_cap);
+    h->phdr = NULL;
+    h->uhdr = NULL;
+    h->hdr_cap = 0;
 }
 
 /* NUL-terminate a parser slice in place (the byte after it is a delimiter already used). */
@@ -1187,11 +1212,16 @@ static void compact(hconn *h)
     }
     h->rlen = left;
     h->rpos = h->hlen = 0;
+    drop_hdrs(h); /* the last request's fields are no longer referenced */
 }
 
 /* Parse what is buffered. Returns > 0 (head length), 0 (need more) or an error. */
 static int try_parse(hconn *h, size_t *prev, int64_t start)
 {
+    size_t first =
+        h->s->o.max_headers < POOL_SIZE / HDR_SLOT ? h->s->o.max_headers : POOL_SIZE / HDR_SLOT;
+    if (take_hdrs(h, first) < 0)
+        return -ENOMEM;
     gorc__http_request pr = {.headers = h->phdr, .headers_cap = h->hdr_cap};
     int n = gorc__http_parse_request(&pr, h->rbuf, h->rlen, *prev, &h->s->lim);
     if (n == 0) {
@@ -1200,7 +1230,7 @@ static int try_parse(hconn *h, size_t *prev, int64_t start)
     }
     if (n == GORC__HTTP_EHEADERS && pr.fault == GORC__HTTP_FAULT_TOO_MANY_HEADERS &&
         h->hdr_cap < h->s->o.max_headers) {
-        if (grow_hdrs(h, h->s->o.max_headers) < 0)
+        if (take_hdrs(h, h->s->o.max_headers) < 0)
             return -ENOMEM;
         *prev = 0;
         return try_parse(h, prev, start);
@@ -1392,8 +1422,7 @@ static void conn_free(hconn *h)
     buf_release(&h->rbuf, &h->rcap);
     buf_release(&h->wbuf, &h->wcap);
     buf_release(&h->rw.bbuf, &h->rw.bcap);
-    free(h->phdr);
-    free(h->uhdr);
+    drop_hdrs(h);
     free(h);
 }
 
@@ -1440,13 +1469,6 @@ static hconn *conn_new(gorc_http_server *s, gorc_conn *c)
         return NULL;
     h->s = s;
     h->c = c;
-    h->hdr_cap = s->o.max_headers < HDRS_INIT ? s->o.max_headers : HDRS_INIT;
-    h->phdr = malloc(h->hdr_cap * sizeof *h->phdr);
-    h->uhdr = malloc(h->hdr_cap * sizeof *h->uhdr);
-    if (h->phdr == NULL || h->uhdr == NULL) {
-        conn_free(h);
-        return NULL;
-    }
     h->req.h = h;
     h->req.body_done = true;
     reset_rw(h);
