@@ -449,7 +449,7 @@ static const char *sniff(const char *p, size_t n)
     static const char *const html[] = {
         "<!doctype html", "<html",  "<head", "<body",   "<p",    "<h1",
         "<div",           "<table", "<!--",  "<script", "<title"};
-    for (size_t k = 0; k < sizeof html / sizeof html[0]; k++) {
+    for (size_t k = 0; rest > 0 && *t == '<' && k < sizeof html / sizeof html[0]; k++) {
         size_t len = strlen(html[k]);
         if (rest > len && strncasecmp(t, html[k], len) == 0 &&
             (t[len] == ' ' || t[len] == '>' || html[k][1] == '!'))
@@ -615,6 +615,9 @@ static int hdr_append(gorc_http_rw *w, const char *name, const char *value)
 /* Headers the server frames itself. Returns 1 if name was one of them (handled). */
 static int managed_header(gorc_http_rw *w, const char *name, const char *value)
 {
+    char c = (char)(name[0] | 0x20);
+    if (c != 'c' && c != 't')
+        return 0; /* the common case (Content-Type is the exception), without a compare */
     if (strcasecmp(name, "Content-Length") == 0) {
         if (value == NULL) {
             w->cl = -1;
@@ -1158,7 +1161,8 @@ static int setup_request(hconn *h, gorc__http_request *pr, size_t head, int64_t 
         path = (char *)cstr(pr->path);
         r->host = cstr(pr->host);
     }
-    if (strchr(path, '%') && gorc__http_pct_decode(path, strlen(path), false) < 0)
+    size_t plen = strlen(path);
+    if (memchr(path, '%', plen) && gorc__http_pct_decode(path, plen, false) < 0)
         return GORC__HTTP_EBADMSG;
     r->path = path;
     r->query = query;
