@@ -88,7 +88,8 @@ static long path_number(const gorc_http_request *r, const char *prefix)
     char *end;
     const char *s = r->path + strlen(prefix);
     long v = strtol(s, &end, 10);
-    return *s != '\0' && *end == '\0' && v >= 0 ? v : -1;
+    /* At most 1 GiB, so that no request can make a handler write for ever. */
+    return *s != '\0' && *end == '\0' && v >= 0 && v <= (1L << 30) ? v : -1;
 }
 
 /* Count a failed write so the driver can see, through /stats, that a stalled client was
