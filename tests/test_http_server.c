@@ -745,6 +745,84 @@ GO_TEST(test_many_connections)
     fixture_stop(&f);
 }
 
+/* A client that sends keep-alive requests until the server goes away. A request may find
+ * its connection closed before any byte of an answer (shutdown closed it while idle), but
+ * never gets half an answer. */
+typedef struct hammer {
+    fixture *f;
+    gorc_waitgroup *wg;
+    _Atomic long *answered;
+} hammer;
+
+/* One request on c: true if fully answered, false if the connection was closed first. */
+static bool hammer_once(gorc_conn *c)
+{
+    static const char req[] = "GET /hello HTTP/1.1\r\nHost: h\r\n\r\n";
+    if (gorc_conn_write_all(c, req, sizeof req - 1) < 0)
+        return false;
+    char buf[512];
+    size_t len = 0;
+    for (;;) {
+        ssize_t n = gorc_conn_read(c, buf + len, sizeof buf - len);
+        if (n <= 0) {
+            CHECK_EQ(len, 0);
+            return false;
+        }
+        len += (size_t)n;
+        gorc__http_header hd[16];
+        gorc__http_response pr = {.headers = hd, .headers_cap = 16};
+        int hl = gorc__http_parse_response(&pr, buf, len, 0, NULL);
+        CHECK(hl >= 0);
+        if (hl > 0 && len >= (size_t)hl + 14) {
+            CHECK_EQ(pr.status, 200);
+            CHECK_EQ(len, (size_t)hl + 14);
+            return true;
+        }
+    }
+}
+
+static void hammer_client(void *arg)
+{
+    hammer *hm = arg;
+    gorc_conn *c;
+    while (gorc_tcp_dial(&c, hm->f->addr, 5 * GORC_SECOND) == 0) {
+        gorc_conn_set_deadline(c, gorc_now() + 20 * GORC_SECOND);
+        while (hammer_once(c))
+            atomic_fetch_add(hm->answered, 1);
+        gorc_conn_close(c);
+    }
+    gorc_wg_done(hm->wg);
+}
+
+GO_TEST(test_shutdown_under_load)
+{
+    fixture f;
+    gorc_http_server_opts o = {0};
+    fixture_start(&f, &o);
+    gorc_waitgroup wg = {0};
+    _Atomic long answered = 0;
+    hammer hm = {&f, &wg, &answered};
+    int n = (int)scaled(50) + 2;
+    for (int i = 0; i < n; i++) {
+        gorc_wg_add(&wg, 1);
+        CHECK_EQ(gorc_go(hammer_client, &hm), 0);
+    }
+    while (atomic_load(&answered) < 20L * n)
+        gorc_sleep(GORC_MILLISECOND);
+    CHECK_EQ(gorc_http_server_shutdown(f.s, gorc_now() + 10 * GORC_SECOND), 0);
+    gorc_wg_wait(&wg);
+    gorc_http_server_stats st;
+    gorc_http_server_stats_get(f.s, &st);
+    CHECK(st.requests >= (uint64_t)atomic_load(&answered));
+    CHECK_EQ(st.conns_open, 0);
+    int r;
+    CHECK_EQ(gorc_chan_recv(f.done, &r), 0);
+    CHECK_EQ(r, GORC_HTTP_ESERVERCLOSED);
+    gorc_http_server_free(f.s);
+    gorc_listener_release(f.l);
+    gorc_chan_release(f.done);
+}
+
 static void test_helpers(void **state)
 {
     (void)state;
@@ -790,6 +868,7 @@ int main(void)
         cmocka_unit_test(test_graceful_shutdown),
         cmocka_unit_test(test_shutdown_deadline),
         cmocka_unit_test(test_many_connections),
+        cmocka_unit_test(test_shutdown_under_load),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
