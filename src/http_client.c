@@ -130,57 +130,16 @@ typedef struct resp {
     gorc_http_header hv[]; /* headers, then their strings */
 } resp;
 
-/* A growing byte string for building request heads. */
-typedef struct sbuf {
-    char *p;
-    size_t n, cap;
-    bool oom;
-} sbuf;
-
 /* ------------------------------------------------------------------------------------------
  * Byte strings, hex digits, lists
  * ---------------------------------------------------------------------------------------- */
 
-static void sb_add(sbuf *b, const void *s, size_t n)
+static void sb_header(gorc__http_sbuf *b, const char *name, const char *value)
 {
-    if (b->oom)
-        return;
-    if (b->n + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 512;
-        while (cap < b->n + n + 1)
-            cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (p == NULL) {
-            b->oom = true;
-            return;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    memcpy(b->p + b->n, s, n);
-    b->n += n;
-    b->p[b->n] = 0;
-}
-
-static void sb_str(sbuf *b, const char *s)
-{
-    sb_add(b, s, strlen(s));
-}
-
-static void sb_header(sbuf *b, const char *name, const char *value)
-{
-    sb_str(b, name);
-    sb_add(b, ": ", 2);
-    sb_str(b, value);
-    sb_add(b, "\r\n", 2);
-}
-
-static int hexval(int c)
-{
-    if (c >= '0' && c <= '9')
-        return c - '0';
-    c |= 0x20;
-    return c >= 'a' && c <= 'f' ? c - 'a' + 10 : -1;
+    gorc__http_sbuf_str(b, name);
+    gorc__http_sbuf_put(b, ": ", 2);
+    gorc__http_sbuf_str(b, value);
+    gorc__http_sbuf_put(b, "\r\n", 2);
 }
 
 static int64_t min_deadline(int64_t a, int64_t b)
@@ -302,7 +261,8 @@ static ssize_t escape_target(const char *p, size_t n, char *out)
         out[o++] = '/';
     for (size_t i = 0; i < n; i++) {
         unsigned char c = (unsigned char)p[i];
-        if (c == '%' && (i + 2 >= n || hexval(p[i + 1]) < 0 || hexval(p[i + 2]) < 0))
+        if (c == '%' &&
+            (i + 2 >= n || gorc__http_hexval(p[i + 1]) < 0 || gorc__http_hexval(p[i + 2]) < 0))
             return -EINVAL;
         if (c <= 0x20 || c >= 0x7f) {
             out[o++] = '%';
@@ -414,32 +374,32 @@ static int url_resolve(hurl *out, const hurl *base, const char *ref)
 {
     if (scheme_len(ref) > 0)
         return url_parse(out, ref);
-    sbuf b = {0};
+    gorc__http_sbuf b = {0};
     if (ref[0] == '/' && ref[1] == '/') {
-        sb_str(&b, "http:");
-        sb_str(&b, ref);
+        gorc__http_sbuf_str(&b, "http:");
+        gorc__http_sbuf_str(&b, ref);
     } else {
         size_t rp = strcspn(ref, "?#");
         const char *bq = strchr(base->target, '?');
         size_t bp = bq ? (size_t)(bq - base->target) : strlen(base->target);
-        sbuf path = {0};
+        gorc__http_sbuf path = {0};
         if (rp == 0) {
-            sb_add(&path, base->target, bp);
+            gorc__http_sbuf_put(&path, base->target, bp);
         } else if (ref[0] != '/') {
             const char *ls = memrchr(base->target, '/', bp);
-            sb_add(&path, base->target, ls ? (size_t)(ls - base->target) + 1 : 0);
+            gorc__http_sbuf_put(&path, base->target, ls ? (size_t)(ls - base->target) + 1 : 0);
         }
-        sb_add(&path, ref, rp);
+        gorc__http_sbuf_put(&path, ref, rp);
         char *clean = path.oom ? NULL : malloc(path.n + 2);
         if (clean != NULL)
             remove_dots(path.p, path.n, clean);
-        sb_str(&b, "http://");
-        sb_str(&b, base->authority);
-        sb_str(&b, clean ? clean : "");
+        gorc__http_sbuf_str(&b, "http://");
+        gorc__http_sbuf_str(&b, base->authority);
+        gorc__http_sbuf_str(&b, clean ? clean : "");
         if (ref[rp] == '?')
-            sb_str(&b, ref + rp);
+            gorc__http_sbuf_str(&b, ref + rp);
         else if (rp == 0 && bq)
-            sb_str(&b, bq); /* an empty reference (or "#frag") keeps the base query */
+            gorc__http_sbuf_str(&b, bq); /* an empty reference (or "#frag") keeps the base query */
         b.oom |= clean == NULL;
         free(clean);
         free(path.p);
@@ -757,7 +717,7 @@ static bool wants_length(const char *method)
            strcmp(method, "PATCH") == 0;
 }
 
-static void head_framing(const xreq *x, sbuf *b)
+static void head_framing(const xreq *x, gorc__http_sbuf *b)
 {
     const gorc_http_client_request *q = x->req;
     char num[32];
@@ -774,13 +734,13 @@ static void head_framing(const xreq *x, sbuf *b)
         sb_header(b, "Connection", "close");
 }
 
-static void build_head(const xreq *x, sbuf *b)
+static void build_head(const xreq *x, gorc__http_sbuf *b)
 {
     const gorc_http_client_request *q = x->req;
-    sb_str(b, x->method);
-    sb_add(b, " ", 1);
-    sb_str(b, x->url.target);
-    sb_add(b, " HTTP/1.1\r\n", 11);
+    gorc__http_sbuf_str(b, x->method);
+    gorc__http_sbuf_put(b, " ", 1);
+    gorc__http_sbuf_str(b, x->url.target);
+    gorc__http_sbuf_put(b, " HTTP/1.1\r\n", 11);
     sb_header(b, "Host", x->host_hdr && x->keep_host ? x->host_hdr : x->url.authority);
     if (user_header(q, "User-Agent") == NULL)
         sb_header(b, "User-Agent", USER_AGENT);
@@ -790,7 +750,7 @@ static void build_head(const xreq *x, sbuf *b)
     if (x->referer != NULL)
         sb_header(b, "Referer", x->referer);
     head_framing(x, b);
-    sb_add(b, "\r\n", 2);
+    gorc__http_sbuf_put(b, "\r\n", 2);
 }
 
 /* Write a streamed body, chunked. Body errors are returned with *from_body set. */
@@ -858,11 +818,11 @@ static int write_stream(const xreq *x, gorc_conn *c, bool *from_body)
 static int write_request(const xreq *x, pconn *pc, bool *from_body)
 {
     const gorc_http_client_request *q = x->req;
-    sbuf b = {0};
+    gorc__http_sbuf b = {0};
     build_head(x, &b);
     bool inline_body = x->body == BODY_MEM && q->body_len <= INLINE_BODY;
     if (inline_body)
-        sb_add(&b, q->body, q->body_len);
+        gorc__http_sbuf_put(&b, q->body, q->body_len);
     if (b.oom) {
         free(b.p);
         *from_body = true;
@@ -1343,48 +1303,17 @@ ssize_t gorc_http_response_read(gorc_http_response *pub, void *buf, size_t n)
     return k;
 }
 
+static ssize_t response_reader(void *r, void *buf, size_t n)
+{
+    return gorc_http_response_read(r, buf, n);
+}
+
 ssize_t gorc_http_response_read_all(gorc_http_response *r, char **out, size_t max)
 {
     if (r == NULL || out == NULL)
         return -EINVAL;
-    *out = NULL;
-    max = max ? max : DEF_READ_ALL_MAX;
-    size_t cap = r->content_length >= 0 && (uint64_t)r->content_length < max
-                     ? (size_t)r->content_length + 1
-                     : 4096;
-    size_t n = 0;
-    char *b = malloc(cap);
-    if (b == NULL)
-        return -ENOMEM;
-    for (;;) {
-        if (((resp *)r)->done)
-            break;
-        if (n + 1 >= cap) {
-            size_t nc = cap * 2 > max + 2 ? max + 2 : cap * 2;
-            char *nb = nc > cap ? realloc(b, nc) : NULL;
-            if (nb == NULL) {
-                free(b);
-                return nc > cap ? -ENOMEM : GORC_HTTP_ETOOLARGE;
-            }
-            b = nb;
-            cap = nc;
-        }
-        ssize_t k = gorc_http_response_read(r, b + n, cap - n - 1);
-        if (k < 0) {
-            free(b);
-            return k;
-        }
-        if (k == 0)
-            break;
-        n += (size_t)k;
-        if (n > max) {
-            free(b);
-            return GORC_HTTP_ETOOLARGE;
-        }
-    }
-    b[n] = 0;
-    *out = b;
-    return (ssize_t)n;
+    size_t hint = r->content_length > 0 ? (size_t)r->content_length : 0;
+    return gorc__http_read_all(response_reader, r, hint, max ? max : DEF_READ_ALL_MAX, out);
 }
 
 const char *gorc_http_response_header(const gorc_http_response *r, const char *name)

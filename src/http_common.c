@@ -11,6 +11,7 @@
 
 #include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <strings.h>
 #include <time.h>
@@ -178,7 +179,7 @@ bool gorc__http_is_value(const char *s)
     return true;
 }
 
-static int hexval(char c)
+int gorc__http_hexval(int c)
 {
     if (c >= '0' && c <= '9')
         return c - '0';
@@ -194,8 +195,8 @@ int gorc__http_pct_decode(char *s, size_t n, bool plus_is_space)
     for (size_t i = 0; i < n; i++) {
         char c = s[i];
         if (c == '%') {
-            int hi = i + 2 < n ? hexval(s[i + 1]) : -1;
-            int lo = i + 2 < n ? hexval(s[i + 2]) : -1;
+            int hi = i + 2 < n ? gorc__http_hexval(s[i + 1]) : -1;
+            int lo = i + 2 < n ? gorc__http_hexval(s[i + 2]) : -1;
             if (hi < 0 || lo < 0 || (hi == 0 && lo == 0))
                 return -EINVAL;
             s[o++] = (char)(hi * 16 + lo);
@@ -226,6 +227,107 @@ size_t gorc__http_url_escape(const char *p, size_t n, char *out, bool strict)
     }
     out[o] = 0;
     return o;
+}
+
+char *gorc__http_sbuf_room(gorc__http_sbuf *b, size_t need)
+{
+    if (b->oom)
+        return NULL;
+    if (b->n + need + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 512;
+        while (cap < b->n + need + 1)
+            cap *= 2;
+        char *p = realloc(b->p, cap);
+        if (p == NULL) {
+            b->oom = true;
+            return NULL;
+        }
+        b->p = p;
+        b->cap = cap;
+    }
+    return b->p + b->n;
+}
+
+void gorc__http_sbuf_put(gorc__http_sbuf *b, const void *s, size_t n)
+{
+    char *d = gorc__http_sbuf_room(b, n);
+    if (d != NULL) {
+        memcpy(d, s, n);
+        b->n += n;
+        b->p[b->n] = 0;
+    }
+}
+
+void gorc__http_sbuf_str(gorc__http_sbuf *b, const char *s)
+{
+    gorc__http_sbuf_put(b, s, strlen(s));
+}
+
+void gorc__http_sbuf_html(gorc__http_sbuf *b, const char *s)
+{
+    for (; *s; s++) {
+        switch (*s) {
+        case '&':
+            gorc__http_sbuf_put(b, "&amp;", 5);
+            break;
+        case '<':
+            gorc__http_sbuf_put(b, "&lt;", 4);
+            break;
+        case '>':
+            gorc__http_sbuf_put(b, "&gt;", 4);
+            break;
+        case '"':
+            gorc__http_sbuf_put(b, "&#34;", 5);
+            break;
+        case '\'':
+            gorc__http_sbuf_put(b, "&#39;", 5);
+            break;
+        default:
+            gorc__http_sbuf_put(b, s, 1);
+        }
+    }
+}
+
+ssize_t gorc__http_read_all(gorc__http_reader rd, void *src, size_t hint, size_t max, char **out)
+{
+    *out = NULL;
+    /* Room for the whole body, its NUL and the read that finds the end: no realloc when the
+     * length is known. lim bounds the buffer: one byte over max tells that it was exceeded. */
+    size_t lim = max > SIZE_MAX - 2 ? SIZE_MAX : max + 2;
+    size_t cap = hint > 0 && hint <= max ? hint + 2 : 4096;
+    if (cap > lim)
+        cap = lim;
+    char *b = malloc(cap);
+    if (b == NULL)
+        return -ENOMEM;
+    size_t n = 0;
+    for (;;) {
+        if (n + 1 >= cap) {
+            size_t nc = cap * 2 > lim || cap * 2 < cap ? lim : cap * 2;
+            char *nb = realloc(b, nc);
+            if (nb == NULL) {
+                free(b);
+                return -ENOMEM;
+            }
+            b = nb;
+            cap = nc;
+        }
+        ssize_t k = rd(src, b + n, cap - n - 1);
+        if (k < 0) {
+            free(b);
+            return k;
+        }
+        if (k == 0)
+            break;
+        n += (size_t)k;
+        if (n > max) {
+            free(b);
+            return GORC_HTTP_ETOOLARGE;
+        }
+    }
+    b[n] = 0;
+    *out = b;
+    return (ssize_t)n;
 }
 
 int gorc_http_query_value(const char *query, const char *key, char *buf, size_t n)

@@ -336,69 +336,10 @@ static void *lookup_run(void *arg)
  * Directory listings
  * ---------------------------------------------------------------------------------------- */
 
-typedef struct sbuf {
-    char *p;
-    size_t n, cap;
-    bool oom;
-} sbuf;
-
-static char *sbuf_room(sbuf *b, size_t need)
-{
-    if (b->oom)
-        return NULL;
-    if (b->n + need + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 4096;
-        while (cap < b->n + need + 1)
-            cap *= 2;
-        char *p = realloc(b->p, cap);
-        if (p == NULL) {
-            b->oom = true;
-            return NULL;
-        }
-        b->p = p;
-        b->cap = cap;
-    }
-    return b->p + b->n;
-}
-
-static void sbuf_put(sbuf *b, const char *s, size_t n)
-{
-    char *d = sbuf_room(b, n);
-    if (d != NULL) {
-        memcpy(d, s, n);
-        b->n += n;
-    }
-}
-
-static void sbuf_html(sbuf *b, const char *s)
-{
-    for (; *s; s++) {
-        switch (*s) {
-        case '&':
-            sbuf_put(b, "&amp;", 5);
-            break;
-        case '<':
-            sbuf_put(b, "&lt;", 4);
-            break;
-        case '>':
-            sbuf_put(b, "&gt;", 4);
-            break;
-        case '"':
-            sbuf_put(b, "&#34;", 5);
-            break;
-        case '\'':
-            sbuf_put(b, "&#39;", 5);
-            break;
-        default:
-            sbuf_put(b, s, 1);
-        }
-    }
-}
-
-static void sbuf_href(sbuf *b, const char *s)
+static void sbuf_href(gorc__http_sbuf *b, const char *s)
 {
     size_t n = strlen(s);
-    char *d = sbuf_room(b, 3 * n);
+    char *d = gorc__http_sbuf_room(b, 3 * n);
     if (d != NULL)
         b->n += gorc__http_url_escape(s, n, d, true);
 }
@@ -467,7 +408,7 @@ static int read_names(int fd, dirent_name **out)
 
 typedef struct fs_listing {
     int fd;
-    sbuf html;
+    gorc__http_sbuf html;
     int err;
 } fs_listing;
 
@@ -483,17 +424,17 @@ static void *listing_run(void *arg)
     qsort(v, (size_t)n, sizeof *v, name_cmp);
     static const char head[] =
         "<!doctype html>\n<meta name=\"viewport\" content=\"width=device-width\">\n<pre>\n";
-    sbuf_put(&l->html, head, sizeof head - 1);
+    gorc__http_sbuf_put(&l->html, head, sizeof head - 1);
     for (int i = 0; i < n; i++) {
-        sbuf_put(&l->html, "<a href=\"./", 11);
+        gorc__http_sbuf_put(&l->html, "<a href=\"./", 11);
         sbuf_href(&l->html, v[i].name);
-        sbuf_put(&l->html, v[i].dir ? "/\">" : "\">", v[i].dir ? 3 : 2);
-        sbuf_html(&l->html, v[i].name);
-        sbuf_put(&l->html, v[i].dir ? "/</a>\n" : "</a>\n", v[i].dir ? 6 : 5);
+        gorc__http_sbuf_put(&l->html, v[i].dir ? "/\">" : "\">", v[i].dir ? 3 : 2);
+        gorc__http_sbuf_html(&l->html, v[i].name);
+        gorc__http_sbuf_put(&l->html, v[i].dir ? "/</a>\n" : "</a>\n", v[i].dir ? 6 : 5);
         free(v[i].name);
     }
     free(v);
-    sbuf_put(&l->html, "</pre>\n", 7);
+    gorc__http_sbuf_put(&l->html, "</pre>\n", 7);
     if (l->html.oom)
         l->err = -ENOMEM;
     return NULL;

@@ -15,6 +15,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 /* IMF-fixdate length: "Sun, 06 Nov 1994 08:49:37 GMT". */
 #define GORC__HTTP_DATE_LEN 29
@@ -23,6 +24,33 @@
 bool gorc__http_is_token(const char *s);
 /* May s be sent as a header value: no CR, LF, NUL or other control but HTAB? */
 bool gorc__http_is_value(const char *s);
+
+/* The value of hex digit c, or -1. */
+int gorc__http_hexval(int c);
+
+/* A growing NUL-terminated byte string (request heads, directory listings, redirect bodies).
+ * Zero-initialise it; after an allocation failure oom is set and further appends do nothing.
+ * The owner frees p. */
+typedef struct gorc__http_sbuf {
+    char *p;
+    size_t n, cap;
+    bool oom;
+} gorc__http_sbuf;
+
+/* Room for need more bytes (and the NUL) at p + n, or NULL when out of memory. The caller
+ * writes there and advances n. */
+char *gorc__http_sbuf_room(gorc__http_sbuf *b, size_t need);
+void gorc__http_sbuf_put(gorc__http_sbuf *b, const void *s, size_t n);
+void gorc__http_sbuf_str(gorc__http_sbuf *b, const char *s);
+/* Append s with &, <, >, " and ' escaped for HTML text and attribute values. */
+void gorc__http_sbuf_html(gorc__http_sbuf *b, const char *s);
+
+/* A body reader: gorc_http_body_read or gorc_http_response_read with their first argument. */
+typedef ssize_t (*gorc__http_reader)(void *src, void *buf, size_t n);
+/* Read src to its end into a malloc'd NUL-terminated buffer (*out, also for an empty body).
+ * hint is the expected length (0: unknown). Returns the length, GORC_HTTP_ETOOLARGE beyond
+ * max bytes, -ENOMEM, or the reader's error. */
+ssize_t gorc__http_read_all(gorc__http_reader rd, void *src, size_t hint, size_t max, char **out);
 
 /* Decode %XX escapes (and '+' as space when plus_is_space) of s[0..n) in place and
  * NUL-terminate the result. Returns the new length, or -EINVAL for a malformed escape or an

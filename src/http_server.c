@@ -854,20 +854,16 @@ int gorc_http_redirect(gorc_http_rw *w, const char *url, int code)
         return r;
     if (strcmp(w->h->req.pub.method, "GET") == 0 || strcmp(w->h->req.pub.method, "HEAD") == 0) {
         /* Go writes a link; the URL is escaped so it cannot inject markup. */
-        gorc_http_write_string(w, "<a href=\"");
-        for (const char *p = url; *p; p++) {
-            const char *esc = *p == '"'    ? "&#34;"
-                              : *p == '<'  ? "&lt;"
-                              : *p == '>'  ? "&gt;"
-                              : *p == '&'  ? "&amp;"
-                              : *p == '\'' ? "&#39;"
-                                           : NULL;
-            if (esc)
-                gorc_http_write_string(w, esc);
-            else
-                gorc_http_write(w, p, 1);
-        }
-        gorc_http_printf(w, "\">%s</a>.\n\n", gorc_http_status_text(code));
+        gorc__http_sbuf b = {0};
+        gorc__http_sbuf_str(&b, "<a href=\"");
+        gorc__http_sbuf_html(&b, url);
+        gorc__http_sbuf_str(&b, "\">");
+        gorc__http_sbuf_str(&b, gorc_http_status_text(code));
+        gorc__http_sbuf_str(&b, "</a>.\n\n");
+        r = b.oom ? -ENOMEM : (int)gorc_http_write(w, b.p, b.n);
+        free(b.p);
+        if (r < 0)
+            return r;
     }
     return w->err;
 }
@@ -1000,53 +996,25 @@ ssize_t gorc_http_body_read(gorc_http_request *r, void *buf, size_t n)
     return read_chunked(h, buf, n);
 }
 
+static ssize_t body_reader(void *r, void *buf, size_t n)
+{
+    return gorc_http_body_read(r, buf, n);
+}
+
 ssize_t gorc_http_body_read_all(gorc_http_request *r, char **out, size_t max)
 {
     if (r == NULL || out == NULL)
         return -EINVAL;
-    *out = NULL;
-    hreq *q = (hreq *)r;
+    int64_t limit = ((hreq *)r)->h->s->o.max_body_bytes;
     if (max == 0)
-        max = q->h->s->o.max_body_bytes < 0 ? SIZE_MAX - 1 : (size_t)q->h->s->o.max_body_bytes;
-    char *b = NULL;
-    size_t len = 0, cap = 0;
-    for (;;) {
-        if (len == cap) {
-            if (len > max) {
-                free(b);
-                return GORC_HTTP_ETOOLARGE;
-            }
-            cap = cap ? cap * 2
-                      : (r->content_length > 0 && (uint64_t)r->content_length <= max
-                             ? (size_t)r->content_length + 1
-                             : 4096);
-            char *nb = realloc(b, cap + 1);
-            if (nb == NULL) {
-                free(b);
-                return -ENOMEM;
-            }
-            b = nb;
-        }
-        ssize_t k = gorc_http_body_read(r, b + len, cap - len);
-        if (k < 0) {
-            free(b);
-            return k;
-        }
-        if (k == 0)
-            break;
-        len += (size_t)k;
-        if (len > max) {
-            free(b);
-            return GORC_HTTP_ETOOLARGE;
-        }
+        max = limit < 0 ? SIZE_MAX - 1 : (size_t)limit;
+    size_t hint = r->content_length > 0 ? (size_t)r->content_length : 0;
+    ssize_t n = gorc__http_read_all(body_reader, r, hint, max, out);
+    if (n == 0) {
+        free(*out); /* documented: an empty body gives NULL */
+        *out = NULL;
     }
-    if (len == 0) {
-        free(b);
-        return 0;
-    }
-    b[len] = 0;
-    *out = b;
-    return (ssize_t)len;
+    return n;
 }
 
 /* ------------------------------------------------------------------------------------------
@@ -1358,13 +1326,12 @@ static void finish_response(hconn *h)
         h->keep = false; /* short body: the client cannot find the next response */
 }
 
-/* A complete request is already buffered (pipelining): its response can share a write. */
-static bool more_buffered(hconn *h)
+/* A complete head is already buffered (pipelining): its response can share a write. Only
+ * the end of a head is looked for; the next read_request parses it (a malformed one is
+ * answered there, after what is gathered here). */
+static bool more_buffered(const hconn *h)
 {
-    if (h->rpos >= h->rlen)
-        return false;
-    gorc__http_request pr = {.headers = h->phdr, .headers_cap = h->hdr_cap};
-    return gorc__http_parse_request(&pr, h->rbuf + h->rpos, h->rlen - h->rpos, 0, &h->s->lim) != 0;
+    return h->rpos < h->rlen && memmem(h->rbuf + h->rpos, h->rlen - h->rpos, "\r\n\r\n", 4);
 }
 
 static void reset_rw(hconn *h)
