@@ -85,7 +85,7 @@ $(B)/gorc.pc: gorc.pc.in
 
 # ---- tests ----
 
-$(B)/tests/%: tests/%.c tests/testutil.h $(B)/libgorc.a
+$(B)/tests/%: tests/%.c $(wildcard tests/*.h) $(B)/libgorc.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests $< $(B)/libgorc.a -o $@ $(LDFLAGS) $(CMOCKA)
 
@@ -112,7 +112,7 @@ check: deps
 # ---- fuzzing (clang + libFuzzer): make fuzz FUZZ_SECONDS=60 ----
 
 FUZZ_SECONDS ?= 20
-build/fuzz/fuzz_http_parse: tests/fuzz/fuzz_http_parse.c src/http_parse.c src/http_parse.h
+build/fuzz/fuzz_http_parse: tests/fuzz/fuzz_http_parse.c tests/http_parse_sig.h src/http_parse.c src/http_parse.h
 	@mkdir -p build/fuzz/corpus-http_parse
 	clang -std=c11 -D_GNU_SOURCE -g -O1 -Isrc $(WARN) -fsanitize=fuzzer,address,undefined \
 	  -fno-sanitize-recover=all src/http_parse.c $< -o $@

@@ -18,6 +18,7 @@
 #include <cmocka.h>
 
 #include "http_parse.h"
+#include "http_parse_sig.h"
 
 #define NHDRS 256
 #define S(x)  (x), (sizeof(x) - 1)
@@ -43,61 +44,8 @@ static void prep_resp(gorc__http_response *resp, gorc__http_header *h, size_t ca
     resp->head_request = head;
 }
 
-static void put_slice(long *sig, size_t *k, gorc__http_slice s, const char *base)
-{
-    sig[(*k)++] = s.p ? (long)(s.p - base) : -1;
-    sig[(*k)++] = (long)s.n;
-}
-
-/* Everything a parse produced, with slices as offsets, so results over different copies of
- * the same bytes compare equal. */
+/* Room for a signature (http_parse_sig.h). */
 #define SIG_MAX (32 + 4 * NHDRS)
-static size_t req_sig(long *sig, int r, const gorc__http_request *q, const char *base)
-{
-    size_t k = 0;
-    sig[k++] = r;
-    sig[k++] = q->fault;
-    if (r <= 0)
-        return k;
-    put_slice(sig, &k, q->method, base);
-    put_slice(sig, &k, q->target, base);
-    put_slice(sig, &k, q->path, base);
-    put_slice(sig, &k, q->query, base);
-    put_slice(sig, &k, q->authority, base);
-    put_slice(sig, &k, q->host, base);
-    sig[k++] = q->form;
-    sig[k++] = q->minor_version;
-    sig[k++] = q->body;
-    sig[k++] = (long)q->content_length;
-    sig[k++] = q->chunked | q->keep_alive << 1 | q->expect_continue << 2 | q->has_host << 3;
-    sig[k++] = (long)q->num_headers;
-    for (size_t i = 0; i < q->num_headers; i++) {
-        put_slice(sig, &k, q->headers[i].name, base);
-        put_slice(sig, &k, q->headers[i].value, base);
-    }
-    return k;
-}
-
-static size_t resp_sig(long *sig, int r, const gorc__http_response *q, const char *base)
-{
-    size_t k = 0;
-    sig[k++] = r;
-    sig[k++] = q->fault;
-    if (r <= 0)
-        return k;
-    sig[k++] = q->minor_version;
-    sig[k++] = q->status;
-    put_slice(sig, &k, q->reason, base);
-    sig[k++] = q->body;
-    sig[k++] = (long)q->content_length;
-    sig[k++] = q->chunked | q->keep_alive << 1;
-    sig[k++] = (long)q->num_headers;
-    for (size_t i = 0; i < q->num_headers; i++) {
-        put_slice(sig, &k, q->headers[i].name, base);
-        put_slice(sig, &k, q->headers[i].value, base);
-    }
-    return k;
-}
 
 static void assert_sig_eq(const long *a, size_t an, const long *b, size_t bn)
 {
