@@ -521,6 +521,24 @@ static bool parse_absolute(gorc__http_request *req, const char *t, const char *t
     return true;
 }
 
+/* The end of a start line whose CR is at p, and the version it announced: what the request
+ * and status lines share. Returns 1 with *out past the CRLF and h->minor set, or the answer
+ * of more() / head_fail(). */
+static int end_start_line(head *h, const char *p, const char *stop, bool clamped, int major,
+                          int minor, const char **out)
+{
+    if (p + 1 == stop)
+        return more(h, clamped, GORC__HTTP_FAULT_LINE_TOO_LONG);
+    if (p[1] != '\n')
+        return head_fail(h, GORC__HTTP_FAULT_LINE_ENDING);
+    *out = p + 2;
+    /* RFC 9110 §6.2: a higher minor version is processed as the highest we implement. */
+    if (major != 1)
+        return head_fail(h, GORC__HTTP_FAULT_VERSION_UNSUPPORTED);
+    h->minor = minor > 1 ? 1 : minor;
+    return 1;
+}
+
 static int parse_request_line(head *h, gorc__http_request *req, const char *p, const char *end,
                               const char **out)
 {
@@ -594,17 +612,10 @@ static int parse_request_line(head *h, gorc__http_request *req, const char *p, c
         return head_fail(h, IS(*p, C_DIGIT) ? GORC__HTTP_FAULT_VERSION
                                             : GORC__HTTP_FAULT_REQUEST_LINE);
     }
-    if (p + 1 == stop)
-        return more(h, clamped, too_long);
-    if (p[1] != '\n')
-        return head_fail(h, GORC__HTTP_FAULT_LINE_ENDING);
-    *out = p + 2;
-
-    /* RFC 9110 §6.2: a higher minor version is processed as the highest we implement. */
-    if (major != 1)
-        return head_fail(h, GORC__HTTP_FAULT_VERSION_UNSUPPORTED);
-    req->minor_version = minor > 1 ? 1 : minor;
-    h->minor = req->minor_version;
+    r = end_start_line(h, p, stop, clamped, major, minor, out);
+    if (r != 1)
+        return r;
+    req->minor_version = h->minor;
 
     req->target.p = t;
     req->target.n = (size_t)(tend - t);
@@ -780,15 +791,10 @@ static int parse_status_line(head *h, gorc__http_response *resp, const char *p, 
         return head_fail(h,
                          *p == '\n' ? GORC__HTTP_FAULT_LINE_ENDING : GORC__HTTP_FAULT_STATUS_LINE);
     }
-    if (p + 1 == stop)
-        return more(h, clamped, too_long);
-    if (p[1] != '\n')
-        return head_fail(h, GORC__HTTP_FAULT_LINE_ENDING);
-    *out = p + 2;
-    if (major != 1)
-        return head_fail(h, GORC__HTTP_FAULT_VERSION_UNSUPPORTED);
-    resp->minor_version = minor > 1 ? 1 : minor;
-    h->minor = resp->minor_version;
+    r = end_start_line(h, p, stop, clamped, major, minor, out);
+    if (r != 1)
+        return r;
+    resp->minor_version = h->minor;
     resp->status = status;
     resp->reason.p = reason;
     resp->reason.n = (size_t)(p - reason);
