@@ -13,25 +13,6 @@
 #include <stdatomic.h>
 #include <string.h>
 
-/* Wait (parking, so never a deadlock) until gorc_count() is back to n; hang guard 20 s. */
-static void wait_count(int64_t n)
-{
-    int64_t deadline = gorc_now() + 20 * GORC_SECOND;
-    while (gorc_count() > n) {
-        CHECK(gorc_now() < deadline);
-        gorc_sleep(GORC_MILLISECOND / 2);
-    }
-    CHECK_EQ(gorc_count(), n);
-}
-
-/* The goroutine count with only the calling (main) goroutine left. The previous test's main
- * goroutine may still be on its way out when gorc_main has returned, hence the wait. */
-static int64_t base_count(void)
-{
-    wait_count(1);
-    return 1;
-}
-
 static gorc_chan *mkchan(size_t elem, size_t cap)
 {
     gorc_chan *c = NULL;

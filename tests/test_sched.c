@@ -35,23 +35,6 @@ static gorc_chan *mkchan(size_t elem, size_t cap)
     return c;
 }
 
-static void wait_count(int64_t n)
-{
-    int64_t deadline = gorc_now() + 60 * GORC_SECOND;
-    while (gorc_count() > n) {
-        CHECK(gorc_now() < deadline);
-        gorc_sleep(MS / 2);
-    }
-    CHECK_EQ(gorc_count(), n);
-}
-
-/* Only the main goroutine is left (the previous test's may still be exiting). */
-static int64_t base_count(void)
-{
-    wait_count(1);
-    return 1;
-}
-
 /* ------------------------------------------------------------------------------------------
  * A million goroutines
  * ---------------------------------------------------------------------------------------- */

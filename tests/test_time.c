@@ -19,16 +19,6 @@
 
 #define MS GORC_MILLISECOND
 
-static void wait_count(int64_t n)
-{
-    int64_t deadline = gorc_now() + 20 * GORC_SECOND;
-    while (gorc_count() > n) {
-        CHECK(gorc_now() < deadline);
-        gorc_sleep(MS / 2);
-    }
-    CHECK_EQ(gorc_count(), n);
-}
-
 /* Receive one int64_t from c with a hang guard; returns the value. */
 static int64_t recv_time(gorc_chan *c, int64_t guard)
 {

@@ -76,6 +76,25 @@ static inline int test_spawn(pid_t *pid, const char *exe, const posix_spawn_file
     return posix_spawnp(pid, runner, fa, NULL, av, envp);
 }
 
+/* Wait (parking, so never a deadlock) until gorc_count() is back to n; hang guard 60 s. */
+static inline void wait_count(int64_t n)
+{
+    int64_t deadline = gorc_now() + 60 * GORC_SECOND;
+    while (gorc_count() > n) {
+        CHECK(gorc_now() < deadline);
+        gorc_sleep(GORC_MILLISECOND / 2);
+    }
+    CHECK_EQ(gorc_count(), n);
+}
+
+/* The goroutine count with only the calling (main) goroutine left. The previous test's main
+ * goroutine may still be on its way out when gorc_main has returned, hence the wait. */
+static inline int64_t base_count(void)
+{
+    wait_count(1);
+    return 1;
+}
+
 /* GO_TEST(name) { ... } defines a cmocka test whose body runs as the main goroutine. */
 #define GO_TEST(name)                                                                              \
     static void name##_body(void *arg);                                                            \
