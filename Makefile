@@ -1,7 +1,8 @@
 # gorc - Go's runtime, in C.
 #
-# A plain Makefile: the library is a dozen C files and two assembly files, the build has a few
-# variants (release, sanitizers, cross), and make is on every machine gorc targets.
+# A plain Makefile: the library is a few dozen C files in one folder per layer (docs/design.md
+# lists them), the build has a few variants (release, sanitizers, cross), and make is on every
+# machine gorc targets.
 #
 #   make              release library: build/release/libgorc.a, libgorc.so, gorc.pc
 #   make demo         build and run the HTTP demo server (examples/http_demo.c) on 127.0.0.1:8080
@@ -9,23 +10,39 @@
 #   make test         unit tests for one variant: make test V=asan | V=tsan | V=release
 #   make install      PREFIX=/usr/local by default; DESTDIR is honoured
 #   make bench        side-by-side benchmarks against Go (bench/run)
-#   make format lint  clang-format the tree / cppcheck it
+#   make format lint  clang-format the tree / every static check (scripts/lint)
 #   make fuzz         run the libFuzzer targets for FUZZ_SECONDS (default 20)
 #
-# Variants (V=...): release, clang (same with clang), debug, asan (AddressSanitizer + UBSan), tsan (ThreadSanitizer),
-# arm64 (cross-compiled with aarch64-linux-gnu-gcc, tests run under qemu-aarch64 with Debian's
-# arm64 multiarch libc and cmocka).
+# Variants (V=...): release, clang (same with clang), debug, asan (AddressSanitizer + UBSan),
+# tsan (ThreadSanitizer), arm64 (cross-compiled with aarch64-linux-gnu-gcc, tests run under
+# qemu-aarch64 with Debian's arm64 multiarch libc and cmocka). CC from the environment or the
+# command line is used for release and debug; the other variants name their compiler.
+#
+# POLLER=epoll (the default) picks src/os/netpoll_$(POLLER).c, the one file that implements the
+# poller-backend contract of src/runtime/netpoll.h.
 
 V ?= release
 PREFIX ?= /usr/local
+POLLER ?= epoll
 B := build/$(V)
 
+ifeq ($(origin CC),default)
 CC := cc
+endif
 ifeq ($(V),arm64)
 CC := aarch64-linux-gnu-gcc
 endif
 ifneq ($(filter $(V),fuzz clang),)
 CC := clang
+endif
+
+# The version lives in include/gorc_version.h only; see its comment for the soname rule.
+ver = $(shell sed -n 's/^\#define GORC_VERSION_$(1) \([0-9]*\)$$/\1/p' include/gorc_version.h)
+VERSION := $(call ver,MAJOR).$(call ver,MINOR).$(call ver,PATCH)
+ifeq ($(call ver,MAJOR),0)
+SONAME := libgorc.so.0.$(call ver,MINOR)
+else
+SONAME := libgorc.so.$(call ver,MAJOR)
 endif
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
@@ -44,6 +61,8 @@ CMOCKA_arm64 := /usr/lib/aarch64-linux-gnu/libcmocka.so.0
 LDFLAGS_fuzz := -fsanitize=address,undefined
 
 CFLAGS := $(BASE) $(CFLAGS_$(V)) $(EXTRA_CFLAGS)
+# Only the library's objects hide their symbols by default; GORC_API marks the public ones.
+LIB_CFLAGS := $(CFLAGS) -fvisibility=hidden -MMD -MP
 LDFLAGS := -pthread $(LDFLAGS_$(V)) $(EXTRA_LDFLAGS)
 CMOCKA := $(or $(CMOCKA_$(V)),-lcmocka)
 
@@ -51,52 +70,71 @@ ARCH := $(shell $(CC) -dumpmachine | cut -d- -f1)
 ASM_x86_64 := src/arch/ctx_amd64.S
 ASM_aarch64 := src/arch/ctx_arm64.S
 
-LIB_SRC := src/ctx.c src/stack.c src/proc.c src/cpus.c src/futex.c src/chan.c src/select.c \
-           src/time.c src/sync.c src/netpoll_epoll.c src/http_parse.c src/netpoll.c src/fd.c src/net.c src/net_addr.c \
-           src/http_common.c src/http_server.c src/http_mux.c src/http_fs.c src/http_client.c
-LIB_OBJ := $(LIB_SRC:src/%.c=$(B)/obj/%.o) $(B)/obj/ctx_asm.o
-HDRS := $(wildcard include/*.h src/*.h)
+# One line per layer, lowest first; each layer calls only the ones above it in this list.
+SRC_OS      := src/os/futex_linux.c src/os/cpus_linux.c src/os/membarrier_linux.c \
+               src/os/guard_linux.c src/os/netpoll_$(POLLER).c
+SRC_RUNTIME := src/runtime/support.c src/runtime/ctx.c src/runtime/stack.c src/runtime/proc.c \
+               src/runtime/timer.c src/runtime/chan.c src/runtime/select.c src/runtime/sync.c \
+               src/runtime/netpoll.c src/runtime/errors.c src/runtime/version.c
+SRC_TIME    := src/time/sleep.c
+SRC_NET     := src/net/fd.c src/net/net.c src/net/addr.c
+SRC_HTTP    := src/http/parse.c src/http/common.c src/http/server.c src/http/mux.c \
+               src/http/fs.c src/http/client.c
+LIB_SRC := $(SRC_OS) $(SRC_RUNTIME) $(SRC_TIME) $(SRC_NET) $(SRC_HTTP)
+LIB_OBJ := $(LIB_SRC:src/%.c=$(B)/obj/%.o) $(B)/obj/arch/ctx_asm.o
+PUBLIC_HDRS := include/gorc.h include/gorc_version.h include/gorc_net.h include/gorc_http.h
 
-TESTS := $(patsubst tests/%.c,%,$(wildcard tests/test_*.c))
+TESTS := $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_*.c))
 TEST_BIN := $(TESTS:%=$(B)/tests/%) $(B)/tests/crashers
+# Dependency files of programs go to $(B)/dep, not beside the binaries the runners list.
+TEST_CFLAGS = $(CFLAGS) -Itests/lib -MMD -MP -MF $(B)/dep/$(notdir $@).d
 
 .PHONY: all lib demo check test test-bins install uninstall bench format lint clean deps fuzz
 all: lib
 lib: $(B)/libgorc.a $(B)/libgorc.so $(B)/gorc.pc
 
-$(B)/obj/%.o: src/%.c $(HDRS)
+$(B)/obj/%.o: src/%.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c $< -o $@
+	$(CC) $(LIB_CFLAGS) -c $< -o $@
 
-$(B)/obj/ctx_asm.o: $(ASM_$(ARCH))
+$(B)/obj/arch/ctx_asm.o: $(ASM_$(ARCH))
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c $< -o $@
+	$(CC) $(LIB_CFLAGS) -c $< -o $@
 
 $(B)/libgorc.a: $(LIB_OBJ)
 	rm -f $@
 	ar rcs $@ $^
 
 $(B)/libgorc.so: $(LIB_OBJ)
-	$(CC) -shared -Wl,-soname,libgorc.so.0 $(LDFLAGS) -o $@ $^
+	$(CC) -shared -Wl,-soname,$(SONAME) -Wl,-z,defs $(LDFLAGS) -o $@ $^
 
-$(B)/gorc.pc: gorc.pc.in
+# Libs carries an rpath so that a program linked with `pkg-config --libs gorc` runs wherever
+# the prefix is, also outside the loader's default path (README, "Using gorc").
+define pc_file
+sed -e 's|@PREFIX@|$(1)|g' -e 's|@VERSION@|$(VERSION)|g' gorc.pc.in
+endef
+$(B)/gorc.pc: gorc.pc.in include/gorc_version.h
 	@mkdir -p $(B)
-	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|0.1.0|g' $< > $@
+	$(call pc_file,$(PREFIX)) > $@
+
+-include $(LIB_OBJ:.o=.d)
 
 # ---- tests ----
 
-$(B)/tests/%: tests/%.c $(wildcard tests/*.h) $(B)/libgorc.a
-	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests $< $(B)/libgorc.a -o $@ $(LDFLAGS) $(CMOCKA)
+$(B)/tests/%: tests/unit/%.c $(B)/libgorc.a
+	@mkdir -p $(dir $@) $(B)/dep
+	$(CC) $(TEST_CFLAGS) $< $(B)/libgorc.a -o $@ $(LDFLAGS) $(CMOCKA)
 
-$(B)/tests/crashers: tests/crashers.c $(B)/libgorc.a
-	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $< $(B)/libgorc.a -o $@ $(LDFLAGS)
+$(B)/tests/crashers: tests/unit/crashers.c $(B)/libgorc.a
+	@mkdir -p $(dir $@) $(B)/dep
+	$(CC) $(TEST_CFLAGS) $< $(B)/libgorc.a -o $@ $(LDFLAGS)
 
-# The server driven by tests/http-e2e (curl, ab, wrk, Python, Chromium); not a cmocka test.
-$(B)/tests/http_e2e_server: tests/http_e2e_server.c $(B)/libgorc.a
-	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $< $(B)/libgorc.a -o $@ $(LDFLAGS)
+# The server driven by tests/e2e/http-e2e (curl, ab, wrk, Python, Chromium); not a cmocka test.
+$(B)/tests/http_e2e_server: tests/e2e/http_e2e_server.c $(B)/libgorc.a
+	@mkdir -p $(dir $@) $(B)/dep
+	$(CC) $(TEST_CFLAGS) $< $(B)/libgorc.a -o $@ $(LDFLAGS)
+
+-include $(wildcard $(B)/dep/*.d)
 
 test-bins: $(TEST_BIN)
 
@@ -112,10 +150,11 @@ check: deps
 # ---- fuzzing (clang + libFuzzer): make fuzz FUZZ_SECONDS=60 ----
 
 FUZZ_SECONDS ?= 20
-build/fuzz/fuzz_http_parse: tests/fuzz/fuzz_http_parse.c tests/http_parse_sig.h src/http_parse.c src/http_parse.h
+build/fuzz/fuzz_http_parse: tests/fuzz/fuzz_http_parse.c tests/lib/http_parse_sig.h src/http/parse.c \
+                            src/http/parse.h
 	@mkdir -p build/fuzz/corpus-http_parse
-	clang -std=c11 -D_GNU_SOURCE -g -O1 -Isrc $(WARN) -fsanitize=fuzzer,address,undefined \
-	  -fno-sanitize-recover=all src/http_parse.c $< -o $@
+	clang -std=c11 -D_GNU_SOURCE -g -O1 -Isrc -Itests/lib $(WARN) -fsanitize=fuzzer,address,undefined \
+	  -fno-sanitize-recover=all src/http/parse.c $< -o $@
 
 # New inputs go to a scratch corpus first (libFuzzer writes into its first directory).
 fuzz: build/fuzz/fuzz_http_parse
@@ -125,8 +164,8 @@ fuzz: build/fuzz/fuzz_http_parse
 # ---- demo, bench ----
 
 $(B)/examples/%: examples/%.c $(B)/libgorc.a
-	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $< $(B)/libgorc.a -o $@ $(LDFLAGS)
+	@mkdir -p $(dir $@) $(B)/dep
+	$(CC) $(CFLAGS) -MMD -MP -MF $(B)/dep/$(notdir $@).d $< $(B)/libgorc.a -o $@ $(LDFLAGS)
 
 demo: $(B)/examples/http_demo
 	$(B)/examples/http_demo
@@ -136,33 +175,41 @@ bench:
 
 # ---- install ----
 
+LIBDIR := $(PREFIX)/lib
+CMAKEDIR := $(LIBDIR)/cmake/gorc
+
 install: lib
-	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(PREFIX)/lib/pkgconfig
-	install -m 644 include/gorc.h include/gorc_net.h include/gorc_http.h $(DESTDIR)$(PREFIX)/include/
-	install -m 644 $(B)/libgorc.a $(DESTDIR)$(PREFIX)/lib/
-	install -m 755 $(B)/libgorc.so $(DESTDIR)$(PREFIX)/lib/libgorc.so.0
-	ln -sf libgorc.so.0 $(DESTDIR)$(PREFIX)/lib/libgorc.so
+	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(CMAKEDIR)
+	install -m 644 $(PUBLIC_HDRS) $(DESTDIR)$(PREFIX)/include/
+	install -m 644 $(B)/libgorc.a $(DESTDIR)$(LIBDIR)/
+	install -m 755 $(B)/libgorc.so $(DESTDIR)$(LIBDIR)/libgorc.so.$(VERSION)
+	ln -sf libgorc.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
+	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libgorc.so
 	# Written here, not copied from the build: PREFIX may differ from the one the build saw.
-	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|0.1.0|g' gorc.pc.in \
-	  > $(DESTDIR)$(PREFIX)/lib/pkgconfig/gorc.pc
+	$(call pc_file,$(PREFIX)) > $(DESTDIR)$(LIBDIR)/pkgconfig/gorc.pc
+	sed -e 's|@VERSION@|$(VERSION)|g' -e 's|@SONAME@|$(SONAME)|g' cmake/gorcConfig.cmake.in \
+	  > $(DESTDIR)$(CMAKEDIR)/gorcConfig.cmake
+	sed -e 's|@VERSION@|$(VERSION)|g' cmake/gorcConfigVersion.cmake.in \
+	  > $(DESTDIR)$(CMAKEDIR)/gorcConfigVersion.cmake
 
 uninstall:
-	rm -f $(DESTDIR)$(PREFIX)/include/gorc.h $(DESTDIR)$(PREFIX)/include/gorc_net.h $(DESTDIR)$(PREFIX)/include/gorc_http.h \
-	      $(DESTDIR)$(PREFIX)/lib/libgorc.* \
-	      $(DESTDIR)$(PREFIX)/lib/pkgconfig/gorc.pc
+	rm -f $(PUBLIC_HDRS:include/%=$(DESTDIR)$(PREFIX)/include/%) \
+	      $(DESTDIR)$(LIBDIR)/libgorc.* \
+	      $(DESTDIR)$(LIBDIR)/pkgconfig/gorc.pc
+	rm -rf $(DESTDIR)$(CMAKEDIR)
 
 # ---- hygiene ----
 
-FORMAT_FILES := $(wildcard include/*.h src/*.c src/*.h tests/*.c tests/*.h examples/*.c bench/c/*.c)
+FORMAT_FILES := $(wildcard include/*.h src/*/*.c src/*/*.h tests/*/*.c tests/*/*.h examples/*.c \
+                  bench/c/*.c)
 
 format:
 	clang-format -i $(FORMAT_FILES)
 
+# scripts/lint runs clang-format, cppcheck, the exported-symbol check, the C and C++ header
+# compiles and the API-reference check; each can be run alone (scripts/lint --help).
 lint:
-	clang-format --dry-run --Werror $(FORMAT_FILES)
-	cppcheck -q --error-exitcode=1 --enable=warning,style,performance,portability \
-	  --inline-suppr --suppress=missingIncludeSystem -D__x86_64__ -D_GNU_SOURCE \
-	  -Iinclude -Isrc src include
+	scripts/lint
 
 clean:
 	rm -rf build

@@ -201,9 +201,9 @@ static void reader(void *arg)
 static void run(void *arg)
 {
     const char *addr = arg;
-    gorc_chan_make(&joins, sizeof(client *), 0);
-    gorc_chan_make(&leaves, sizeof(client *), 0);
-    gorc_chan_make(&posts, sizeof(post), 64);
+    gorc_chan_new(&joins, sizeof(client *), 0);
+    gorc_chan_new(&leaves, sizeof(client *), 0);
+    gorc_chan_new(&posts, sizeof(post), 64);
     gorc_go(hub, NULL);
     gorc_listener *ln;
     int rc = gorc_tcp_listen(&ln, addr, NULL);
@@ -220,7 +220,7 @@ static void run(void *arg)
             continue; /* a failed accept concerns one connection; keep serving */
         client *c = calloc(1, sizeof *c);
         writer_args *w = malloc(sizeof *w);
-        if (c == NULL || w == NULL || gorc_chan_make(&c->out, sizeof(msg *), QUEUE) != 0) {
+        if (c == NULL || w == NULL || gorc_chan_new(&c->out, sizeof(msg *), QUEUE) != 0) {
             free(c);
             free(w);
             gorc_conn_close(conn);

@@ -51,7 +51,7 @@ static void sieve(void)
 {
     int64_t t0 = gorc_now();
     gorc_chan *head, *ch;
-    gorc_chan_make(&head, sizeof(int), 0);
+    gorc_chan_new(&head, sizeof(int), 0);
     gorc_go(generate, head);
     ch = head;
     filter *fs = calloc(NPRIMES, sizeof *fs);
@@ -59,7 +59,7 @@ static void sieve(void)
     for (int i = 0; i < NPRIMES; i++) {
         gorc_chan_recv(ch, &last);
         fs[i] = (filter){.in = ch, .prime = last};
-        gorc_chan_make(&fs[i].out, sizeof(int), 0);
+        gorc_chan_new(&fs[i].out, sizeof(int), 0);
         gorc_go(run_filter, &fs[i]);
         ch = fs[i].out;
     }
@@ -109,13 +109,13 @@ static void worker(void *arg)
         long r[2] = {n, collatz(n)};
         gorc_chan_send(p->results, r);
     }
-    gorc_wg_done(&p->wg);
+    gorc_waitgroup_done(&p->wg);
 }
 
 static void closer(void *arg)
 {
     pipeline *p = arg;
-    gorc_wg_wait(&p->wg);
+    gorc_waitgroup_wait(&p->wg);
     gorc_chan_close(p->results);
 }
 
@@ -123,16 +123,16 @@ static void fan_out_fan_in(void)
 {
     int64_t t0 = gorc_now();
     pipeline p = {0};
-    gorc_chan_make(&p.jobs, sizeof(long), 64);
-    gorc_chan_make(&p.results, 2 * sizeof(long), 64);
-    gorc_wg_add(&p.wg, NWORKERS);
+    gorc_chan_new(&p.jobs, sizeof(long), 64);
+    gorc_chan_new(&p.results, 2 * sizeof(long), 64);
+    gorc_waitgroup_add(&p.wg, NWORKERS);
     gorc_go(producer, &p);
     for (int i = 0; i < NWORKERS; i++)
         gorc_go(worker, &p);
     gorc_go(closer, &p);
 
     gorc_ticker *tk;
-    gorc_ticker_make(&tk, 20 * GORC_MILLISECOND);
+    gorc_ticker_new(&tk, 20 * GORC_MILLISECOND);
     long r[2], best[2] = {0, 0}, count = 0, ticks = 0;
     int64_t now;
     for (;;) {
@@ -169,17 +169,17 @@ typedef struct crowd {
 static void member(void *arg)
 {
     crowd *c = arg;
-    gorc_wg_done(&c->started);
+    gorc_waitgroup_done(&c->started);
     gorc_chan_recv(c->gate, NULL); /* parked until the gate closes */
-    gorc_wg_done(&c->done);
+    gorc_waitgroup_done(&c->done);
 }
 
 static void crowd_demo(void)
 {
     crowd c = {0};
-    gorc_chan_make(&c.gate, 0, 0);
-    gorc_wg_add(&c.started, NGOROUTINES);
-    gorc_wg_add(&c.done, NGOROUTINES);
+    gorc_chan_new(&c.gate, 0, 0);
+    gorc_waitgroup_add(&c.started, NGOROUTINES);
+    gorc_waitgroup_add(&c.done, NGOROUTINES);
     int64_t t0 = gorc_now();
     for (int i = 0; i < NGOROUTINES; i++) {
         if (gorc_go(member, &c) != 0) {
@@ -187,12 +187,12 @@ static void crowd_demo(void)
             exit(1);
         }
     }
-    gorc_wg_wait(&c.started);
+    gorc_waitgroup_wait(&c.started);
     double t_spawn = ms_since(t0);
     long live = (long)gorc_count();
     t0 = gorc_now();
     gorc_chan_close(c.gate);
-    gorc_wg_wait(&c.done);
+    gorc_waitgroup_wait(&c.done);
     printf("crowd:    %ld goroutines live and parked after %.0f ms; all released and finished "
            "in %.0f ms\n",
            live, t_spawn, ms_since(t0));

@@ -63,7 +63,7 @@ static void fetch(void *arg)
     result res = {.url = j->url};
     int64_t start = gorc_now();
     gorc_http_response *r;
-    res.err = gorc_http_get(j->client, j->url, &r);
+    res.err = gorc_http_client_get(j->client, j->url, &r);
     if (res.err == 0) {
         res.status = r->status;
         char buf[16384];
@@ -92,7 +92,7 @@ static void run(void *arg)
     gorc_chan *results;
     job *jobs = calloc((size_t)n, sizeof *jobs);
     if (jobs == NULL || gorc_http_client_new(&client, NULL) < 0 ||
-        gorc_chan_make(&results, sizeof(result), (size_t)n) < 0) {
+        gorc_chan_new(&results, sizeof(result), (size_t)n) < 0) {
         fprintf(stderr, "fetch: out of memory\n");
         a->failed = n;
         return;

@@ -6,7 +6,7 @@
 
 static void hello(gorc_http_rw *w, gorc_http_request *r, void *arg)
 {
-    gorc_http_write_string(w, "Hello, World!\n");
+    gorc_http_rw_write_string(w, "Hello, World!\n");
 }
 
 static void serve(void *arg) { gorc_http_listen_and_serve("127.0.0.1:8080", hello, NULL); }

@@ -120,17 +120,17 @@ static const char page[] =
 
 static void index_page(gorc_http_rw *w, gorc_http_request *r, void *arg)
 {
-    gorc_http_set_header(w, "Content-Type", "text/html; charset=utf-8");
-    gorc_http_write(w, page, sizeof page - 1);
+    gorc_http_rw_set_header(w, "Content-Type", "text/html; charset=utf-8");
+    gorc_http_rw_write(w, page, sizeof page - 1);
 }
 
 static void stats(gorc_http_rw *w, gorc_http_request *r, void *arg)
 {
     gorc_http_server_stats st;
     gorc_http_server_stats_get(server, &st);
-    gorc_http_set_header(w, "Content-Type", "application/json");
-    gorc_http_set_header(w, "Cache-Control", "no-store");
-    gorc_http_printf(
+    gorc_http_rw_set_header(w, "Content-Type", "application/json");
+    gorc_http_rw_set_header(w, "Cache-Control", "no-store");
+    gorc_http_rw_printf(
         w,
         "{\"goroutines\":%" PRId64 ",\"procs\":%d,\"requests\":%" PRIu64 ",\"conns_open\":%" PRIu64
         ",\"conns_active\":%" PRIu64 ",\"conns_total\":%" PRIu64 ",\"bad_requests\":%" PRIu64
@@ -141,8 +141,8 @@ static void stats(gorc_http_rw *w, gorc_http_request *r, void *arg)
 
 static void hello(gorc_http_rw *w, gorc_http_request *r, void *arg)
 {
-    gorc_http_set_header(w, "Content-Type", "text/plain; charset=utf-8");
-    gorc_http_write_string(w, "Hello, World!\n");
+    gorc_http_rw_set_header(w, "Content-Type", "text/plain; charset=utf-8");
+    gorc_http_rw_write_string(w, "Hello, World!\n");
 }
 
 /* Each line is flushed as it is written, so the response is chunked and the client sees the
@@ -150,22 +150,22 @@ static void hello(gorc_http_rw *w, gorc_http_request *r, void *arg)
  * type before they display anything. */
 static void stream(gorc_http_rw *w, gorc_http_request *r, void *arg)
 {
-    gorc_http_set_header(w, "Content-Type", "text/plain; charset=utf-8");
-    gorc_http_set_header(w, "X-Content-Type-Options", "nosniff");
+    gorc_http_rw_set_header(w, "Content-Type", "text/plain; charset=utf-8");
+    gorc_http_rw_set_header(w, "X-Content-Type-Options", "nosniff");
     int64_t t0 = gorc_now();
     for (int i = 1; i <= STREAM_LINES; i++) {
         if (i > 1)
             gorc_sleep(STREAM_PERIOD);
-        if (gorc_http_printf(w, "line %d of %d at +%" PRId64 " ms\n", i, STREAM_LINES,
-                             (gorc_now() - t0) / GORC_MILLISECOND) < 0 ||
-            gorc_http_flush(w) < 0)
+        if (gorc_http_rw_printf(w, "line %d of %d at +%" PRId64 " ms\n", i, STREAM_LINES,
+                                (gorc_now() - t0) / GORC_MILLISECOND) < 0 ||
+            gorc_http_rw_flush(w) < 0)
             return; /* the client went away */
     }
 }
 
 static void sleep_ms(gorc_http_rw *w, gorc_http_request *r, void *arg)
 {
-    const char *s = gorc_http_path_value(r, "ms");
+    const char *s = gorc_http_request_path_value(r, "ms");
     char *end = "";
     long ms = s && isdigit((unsigned char)*s) ? strtol(s, &end, 10) : -1;
     if (ms < 0 || *end != '\0' || ms > MAX_SLEEP_MS) {
@@ -173,21 +173,21 @@ static void sleep_ms(gorc_http_rw *w, gorc_http_request *r, void *arg)
         return;
     }
     gorc_sleep(ms * GORC_MILLISECOND);
-    gorc_http_printf(w, "slept %ld ms (%" PRId64 " goroutines now)\n", ms, gorc_count());
+    gorc_http_rw_printf(w, "slept %ld ms (%" PRId64 " goroutines now)\n", ms, gorc_count());
 }
 
 static void echo(gorc_http_rw *w, gorc_http_request *r, void *arg)
 {
     char *body;
-    ssize_t n = gorc_http_body_read_all(r, &body, MAX_ECHO);
+    ssize_t n = gorc_http_request_read_all(r, &body, MAX_ECHO);
     if (n < 0) {
         if (n == GORC_HTTP_ETOOLARGE)
             gorc_http_error(w, 413, "body over 1 MiB");
         return;
     }
     const char *ct = gorc_http_request_header(r, "Content-Type");
-    gorc_http_set_header(w, "Content-Type", ct ? ct : "application/octet-stream");
-    gorc_http_write(w, body, (size_t)n);
+    gorc_http_rw_set_header(w, "Content-Type", ct ? ct : "application/octet-stream");
+    gorc_http_rw_write(w, body, (size_t)n);
     free(body);
 }
 
@@ -201,7 +201,7 @@ static int routes(gorc_http_mux *m)
         {"GET /stream", stream},  {"POST /echo", echo},  {"GET /sleep/{ms}", sleep_ms},
     };
     for (size_t i = 0; i < sizeof table / sizeof table[0]; i++) {
-        int rc = gorc_http_handle(m, table[i].pattern, table[i].fn, NULL);
+        int rc = gorc_http_mux_handle(m, table[i].pattern, table[i].fn, NULL);
         if (rc < 0)
             return rc;
     }
@@ -279,7 +279,7 @@ static int serve(args *a)
     gorc_http_mux *mux;
     gorc_conn *sig;
     gorc_listener *ln;
-    if (gorc_conn_from_fd(&sig, a->sigfd) < 0 || gorc_chan_make(&stopped, 0, 0) < 0 ||
+    if (gorc_conn_from_fd(&sig, a->sigfd) < 0 || gorc_chan_new(&stopped, 0, 0) < 0 ||
         gorc_http_mux_new(&mux) < 0 || routes(mux) < 0)
         return 1;
     gorc_http_server_opts opts = {.handler = gorc_http_mux_serve, .arg = mux};
@@ -290,7 +290,7 @@ static int serve(args *a)
     gorc_go(watch_signals, sig);
     if (a->seconds > 0)
         gorc_go(stop_later, a);
-    int rc = gorc_http_serve(server, ln);
+    int rc = gorc_http_server_serve(server, ln);
     gorc_listener_release(ln);
     if (rc != GORC_HTTP_ESERVERCLOSED) {
         fprintf(stderr, "http_demo: serve: %s\n", strerror(-rc));

@@ -17,26 +17,42 @@
 #ifndef GORC_H
 #define GORC_H
 
+#include "gorc_version.h"
+
 #include <errno.h>
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+/* Marks every public function: the shared library exports these and nothing else (it is built
+ * with -fvisibility=hidden). */
+#if defined(__GNUC__) || defined(__clang__)
+#define GORC_API __attribute__((visibility("default")))
+#else
+#define GORC_API
+#endif
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-#define GORC_VERSION_MAJOR 0
-#define GORC_VERSION_MINOR 1
-#define GORC_VERSION_PATCH 0
-
-/* Error codes returned by gorc functions (negated). They are plain errno values. */
+/* Error codes returned by gorc functions (negated). They are errno values, some with a meaning
+ * of gorc's own: gorc_strerror gives the text for both. */
 #define GORC_ECLOSED   (-EPIPE)     /* the channel is closed */
 #define GORC_EAGAIN    (-EAGAIN)    /* the operation would block */
 #define GORC_ETIMEDOUT (-ETIMEDOUT) /* the deadline passed */
 #define GORC_ENOMEM    (-ENOMEM)
 #define GORC_EINVAL    (-EINVAL)
+
+/* The message for an error code gorc returned (negative, or its positive errno value), in Go's
+ * words where gorc's meaning is Go's ("use of closed network connection", "i/o timeout"); "success"
+ * for 0. Never NULL; the string is static. */
+GORC_API const char *gorc_strerror(int err);
+
+/* The version of the library linked in (which may differ from GORC_VERSION_* of the header the
+ * program was built with): GORC_VERSION_NUMBER's encoding, and "MAJOR.MINOR.PATCH". */
+GORC_API int gorc_version(void);
+GORC_API const char *gorc_version_string(void);
 
 /* Duration helpers, in nanoseconds (as Go's time.Duration). */
 #define GORC_NANOSECOND  ((int64_t)1)
@@ -55,12 +71,12 @@ typedef void (*gorc_fn)(void *arg);
  * is itself a goroutine; -EBUSY if another thread's gorc_main is running; -ENOMEM / -EAGAIN if
  * the runtime could not start. May be called again after it returns; see docs/api.md for what
  * happens to goroutines left running. Go: func main(). */
-int gorc_main(gorc_fn fn, void *arg);
+GORC_API int gorc_main(gorc_fn fn, void *arg);
 
 /* Options for gorc_go_ex. Zero-initialise and set what you need. */
-typedef struct gorc_go_attr {
+typedef struct gorc_go_opts {
     size_t stack_size; /* usable stack bytes; 0 = default (GORC_STACK_SIZE or 64 KiB) */
-} gorc_go_attr;
+} gorc_go_opts;
 
 /* Start fn(arg) in a new goroutine. Returns 0; -EINVAL if fn is NULL (or, for gorc_go_ex, a
  * stack_size outside 4 KiB..16 GiB); -ENOMEM if the goroutine's record cannot be allocated;
@@ -68,35 +84,35 @@ typedef struct gorc_go_attr {
  * a default one is reserved here and taken when the goroutine first runs, so that cannot
  * fail); -EAGAIN if the runtime failed to start. Callable from goroutines and from any other
  * thread. Go: go fn(arg). */
-int gorc_go(gorc_fn fn, void *arg);
-int gorc_go_ex(gorc_fn fn, void *arg, const gorc_go_attr *attr);
+GORC_API int gorc_go(gorc_fn fn, void *arg);
+GORC_API int gorc_go_ex(gorc_fn fn, void *arg, const gorc_go_opts *attr);
 
 /* The current goroutine's id (unique for the life of the process, never 0), or 0 when called
  * from a thread that is not running a goroutine. */
-uint64_t gorc_id(void);
+GORC_API uint64_t gorc_id(void);
 
 /* Let other goroutines run; the caller is put back in the global run queue. Go:
  * runtime.Gosched(). */
-void gorc_yield(void);
+GORC_API void gorc_yield(void);
 
 /* Number of goroutines that exist (running, runnable or blocked). Go: runtime.NumGoroutine. */
-int64_t gorc_count(void);
+GORC_API int64_t gorc_count(void);
 
 /* Number of Ps (processors running goroutines in parallel). Fixed when the runtime starts:
  * GORC_MAXPROCS if set, else the CPUs this process may use (affinity mask and cgroup v2
  * cpu.max quota). Go: runtime.GOMAXPROCS(0). */
-int gorc_maxprocs(void);
+GORC_API int gorc_maxprocs(void);
 
 /* Run fn(arg), a call that may block in the kernel or in a C library (file I/O, getaddrinfo,
  * a database client), without holding up other goroutines: the caller's P is handed to
  * another thread for the duration, and re-acquired afterwards (the goroutine may then wait
  * for a free P). Returns fn's result. Go: what every system call does (entersyscall). */
-void *gorc_blocking(void *(*fn)(void *), void *arg);
+GORC_API void *gorc_blocking(void *(*fn)(void *), void *arg);
 /* The same as a bracket around code that is not a single function call. Calls do not nest:
  * an enter inside an enter is ignored. No gorc function that may park (channels, sleep, sync)
  * may be called between them. */
-void gorc_blocking_enter(void);
-void gorc_blocking_exit(void);
+GORC_API void gorc_blocking_enter(void);
+GORC_API void gorc_blocking_exit(void);
 
 /* Declare the calling thread, which the runtime did not create, as one that may wake
  * goroutines (send on channels, spawn, unlock...). Such threads count from their first call
@@ -104,10 +120,10 @@ void gorc_blocking_exit(void);
  * block in gorc, until they exit; while any exist, deadlock detection is off, since the
  * runtime cannot know what they will do. Call it before goroutines start waiting for the
  * thread. Harmless on runtime threads. */
-void gorc_foreign_attach(void);
+GORC_API void gorc_foreign_attach(void);
 
 /* Print every goroutine's id, state and wait reason to stderr (a goroutine dump). */
-void gorc_dump(void);
+GORC_API void gorc_dump(void);
 
 /* ------------------------------------------------------------------------------------------
  * Channels
@@ -119,34 +135,34 @@ typedef struct gorc_chan gorc_chan;
  * with a buffer of cap elements (0 = unbuffered). The channel starts with one reference.
  * Returns 0 and sets *out; -EINVAL if out is NULL, elem_size exceeds 1 GiB or the buffer size
  * overflows; -ENOMEM. Go: make(chan T, cap). */
-int gorc_chan_make(gorc_chan **out, size_t elem_size, size_t cap);
+GORC_API int gorc_chan_new(gorc_chan **out, size_t elem_size, size_t cap);
 
 /* Reference counting: a channel is freed when its last reference is released. Releasing
  * the last reference while goroutines are blocked on the channel is a fatal error. */
-gorc_chan *gorc_chan_retain(gorc_chan *c);
-void gorc_chan_release(gorc_chan *c);
+GORC_API gorc_chan *gorc_chan_retain(gorc_chan *c);
+GORC_API void gorc_chan_release(gorc_chan *c);
 
 /* Send the elem_size bytes at elem, blocking until a receiver takes it or buffer space is
  * free. Returns 0, or -EPIPE if the channel is closed (also when it is closed while the
  * sender waits). A NULL channel blocks forever, as a nil channel does in Go. Go: c <- v. */
-int gorc_chan_send(gorc_chan *c, const void *elem);
+GORC_API int gorc_chan_send(gorc_chan *c, const void *elem);
 
 /* Receive into elem (may be NULL to discard). Returns 0 with a value, or -EPIPE when the
  * channel is closed and its buffer drained (elem is then zero-filled). Go: v, ok := <-c. */
-int gorc_chan_recv(gorc_chan *c, void *elem);
+GORC_API int gorc_chan_recv(gorc_chan *c, void *elem);
 
 /* Non-blocking forms: as above, but -EAGAIN instead of blocking. A NULL channel always gives
  * -EAGAIN. Go: select with a default case. */
-int gorc_chan_trysend(gorc_chan *c, const void *elem);
-int gorc_chan_tryrecv(gorc_chan *c, void *elem);
+GORC_API int gorc_chan_trysend(gorc_chan *c, const void *elem);
+GORC_API int gorc_chan_tryrecv(gorc_chan *c, void *elem);
 
 /* Close the channel: blocked receivers get -EPIPE once the buffer is drained, blocked and
  * future senders get -EPIPE. Returns 0, -EPIPE if already closed, -EINVAL for NULL. */
-int gorc_chan_close(gorc_chan *c);
+GORC_API int gorc_chan_close(gorc_chan *c);
 
 /* Elements buffered now, and buffer capacity. 0 for NULL. Go: len(c), cap(c). */
-size_t gorc_chan_len(gorc_chan *c);
-size_t gorc_chan_cap(gorc_chan *c);
+GORC_API size_t gorc_chan_len(gorc_chan *c);
+GORC_API size_t gorc_chan_cap(gorc_chan *c);
 
 /* ------------------------------------------------------------------------------------------
  * Select
@@ -168,28 +184,28 @@ typedef struct gorc_case {
  * forever, as an empty select does in Go. Returns -EINVAL for a NULL cases array with n > 0 or
  * a case whose dir is not GORC_RECV/GORC_SEND, -ENOMEM if more than 8 active cases need
  * memory that cannot be had. Go: select { ... }. */
-int gorc_select(gorc_case *cases, size_t n);
+GORC_API int gorc_select(gorc_case *cases, size_t n);
 
 /* Non-blocking select: returns -EAGAIN if no case is ready (also for n == 0). Go: select
  * with default. */
-int gorc_select_try(gorc_case *cases, size_t n);
+GORC_API int gorc_select_try(gorc_case *cases, size_t n);
 
 /* Select that gives up after timeout_ns (relative) and returns -ETIMEDOUT. A negative or
  * zero timeout behaves as gorc_select_try but returns -ETIMEDOUT; n == 0 just sleeps. A
  * timeout too large to add to the clock never expires. Go: select with a case
  * <-time.After(d). */
-int gorc_select_timeout(gorc_case *cases, size_t n, int64_t timeout_ns);
+GORC_API int gorc_select_timeout(gorc_case *cases, size_t n, int64_t timeout_ns);
 
 /* ------------------------------------------------------------------------------------------
  * Time
  * ---------------------------------------------------------------------------------------- */
 
 /* Monotonic clock in nanoseconds (CLOCK_MONOTONIC). */
-int64_t gorc_now(void);
+GORC_API int64_t gorc_now(void);
 
 /* Park the calling goroutine for at least ns nanoseconds (returns at once if ns <= 0).
  * On a non-goroutine thread it sleeps the thread. Go: time.Sleep. */
-void gorc_sleep(int64_t ns);
+GORC_API void gorc_sleep(int64_t ns);
 
 typedef struct gorc_timer gorc_timer;
 
@@ -197,128 +213,114 @@ typedef struct gorc_timer gorc_timer;
  * channel (capacity 1; the send never blocks). Returns 0 and *out; -EINVAL if out is NULL;
  * -ENOMEM; -EAGAIN if the runtime failed to start. Timer functions may be called concurrently
  * on one timer. Go: time.NewTimer. */
-int gorc_timer_make(gorc_timer **out, int64_t d);
+GORC_API int gorc_timer_new(gorc_timer **out, int64_t d);
 
 /* A timer that runs fn(arg) in a new goroutine after d ns; its channel is NULL. Errors as
- * gorc_timer_make, and -EINVAL if fn is NULL. Go: time.AfterFunc. */
-int gorc_timer_func(gorc_timer **out, int64_t d, gorc_fn fn, void *arg);
+ * gorc_timer_new, and -EINVAL if fn is NULL. Go: time.AfterFunc. */
+GORC_API int gorc_after_func(gorc_timer **out, int64_t d, gorc_fn fn, void *arg);
 
 /* The timer's channel (owned by the timer: valid until gorc_timer_free). */
-gorc_chan *gorc_timer_chan(gorc_timer *t);
+GORC_API gorc_chan *gorc_timer_chan(gorc_timer *t);
 
 /* Stop: returns true if this call prevented the timer from firing. Go: Timer.Stop. */
-bool gorc_timer_stop(gorc_timer *t);
+GORC_API bool gorc_timer_stop(gorc_timer *t);
 
 /* Re-arm to fire d ns from now; returns true if the timer had been active. Like Go up to
  * 1.22 (Go 1.19 is gorc's reference), it does not drain a value already in the channel.
  * Go: Timer.Reset. */
-bool gorc_timer_reset(gorc_timer *t, int64_t d);
+GORC_API bool gorc_timer_reset(gorc_timer *t, int64_t d);
 
 /* Stop and free the timer and its channel. */
-void gorc_timer_free(gorc_timer *t);
+GORC_API void gorc_timer_free(gorc_timer *t);
 
 /* A channel that receives the fire time once, d ns from now. The caller owns one reference
  * and releases it with gorc_chan_release (the timer holds its own until it fires).
  * Returns 0 and *out; -EINVAL if out is NULL; -ENOMEM; -EAGAIN. Go: time.After. */
-int gorc_after(gorc_chan **out, int64_t d);
+GORC_API int gorc_after(gorc_chan **out, int64_t d);
 
 typedef struct gorc_ticker gorc_ticker;
 
 /* A ticker sends the time every period ns; ticks a slow receiver misses are dropped, as in
  * Go. Returns 0 and *out; -EINVAL if out is NULL or period <= 0; -ENOMEM; -EAGAIN.
  * Go: time.NewTicker. */
-int gorc_ticker_make(gorc_ticker **out, int64_t period);
-gorc_chan *gorc_ticker_chan(gorc_ticker *t);
-void gorc_ticker_stop(gorc_ticker *t);
-int gorc_ticker_reset(gorc_ticker *t, int64_t period);
-void gorc_ticker_free(gorc_ticker *t);
+GORC_API int gorc_ticker_new(gorc_ticker **out, int64_t period);
+GORC_API gorc_chan *gorc_ticker_chan(gorc_ticker *t);
+GORC_API void gorc_ticker_stop(gorc_ticker *t);
+GORC_API int gorc_ticker_reset(gorc_ticker *t, int64_t period);
+GORC_API void gorc_ticker_free(gorc_ticker *t);
 
 /* ------------------------------------------------------------------------------------------
  * Sync. Every type is ready to use when zero-initialised (= {0}), as in Go, and must not be
  * copied after first use. Waiters park their goroutine (or, on a foreign thread, the thread).
  * ---------------------------------------------------------------------------------------- */
 
-typedef struct gorc__waitq {
-    void *head, *tail;
-} gorc__waitq;
-
+/* The sync types are opaque storage: their layout is the library's (runtime/sync.c checks that it
+ * fits), they need no C11 atomics in the header, and C++ can embed them. Zero them (= {0} in
+ * C, {} in C++) and do not touch the storage. */
 typedef struct gorc_mutex {
-    _Atomic uint32_t state; /* internal */
-    _Atomic uint32_t qlock; /* internal */
-    gorc__waitq q;          /* internal */
-    int64_t starve_since;   /* internal */
+    uint64_t opaque_[4];
 } gorc_mutex;
 
 /* Lock, parking the goroutine while the mutex is held. A waiter that waits over 1 ms switches
  * the mutex to handoff mode (Go's starvation mode) so it cannot be starved. */
-void gorc_mutex_lock(gorc_mutex *m);
+GORC_API void gorc_mutex_lock(gorc_mutex *m);
 /* Returns true if the lock was taken without waiting. */
-bool gorc_mutex_trylock(gorc_mutex *m);
+GORC_API bool gorc_mutex_trylock(gorc_mutex *m);
 /* Unlock; unlocking an unlocked mutex is fatal ("sync: unlock of unlocked mutex"). */
-void gorc_mutex_unlock(gorc_mutex *m);
+GORC_API void gorc_mutex_unlock(gorc_mutex *m);
 
 typedef struct gorc_rwmutex {
-    gorc_mutex w;              /* internal */
-    _Atomic int32_t readers;   /* internal */
-    _Atomic int32_t departing; /* internal */
-    _Atomic uint32_t qlock;    /* internal */
-    gorc__waitq rq, wq;        /* internal */
+    uint64_t opaque_[10];
 } gorc_rwmutex;
 
-void gorc_rwmutex_lock(gorc_rwmutex *rw);
-void gorc_rwmutex_unlock(gorc_rwmutex *rw);
-void gorc_rwmutex_rlock(gorc_rwmutex *rw);
-void gorc_rwmutex_runlock(gorc_rwmutex *rw);
-bool gorc_rwmutex_trylock(gorc_rwmutex *rw);
-bool gorc_rwmutex_tryrlock(gorc_rwmutex *rw);
+GORC_API void gorc_rwmutex_lock(gorc_rwmutex *rw);
+GORC_API void gorc_rwmutex_unlock(gorc_rwmutex *rw);
+GORC_API void gorc_rwmutex_rlock(gorc_rwmutex *rw);
+GORC_API void gorc_rwmutex_runlock(gorc_rwmutex *rw);
+GORC_API bool gorc_rwmutex_trylock(gorc_rwmutex *rw);
+GORC_API bool gorc_rwmutex_tryrlock(gorc_rwmutex *rw);
 
 typedef struct gorc_waitgroup {
-    _Atomic int64_t count;  /* internal */
-    _Atomic uint32_t qlock; /* internal */
-    gorc__waitq q;          /* internal */
+    uint64_t opaque_[4];
 } gorc_waitgroup;
 
 /* Add delta to the counter; returns 0, or -EINVAL (counter left unchanged) if it would
  * become negative ("sync: negative WaitGroup counter" in Go). */
-int gorc_wg_add(gorc_waitgroup *wg, int64_t delta);
-/* gorc_wg_add(wg, -1). */
-int gorc_wg_done(gorc_waitgroup *wg);
+GORC_API int gorc_waitgroup_add(gorc_waitgroup *wg, int64_t delta);
+/* gorc_waitgroup_add(wg, -1). */
+GORC_API int gorc_waitgroup_done(gorc_waitgroup *wg);
 /* Block until the counter is zero. */
-void gorc_wg_wait(gorc_waitgroup *wg);
+GORC_API void gorc_waitgroup_wait(gorc_waitgroup *wg);
 
 typedef struct gorc_once {
-    _Atomic uint32_t done; /* internal */
-    gorc_mutex m;          /* internal */
+    uint64_t opaque_[4];
 } gorc_once;
 
 /* Run fn(arg) exactly once across all callers; later callers wait until it has returned. */
-void gorc_once_do(gorc_once *o, gorc_fn fn, void *arg);
+GORC_API void gorc_once_do(gorc_once *o, gorc_fn fn, void *arg);
 
 typedef struct gorc_cond {
-    gorc_mutex *l;          /* the lock held around wait: set before first use */
-    _Atomic uint32_t qlock; /* internal */
-    gorc__waitq q;          /* internal */
+    gorc_mutex *l; /* the lock held around wait: set before first use */
+    uint64_t opaque_[3];
 } gorc_cond;
 
 /* Atomically unlock c->l and park; relock before returning. Go: sync.Cond. */
-void gorc_cond_wait(gorc_cond *c);
-void gorc_cond_signal(gorc_cond *c);
-void gorc_cond_broadcast(gorc_cond *c);
+GORC_API void gorc_cond_wait(gorc_cond *c);
+GORC_API void gorc_cond_signal(gorc_cond *c);
+GORC_API void gorc_cond_broadcast(gorc_cond *c);
 
 typedef struct gorc_sema {
-    _Atomic int64_t avail;  /* permits available; set with gorc_sema_init */
-    _Atomic uint32_t qlock; /* internal */
-    gorc__waitq q;          /* internal */
+    uint64_t opaque_[4]; /* permits are set with gorc_sema_init */
 } gorc_sema;
 
 /* A counting semaphore (Go's x/sync/semaphore.Weighted with FIFO waiters). */
-void gorc_sema_init(gorc_sema *s, int64_t permits);
+GORC_API void gorc_sema_init(gorc_sema *s, int64_t permits);
 /* Acquire n permits (n > 0), waiting as needed; -EINVAL if n <= 0. */
-int gorc_sema_acquire(gorc_sema *s, int64_t n);
+GORC_API int gorc_sema_acquire(gorc_sema *s, int64_t n);
 /* As above but gives up after timeout_ns with -ETIMEDOUT. */
-int gorc_sema_acquire_timeout(gorc_sema *s, int64_t n, int64_t timeout_ns);
-bool gorc_sema_tryacquire(gorc_sema *s, int64_t n);
-void gorc_sema_release(gorc_sema *s, int64_t n);
+GORC_API int gorc_sema_acquire_timeout(gorc_sema *s, int64_t n, int64_t timeout_ns);
+GORC_API bool gorc_sema_tryacquire(gorc_sema *s, int64_t n);
+GORC_API void gorc_sema_release(gorc_sema *s, int64_t n);
 
 #ifdef __cplusplus
 }

@@ -6,7 +6,7 @@
  *
  *     static void hello(gorc_http_rw *w, gorc_http_request *r, void *arg)
  *     {
- *         gorc_http_write_string(w, "Hello, World!\n");
+ *         gorc_http_rw_write_string(w, "Hello, World!\n");
  *     }
  *     static void serve(void *arg) { gorc_http_listen_and_serve("127.0.0.1:8080", hello, 0); }
  *     int main(void) { return gorc_main(serve, NULL); }
@@ -35,7 +35,7 @@
 extern "C" {
 #endif
 
-/* gorc_http_serve after shutdown or close of the server. Go: http.ErrServerClosed. */
+/* gorc_http_server_serve after shutdown or close of the server. Go: http.ErrServerClosed. */
 #define GORC_HTTP_ESERVERCLOSED (-ESHUTDOWN)
 /* A body was written for a HEAD request or a 1xx, 204 or 304 response. Go:
  * http.ErrBodyNotAllowed. */
@@ -55,16 +55,16 @@ typedef struct gorc_http_header {
 
 /* The reason phrase of a status code ("Not Found"), or "" for an unknown code. Go:
  * http.StatusText. */
-const char *gorc_http_status_text(int status);
+GORC_API const char *gorc_http_status_text(int status);
 
 /* The value of the first header named name in h[0..n) (ASCII case ignored), or NULL. */
-const char *gorc_http_header_lookup(const gorc_http_header *h, size_t n, const char *name);
+GORC_API const char *gorc_http_header_lookup(const gorc_http_header *h, size_t n, const char *name);
 
 /* Find key in a query string ("a=1&b=x%20y", without the '?') and store its value, decoded
  * ("+" is a space, %XX escapes) and NUL-terminated, in buf. Returns the decoded length, or
  * -ENOENT (absent), -ENOSPC (buf too small), -EINVAL (a bad %-escape). Go:
  * url.Values.Get. */
-int gorc_http_query_value(const char *query, const char *key, char *buf, size_t n);
+GORC_API int gorc_http_query_value(const char *query, const char *key, char *buf, size_t n);
 
 /* ------------------------------------------------------------------------------------------
  * Server: requests and response writers
@@ -88,11 +88,11 @@ typedef struct gorc_http_request {
 typedef struct gorc_http_rw gorc_http_rw;
 
 /* A handler. It runs on the connection's goroutine; when it returns, the response is
- * finished (see gorc_http_write for how it is framed). Go: http.HandlerFunc. */
+ * finished (see gorc_http_rw_write for how it is framed). Go: http.HandlerFunc. */
 typedef void (*gorc_http_handler_fn)(gorc_http_rw *w, gorc_http_request *r, void *arg);
 
 /* The value of the request's first header named name, or NULL. Go: r.Header.Get. */
-const char *gorc_http_request_header(const gorc_http_request *r, const char *name);
+GORC_API const char *gorc_http_request_header(const gorc_http_request *r, const char *name);
 
 /* Read up to n bytes of the request body, Content-Length or chunked. The first read of a
  * request that sent "Expect: 100-continue" sends "100 Continue" first. Returns the count, 0 at
@@ -101,13 +101,13 @@ const char *gorc_http_request_header(const gorc_http_request *r, const char *nam
  * GORC_HTTP_EBADMSG (malformed chunked framing; answered with 400 likewise; Go sends 200),
  * GORC_EUNEXPECTEDEOF (the client went away mid-body), -ETIMEDOUT (read timeout), GORC_ENETCLOSED.
  * Go: r.Body.Read. */
-ssize_t gorc_http_body_read(gorc_http_request *r, void *buf, size_t n);
+GORC_API ssize_t gorc_http_request_read(gorc_http_request *r, void *buf, size_t n);
 
 /* Read the whole body into a malloc'd buffer (NUL-terminated for convenience; free it).
  * max bounds its size (0 = the server's max_body_bytes). Returns the length and sets *out
- * (NULL for an empty body), or an error as gorc_http_body_read, -ENOMEM, or
+ * (NULL for an empty body), or an error as gorc_http_request_read, -ENOMEM, or
  * GORC_HTTP_ETOOLARGE when the body exceeds max. Go: io.ReadAll(http.MaxBytesReader(...)). */
-ssize_t gorc_http_body_read_all(gorc_http_request *r, char **out, size_t max);
+GORC_API ssize_t gorc_http_request_read_all(gorc_http_request *r, char **out, size_t max);
 
 /* Set header name to value, replacing every header of that name (value NULL deletes it).
  * Must precede the first write. Content-Length, Transfer-Encoding and Connection are managed
@@ -115,15 +115,15 @@ ssize_t gorc_http_body_read_all(gorc_http_request *r, char **out, size_t max);
  * gets -EINVAL), setting "Connection: close" closes the connection after the response.
  * Returns 0, -EINVAL (a name that is not a token, or CR, LF or NUL in the value: no header
  * injection), -EALREADY (the head was sent), -ENOMEM. Go: w.Header().Set. */
-int gorc_http_set_header(gorc_http_rw *w, const char *name, const char *value);
+GORC_API int gorc_http_rw_set_header(gorc_http_rw *w, const char *name, const char *value);
 /* Add a header line, keeping others of the same name. Errors as above. Go: Header().Add. */
-int gorc_http_add_header(gorc_http_rw *w, const char *name, const char *value);
+GORC_API int gorc_http_rw_add_header(gorc_http_rw *w, const char *name, const char *value);
 
 /* Set the status (100..999; default 200 at the first write). A 1xx status other than 101 is
  * sent at once as an interim response and the handler goes on. Returns 0, -EINVAL (bad
  * status), -EALREADY (the head was sent already; Go logs "superfluous WriteHeader").
  * Go: w.WriteHeader. */
-int gorc_http_write_header(gorc_http_rw *w, int status);
+GORC_API int gorc_http_rw_write_header(gorc_http_rw *w, int status);
 
 /* Write body bytes. Output is buffered: a handler whose whole output fits in the buffer
  * (16 KiB) gets a Content-Length response; otherwise the head goes out when the buffer first
@@ -132,33 +132,33 @@ int gorc_http_write_header(gorc_http_rw *w, int status);
  * n, or GORC_HTTP_EBODYNOTALLOWED (1xx/204/304), -EINVAL (more than a declared
  * Content-Length), -EPIPE / -ECONNRESET (client gone), -ETIMEDOUT (write timeout),
  * GORC_ENETCLOSED. After an error later writes fail too. Go: w.Write. */
-ssize_t gorc_http_write(gorc_http_rw *w, const void *buf, size_t n);
-ssize_t gorc_http_write_string(gorc_http_rw *w, const char *s);
-/* printf-style write. Returns the count written or an error as gorc_http_write (-ENOMEM). */
-ssize_t gorc_http_printf(gorc_http_rw *w, const char *fmt, ...)
+GORC_API ssize_t gorc_http_rw_write(gorc_http_rw *w, const void *buf, size_t n);
+GORC_API ssize_t gorc_http_rw_write_string(gorc_http_rw *w, const char *s);
+/* printf-style write. Returns the count written or an error as gorc_http_rw_write (-ENOMEM). */
+GORC_API ssize_t gorc_http_rw_printf(gorc_http_rw *w, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 
-/* Send the buffered head and body now (streaming). Returns 0 or an error as gorc_http_write.
+/* Send the buffered head and body now (streaming). Returns 0 or an error as gorc_http_rw_write.
  * Go: w.(http.Flusher).Flush. */
-int gorc_http_flush(gorc_http_rw *w);
+GORC_API int gorc_http_rw_flush(gorc_http_rw *w);
 
 /* Send n bytes of the regular file fd from offset off as body (with sendfile(2) when nothing
  * is buffered and the response is not chunked; the caller keeps fd). Returns n, or an error as
- * gorc_http_write, or -EIO when the file is shorter than off + n. Go: io.Copy(w, file). */
-ssize_t gorc_http_send_file(gorc_http_rw *w, int fd, int64_t off, int64_t n);
+ * gorc_http_rw_write, or -EIO when the file is shorter than off + n. Go: io.Copy(w, file). */
+GORC_API ssize_t gorc_http_rw_send_file(gorc_http_rw *w, int fd, int64_t off, int64_t n);
 
 /* Answer with status and msg as text/plain ("msg\n"), replacing any body written so far
- * (still buffered) and its Content-Length; other headers stay. Returns as gorc_http_write;
+ * (still buffered) and its Content-Length; other headers stay. Returns as gorc_http_rw_write;
  * -EALREADY when the head was already sent. Go: http.Error. */
-int gorc_http_error(gorc_http_rw *w, int status, const char *msg);
+GORC_API int gorc_http_error(gorc_http_rw *w, int status, const char *msg);
 
 /* Redirect to url (Location) with code (301, 302, 303, 307, 308) and a short body.
  * Go: http.Redirect. */
-int gorc_http_redirect(gorc_http_rw *w, const char *url, int code);
+GORC_API int gorc_http_redirect(gorc_http_rw *w, const char *url, int code);
 
 /* The status set so far (200 when none was set), and whether the head has been sent. */
-int gorc_http_rw_status(const gorc_http_rw *w);
-bool gorc_http_rw_sent(const gorc_http_rw *w);
+GORC_API int gorc_http_rw_status(const gorc_http_rw *w);
+GORC_API bool gorc_http_rw_sent(const gorc_http_rw *w);
 
 /* ------------------------------------------------------------------------------------------
  * Server
@@ -201,40 +201,40 @@ typedef struct gorc_http_server_stats {
 } gorc_http_server_stats;
 
 /* Make a server. Returns 0 and *out, -EINVAL (no handler), -ENOMEM. */
-int gorc_http_server_new(gorc_http_server **out, const gorc_http_server_opts *opts);
+GORC_API int gorc_http_server_new(gorc_http_server **out, const gorc_http_server_opts *opts);
 
 /* Accept connections on l and serve each in its own goroutine until the server is shut down
  * or closed. The server takes its own reference to l and closes it at shutdown; the caller
  * still releases its own. Returns GORC_HTTP_ESERVERCLOSED after shutdown or close, or the
  * accept error that stopped it. May run on several listeners at once (one goroutine each).
  * Go: Server.Serve. */
-int gorc_http_serve(gorc_http_server *s, gorc_listener *l);
+GORC_API int gorc_http_server_serve(gorc_http_server *s, gorc_listener *l);
 
 /* Listen on TCP addr and serve, as above. Go: Server.ListenAndServe. */
-int gorc_http_server_listen_and_serve(gorc_http_server *s, const char *addr);
+GORC_API int gorc_http_server_listen_and_serve(gorc_http_server *s, const char *addr);
 
 /* A server with default options and handler fn: listen on addr and serve until an error.
  * Go: http.ListenAndServe. */
-int gorc_http_listen_and_serve(const char *addr, gorc_http_handler_fn fn, void *arg);
+GORC_API int gorc_http_listen_and_serve(const char *addr, gorc_http_handler_fn fn, void *arg);
 
-/* Graceful shutdown: close the listeners (gorc_http_serve returns), close idle keep-alive
+/* Graceful shutdown: close the listeners (gorc_http_server_serve returns), close idle keep-alive
  * connections, let requests in progress finish (their connections close after the
  * response), and wait until every connection is gone or deadline (absolute) passes; then
  * close whatever is left. Returns 0, or -ETIMEDOUT if connections had to be cut. Callable from
  * any goroutine, also from a handler of this server (which then does not wait for itself).
  * Go: Server.Shutdown. */
-int gorc_http_server_shutdown(gorc_http_server *s, int64_t deadline);
+GORC_API int gorc_http_server_shutdown(gorc_http_server *s, int64_t deadline);
 
 /* Close listeners and every connection at once. Go: Server.Close. */
-int gorc_http_server_close(gorc_http_server *s);
+GORC_API int gorc_http_server_close(gorc_http_server *s);
 
 /* Copy the counters. */
-void gorc_http_server_stats_get(gorc_http_server *s, gorc_http_server_stats *out);
+GORC_API void gorc_http_server_stats_get(gorc_http_server *s, gorc_http_server_stats *out);
 
-/* Free a server after shutdown or close: waits until every gorc_http_serve call has
+/* Free a server after shutdown or close: waits until every gorc_http_server_serve call has
  * returned and every connection goroutine has finished its handler, then frees. Call it from
  * a goroutine that is not one of the server's handlers. */
-void gorc_http_server_free(gorc_http_server *s);
+GORC_API void gorc_http_server_free(gorc_http_server *s);
 
 /* ------------------------------------------------------------------------------------------
  * Router. Patterns are Go 1.22 ServeMux patterns: "[METHOD ][HOST]/PATH", where PATH
@@ -248,21 +248,22 @@ void gorc_http_server_free(gorc_http_server *s);
 typedef struct gorc_http_mux gorc_http_mux;
 
 /* Make an empty router. 0 or -ENOMEM. Go: http.NewServeMux. */
-int gorc_http_mux_new(gorc_http_mux **out);
+GORC_API int gorc_http_mux_new(gorc_http_mux **out);
 
 /* Register fn for pattern. Returns 0, -EINVAL (malformed pattern), -EEXIST (the same pattern,
  * or one matching exactly the same requests, is registered), -ENOMEM. Not to be called while
  * the router is serving. Go: ServeMux.HandleFunc. */
-int gorc_http_handle(gorc_http_mux *m, const char *pattern, gorc_http_handler_fn fn, void *arg);
+GORC_API int gorc_http_mux_handle(gorc_http_mux *m, const char *pattern, gorc_http_handler_fn fn,
+                                  void *arg);
 
 /* The handler to give a server, with the router as its arg. Go: ServeMux.ServeHTTP. */
-void gorc_http_mux_serve(gorc_http_rw *w, gorc_http_request *r, void *mux);
+GORC_API void gorc_http_mux_serve(gorc_http_rw *w, gorc_http_request *r, void *mux);
 
-void gorc_http_mux_free(gorc_http_mux *m);
+GORC_API void gorc_http_mux_free(gorc_http_mux *m);
 
 /* The path segment(s) matched by wildcard {name} of the router's pattern, decoded, or NULL.
  * Go: r.PathValue(name). */
-const char *gorc_http_path_value(gorc_http_request *r, const char *name);
+GORC_API const char *gorc_http_request_path_value(gorc_http_request *r, const char *name);
 
 /* ------------------------------------------------------------------------------------------
  * Static files
@@ -279,18 +280,18 @@ typedef struct gorc_http_fs_opts {
 /* Serve the directory tree at root. Nothing outside root is ever served: ".." and symbolic
  * links leading out of it are refused (openat2 RESOLVE_BENEATH), and so are dot-files.
  * Returns 0, -ENOENT, -ENOTDIR, -EACCES (root), -ENOMEM. Go: http.FileServer(http.Dir). */
-int gorc_http_fs_new(gorc_http_fs **out, const char *root, const gorc_http_fs_opts *opts);
+GORC_API int gorc_http_fs_new(gorc_http_fs **out, const char *root, const gorc_http_fs_opts *opts);
 
 /* The handler, with the gorc_http_fs as arg. It answers GET and HEAD with the file (sendfile),
  * Content-Type by extension, Last-Modified, ETag, If-Modified-Since / If-None-Match (304),
  * single Range requests (206, 416), and 404 / 403 / 405 otherwise. */
-void gorc_http_fs_serve(gorc_http_rw *w, gorc_http_request *r, void *fs);
+GORC_API void gorc_http_fs_serve(gorc_http_rw *w, gorc_http_request *r, void *fs);
 
-void gorc_http_fs_free(gorc_http_fs *fs);
+GORC_API void gorc_http_fs_free(gorc_http_fs *fs);
 
 /* The Content-Type for a file name's extension ("text/html; charset=utf-8", ...), or
  * "application/octet-stream". Go: mime.TypeByExtension. */
-const char *gorc_http_content_type(const char *filename);
+GORC_API const char *gorc_http_content_type(const char *filename);
 
 /* ------------------------------------------------------------------------------------------
  * Client
@@ -339,9 +340,9 @@ typedef struct gorc_http_response {
 } gorc_http_response;
 
 /* Make a client. 0 and *out, -ENOMEM. Go: &http.Client{Transport: ...}. */
-int gorc_http_client_new(gorc_http_client **out, const gorc_http_client_opts *opts);
+GORC_API int gorc_http_client_new(gorc_http_client **out, const gorc_http_client_opts *opts);
 /* Close idle connections and free the client (its responses must be closed first). */
-void gorc_http_client_free(gorc_http_client *c);
+GORC_API void gorc_http_client_free(gorc_http_client *c);
 
 /* Send req and wait for the response head; the body is read with gorc_http_response_read.
  * c NULL uses a process-wide default client. Redirects (301, 302, 303, 307, 308) are
@@ -351,27 +352,27 @@ void gorc_http_client_free(gorc_http_client *c);
  * -ETIMEDOUT, GORC_HTTP_EBADMSG (malformed response), GORC_EUNEXPECTEDEOF (the connection
  * ended inside the response head), GORC_HTTP_ETOOMANYREDIRECTS, -ENOMEM, or a connection
  * error. Go: Client.Do. */
-int gorc_http_client_do(gorc_http_client *c, const gorc_http_client_request *req,
-                        gorc_http_response **out);
+GORC_API int gorc_http_client_do(gorc_http_client *c, const gorc_http_client_request *req,
+                                 gorc_http_response **out);
 
 /* GET url. Go: Client.Get. */
-int gorc_http_get(gorc_http_client *c, const char *url, gorc_http_response **out);
+GORC_API int gorc_http_client_get(gorc_http_client *c, const char *url, gorc_http_response **out);
 
 /* Read up to n bytes of the response body (chunked decoding included). Returns the count, 0
  * at its end, or -ETIMEDOUT, GORC_HTTP_EBADMSG, GORC_EUNEXPECTEDEOF, a connection error.
  * Go: resp.Body.Read. */
-ssize_t gorc_http_response_read(gorc_http_response *r, void *buf, size_t n);
+GORC_API ssize_t gorc_http_response_read(gorc_http_response *r, void *buf, size_t n);
 
 /* Read the whole body into a malloc'd, NUL-terminated buffer (free it). Returns the length,
  * GORC_HTTP_ETOOLARGE beyond max (0 = 64 MiB), or an error as gorc_http_response_read. */
-ssize_t gorc_http_response_read_all(gorc_http_response *r, char **out, size_t max);
+GORC_API ssize_t gorc_http_response_read_all(gorc_http_response *r, char **out, size_t max);
 
 /* The value of the response's first header named name, or NULL. */
-const char *gorc_http_response_header(const gorc_http_response *r, const char *name);
+GORC_API const char *gorc_http_response_header(const gorc_http_response *r, const char *name);
 
 /* Finish with a response: a connection whose body was read to the end goes back to the pool;
  * otherwise it is closed. Go: resp.Body.Close. */
-void gorc_http_response_close(gorc_http_response *r);
+GORC_API void gorc_http_response_close(gorc_http_response *r);
 
 #ifdef __cplusplus
 }

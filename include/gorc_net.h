@@ -69,12 +69,12 @@ typedef struct gorc_addr {
  * goroutines. Returns the number of addresses stored (>= 1), or GORC_ENOHOST, -EINVAL (bad
  * syntax, unknown service), -EAGAIN (temporary resolver failure), -ENOMEM, -EAFNOSUPPORT.
  * Go: net.ResolveTCPAddr, net.LookupHost. */
-int gorc_resolve(gorc_addr *out, int max, const char *addr, int family);
+GORC_API int gorc_resolve(gorc_addr *out, int max, const char *addr, int family);
 
 /* Format as "1.2.3.4:80", "[::1]:80" (IPv4-mapped IPv6 addresses as IPv4), a Unix path, or
  * "@name" for an abstract Unix socket. Returns the length, or -ENOSPC if buf is too small,
  * -EAFNOSUPPORT for other families. Go: net.Addr.String. */
-int gorc_addr_string(const gorc_addr *a, char *buf, size_t n);
+GORC_API int gorc_addr_string(const gorc_addr *a, char *buf, size_t n);
 
 /* ------------------------------------------------------------------------------------------
  * Listeners
@@ -98,16 +98,16 @@ typedef struct gorc_listen_opts {
  * gorc_listener_addr). ":port" listens on every IPv6 and IPv4 address with one socket.
  * Returns 0 and *out, or a negative errno (-EADDRINUSE, -EACCES, GORC_ENOHOST, ...).
  * Go: net.Listen("tcp", addr). */
-int gorc_tcp_listen(gorc_listener **out, const char *addr, const gorc_listen_opts *opts);
+GORC_API int gorc_tcp_listen(gorc_listener **out, const char *addr, const gorc_listen_opts *opts);
 
 /* Listen on a Unix stream socket at path (removed again by gorc_listener_close; a stale file
  * left there by a crashed process is not removed: -EADDRINUSE). Go: net.Listen("unix"). */
-int gorc_unix_listen(gorc_listener **out, const char *path, const gorc_listen_opts *opts);
+GORC_API int gorc_unix_listen(gorc_listener **out, const char *path, const gorc_listen_opts *opts);
 
 /* Wrap an existing listening stream socket (TCP or Unix); the listener owns fd from now on,
  * even on failure. It is made non-blocking and close-on-exec. -ENOTSOCK, -EINVAL (not
  * listening). Go: net.FileListener. */
-int gorc_listener_from_fd(gorc_listener **out, int fd);
+GORC_API int gorc_listener_from_fd(gorc_listener **out, int fd);
 
 /* Listeners passed by systemd socket activation: if LISTEN_PID is this process, wraps each of
  * the LISTEN_FDS descriptors (3, 4, ...) that is a listening stream socket into out[i] (NULL
@@ -115,7 +115,7 @@ int gorc_listener_from_fd(gorc_listener **out, int fd);
  * variables are absent or meant for another process). unset_env removes LISTEN_PID,
  * LISTEN_FDS and LISTEN_FDNAMES so children do not see them. Go:
  * coreos/go-systemd activation.Listeners. */
-int gorc_listeners_from_systemd(gorc_listener **out, int max, bool unset_env);
+GORC_API int gorc_listeners_from_systemd(gorc_listener **out, int max, bool unset_env);
 
 /* Wait for and accept the next connection. TCP connections get TCP_NODELAY and keep-alive
  * (as in Go). When the process is out of descriptors (EMFILE / ENFILE) accept waits and
@@ -123,25 +123,25 @@ int gorc_listeners_from_systemd(gorc_listener **out, int max, bool unset_env);
  * in the kernel's queue meanwhile. Returns 0 and *out, GORC_ENETCLOSED (the listener was
  * closed, also while waiting), -ETIMEDOUT (deadline), -ENOBUFS / -ENOMEM.
  * Go: Listener.Accept. */
-int gorc_listener_accept(gorc_listener *l, gorc_conn **out);
+GORC_API int gorc_listener_accept(gorc_listener *l, gorc_conn **out);
 
 /* Deadline for accept (absolute, 0 = none); may be moved while accept waits.
  * Go: TCPListener.SetDeadline. */
-int gorc_listener_set_deadline(gorc_listener *l, int64_t t);
+GORC_API int gorc_listener_set_deadline(gorc_listener *l, int64_t t);
 
 /* The listening address as a string (with the port the kernel picked for port 0). Returns
  * the length or a negative errno. Go: Listener.Addr().String(). */
-int gorc_listener_addr(gorc_listener *l, char *buf, size_t n);
+GORC_API int gorc_listener_addr(gorc_listener *l, char *buf, size_t n);
 
 /* The socket descriptor (still owned by the listener), or GORC_ENETCLOSED. */
-int gorc_listener_fd(gorc_listener *l);
+GORC_API int gorc_listener_fd(gorc_listener *l);
 
 /* Close: goroutines blocked in accept return GORC_ENETCLOSED; gives up the caller's
  * reference. Returns 0 or GORC_ENETCLOSED if already closed. Go: Listener.Close. */
-int gorc_listener_close(gorc_listener *l);
-gorc_listener *gorc_listener_retain(gorc_listener *l);
+GORC_API int gorc_listener_close(gorc_listener *l);
+GORC_API gorc_listener *gorc_listener_retain(gorc_listener *l);
 /* Drop a reference; the last one closes the listener if needed and frees it. */
-void gorc_listener_release(gorc_listener *l);
+GORC_API void gorc_listener_release(gorc_listener *l);
 
 /* ------------------------------------------------------------------------------------------
  * Connections
@@ -152,77 +152,77 @@ void gorc_listener_release(gorc_listener *l);
  * interruptible and is not counted against it. TCP_NODELAY and 15 s keep-alive are set, as in Go.
  * Returns 0 and *out, or -ECONNREFUSED, -ETIMEDOUT, -ENETUNREACH, GORC_ENOHOST, ...
  * Go: net.DialTimeout("tcp", addr, timeout). */
-int gorc_tcp_dial(gorc_conn **out, const char *addr, int64_t timeout_ns);
+GORC_API int gorc_tcp_dial(gorc_conn **out, const char *addr, int64_t timeout_ns);
 
 /* Connect to a Unix stream socket. Go: net.DialTimeout("unix", path, timeout). */
-int gorc_unix_dial(gorc_conn **out, const char *path, int64_t timeout_ns);
+GORC_API int gorc_unix_dial(gorc_conn **out, const char *path, int64_t timeout_ns);
 
 /* Wrap a connected socket, or a pipe, FIFO, terminal or any descriptor epoll accepts (not a
  * regular file: -EPERM; use gorc_file_read). The connection owns fd from now on, even on
  * failure; it is made non-blocking and close-on-exec. Go: net.FileConn / os.NewFile. */
-int gorc_conn_from_fd(gorc_conn **out, int fd);
+GORC_API int gorc_conn_from_fd(gorc_conn **out, int fd);
 
 /* Read up to n bytes, waiting until at least one is available. Returns the count, 0 at end of
  * stream (the peer closed or shut down its side), or GORC_ENETCLOSED, -ETIMEDOUT (read
  * deadline), -ECONNRESET, ... Go: Conn.Read. */
-ssize_t gorc_conn_read(gorc_conn *c, void *buf, size_t n);
+GORC_API ssize_t gorc_conn_read(gorc_conn *c, void *buf, size_t n);
 
 /* Read exactly n bytes. Returns n, 0 if the stream ended before the first byte,
  * GORC_EUNEXPECTEDEOF if it ended after some, or an error as gorc_conn_read.
  * Go: io.ReadFull. */
-ssize_t gorc_conn_read_full(gorc_conn *c, void *buf, size_t n);
+GORC_API ssize_t gorc_conn_read_full(gorc_conn *c, void *buf, size_t n);
 
 /* Write some of buf: waits until at least one byte can be written, returns the count (which
  * may be less than n) or GORC_ENETCLOSED, -ETIMEDOUT (write deadline), -EPIPE, -ECONNRESET...
  * Like write(2). */
-ssize_t gorc_conn_write(gorc_conn *c, const void *buf, size_t n);
+GORC_API ssize_t gorc_conn_write(gorc_conn *c, const void *buf, size_t n);
 
 /* Write all n bytes, waiting as needed. Returns n or an error (some bytes may have been sent).
  * Concurrent writers do not interleave their data. Go: Conn.Write. */
-ssize_t gorc_conn_write_all(gorc_conn *c, const void *buf, size_t n);
+GORC_API ssize_t gorc_conn_write_all(gorc_conn *c, const void *buf, size_t n);
 
 /* Send n bytes of the file file_fd, from offset off, with sendfile(2) (no copy through user
  * space), waiting as needed. The file's own offset is not changed. Returns n, -EIO if the
  * file ends first, -EINVAL, or an error as gorc_conn_write_all (some bytes may have been
  * sent). Reading the file may block the thread on a cold page cache, as in nginx without
  * aio. Go: TCPConn.ReadFrom(*os.File). */
-ssize_t gorc_conn_sendfile(gorc_conn *c, int file_fd, int64_t off, size_t n);
+GORC_API ssize_t gorc_conn_sendfile(gorc_conn *c, int file_fd, int64_t off, size_t n);
 
 /* Shut down reading (SHUT_RD), writing (SHUT_WR: the peer reads end of stream, while this
  * side can still read) or both. Go: TCPConn.CloseRead / CloseWrite. */
-int gorc_conn_shutdown(gorc_conn *c, int how);
+GORC_API int gorc_conn_shutdown(gorc_conn *c, int how);
 
 /* Deadlines: absolute gorc_now() times, 0 = none. An expired deadline fails current and
  * future calls in that direction with -ETIMEDOUT until it is moved; moving it while a call
  * waits takes effect at once. Go: Conn.SetDeadline / SetReadDeadline / SetWriteDeadline. */
-int gorc_conn_set_deadline(gorc_conn *c, int64_t t);
-int gorc_conn_set_read_deadline(gorc_conn *c, int64_t t);
-int gorc_conn_set_write_deadline(gorc_conn *c, int64_t t);
+GORC_API int gorc_conn_set_deadline(gorc_conn *c, int64_t t);
+GORC_API int gorc_conn_set_read_deadline(gorc_conn *c, int64_t t);
+GORC_API int gorc_conn_set_write_deadline(gorc_conn *c, int64_t t);
 
 /* Local and remote address as strings (see gorc_addr_string), while the connection is open.
  * Returns the length or a negative errno. Go: Conn.LocalAddr / RemoteAddr. */
-int gorc_conn_local_addr(gorc_conn *c, char *buf, size_t n);
-int gorc_conn_remote_addr(gorc_conn *c, char *buf, size_t n);
+GORC_API int gorc_conn_local_addr(gorc_conn *c, char *buf, size_t n);
+GORC_API int gorc_conn_remote_addr(gorc_conn *c, char *buf, size_t n);
 
 /* The socket descriptor (still owned by the connection), or GORC_ENETCLOSED. For socket
  * options not listed here; do not read, write or close it directly. */
-int gorc_conn_fd(gorc_conn *c);
+GORC_API int gorc_conn_fd(gorc_conn *c);
 
 /* Socket options. Each returns 0 or a negative errno. */
-int gorc_conn_set_nodelay(gorc_conn *c, bool on);          /* TCP_NODELAY (on by default) */
-int gorc_conn_set_keepalive(gorc_conn *c, int64_t period); /* <= 0 turns it off */
-int gorc_conn_set_linger(gorc_conn *c, int sec);           /* < 0 off; 0 = reset on close */
-int gorc_conn_set_read_buffer(gorc_conn *c, int bytes);    /* SO_RCVBUF */
-int gorc_conn_set_write_buffer(gorc_conn *c, int bytes);   /* SO_SNDBUF */
+GORC_API int gorc_conn_set_nodelay(gorc_conn *c, bool on); /* TCP_NODELAY (on by default) */
+GORC_API int gorc_conn_set_keepalive(gorc_conn *c, int64_t period); /* <= 0 turns it off */
+GORC_API int gorc_conn_set_linger(gorc_conn *c, int sec);         /* < 0 off; 0 = reset on close */
+GORC_API int gorc_conn_set_read_buffer(gorc_conn *c, int bytes);  /* SO_RCVBUF */
+GORC_API int gorc_conn_set_write_buffer(gorc_conn *c, int bytes); /* SO_SNDBUF */
 
 /* Close: every goroutine blocked on the connection returns GORC_ENETCLOSED, the descriptor
  * is closed once none is using it (before this returns), and the caller's reference is given
  * up. Returns 0, or GORC_ENETCLOSED if it was already closed (the reference is still given
  * up). Go: Conn.Close. */
-int gorc_conn_close(gorc_conn *c);
-gorc_conn *gorc_conn_retain(gorc_conn *c);
+GORC_API int gorc_conn_close(gorc_conn *c);
+GORC_API gorc_conn *gorc_conn_retain(gorc_conn *c);
 /* Drop a reference; the last one closes the connection if needed and frees it. */
-void gorc_conn_release(gorc_conn *c);
+GORC_API void gorc_conn_release(gorc_conn *c);
 
 /* ------------------------------------------------------------------------------------------
  * UDP. A UDP socket is a gorc_conn: read/write work on dialed (connected) sockets, deadlines
@@ -230,14 +230,14 @@ void gorc_conn_release(gorc_conn *c);
  * ---------------------------------------------------------------------------------------- */
 
 /* Bind a UDP socket to addr (":0" for any port on every address). Go: net.ListenUDP. */
-int gorc_udp_listen(gorc_conn **out, const char *addr);
+GORC_API int gorc_udp_listen(gorc_conn **out, const char *addr);
 /* A UDP socket connected to addr: gorc_conn_write sends to it. Go: net.DialUDP. */
-int gorc_udp_dial(gorc_conn **out, const char *addr);
+GORC_API int gorc_udp_dial(gorc_conn **out, const char *addr);
 /* Receive one datagram (truncated to n bytes); the sender's address goes to *from if not
  * NULL. Returns its length. Go: UDPConn.ReadFrom. */
-ssize_t gorc_udp_recvfrom(gorc_conn *c, void *buf, size_t n, gorc_addr *from);
+GORC_API ssize_t gorc_conn_read_from(gorc_conn *c, void *buf, size_t n, gorc_addr *from);
 /* Send one datagram to *to. Go: UDPConn.WriteTo. */
-ssize_t gorc_udp_sendto(gorc_conn *c, const void *buf, size_t n, const gorc_addr *to);
+GORC_API ssize_t gorc_conn_write_to(gorc_conn *c, const void *buf, size_t n, const gorc_addr *to);
 
 /* ------------------------------------------------------------------------------------------
  * Files: blocking I/O offloaded with gorc_blocking (see gorc.h), so the caller's P keeps
@@ -245,13 +245,13 @@ ssize_t gorc_udp_sendto(gorc_conn *c, const void *buf, size_t n, const gorc_addr
  * ---------------------------------------------------------------------------------------- */
 
 /* open(2) as a blocking call. Returns the descriptor (close-on-exec) or a negative errno. */
-int gorc_file_open(const char *path, int flags, mode_t mode);
+GORC_API int gorc_file_open(const char *path, int flags, mode_t mode);
 /* pread(2) at offset off, or read(2) at the current position if off < 0. Returns the count
  * (0 at end of file) or a negative errno. Go: File.ReadAt / File.Read. */
-ssize_t gorc_file_read(int fd, void *buf, size_t n, int64_t off);
+GORC_API ssize_t gorc_file_read(int fd, void *buf, size_t n, int64_t off);
 /* Write all n bytes with pwrite(2) at off, or write(2) if off < 0. Returns n or a negative
  * errno. Go: File.WriteAt / File.Write. */
-ssize_t gorc_file_write(int fd, const void *buf, size_t n, int64_t off);
+GORC_API ssize_t gorc_file_write(int fd, const void *buf, size_t n, int64_t off);
 
 #ifdef __cplusplus
 }

@@ -30,7 +30,7 @@ static void producer(void *arg)
 static void body(void *arg)
 {
     (void)arg;
-    check(gorc_chan_make(&ch, sizeof(int64_t), 1024), "gorc_chan_make");
+    check(gorc_chan_new(&ch, sizeof(int64_t), 1024), "gorc_chan_new");
     gorc_chan_retain(ch); /* the producer's reference */
 
     int64_t start = gorc_now();

@@ -1,5 +1,6 @@
 /* chanbuf4: 4 producers send 20,000,000 ints in total through one channel of capacity 1024
  * to 4 consumers. Prints wall-clock ns per item. Go counterpart: bench/go/chanbuf4. */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,7 +28,7 @@ static void consumer(void *arg)
     while (gorc_chan_recv(ch, &v) == 0)
         sum += v;
     atomic_fetch_add(&total, sum);
-    gorc_wg_done(&cons);
+    gorc_waitgroup_done(&cons);
 }
 
 static void producer(void *arg)
@@ -35,26 +36,26 @@ static void producer(void *arg)
     int64_t first = (int64_t)(intptr_t)arg;
     for (int64_t i = first; i < N; i += PRODUCERS)
         check(gorc_chan_send(ch, &i), "send");
-    gorc_wg_done(&prod);
+    gorc_waitgroup_done(&prod);
 }
 
 static void body(void *arg)
 {
     (void)arg;
-    check(gorc_chan_make(&ch, sizeof(int64_t), 1024), "gorc_chan_make");
+    check(gorc_chan_new(&ch, sizeof(int64_t), 1024), "gorc_chan_new");
 
     int64_t start = gorc_now();
     for (int c = 0; c < CONSUMERS; c++) {
-        gorc_wg_add(&cons, 1);
+        gorc_waitgroup_add(&cons, 1);
         check(gorc_go(consumer, NULL), "gorc_go");
     }
     for (intptr_t p = 0; p < PRODUCERS; p++) {
-        gorc_wg_add(&prod, 1);
+        gorc_waitgroup_add(&prod, 1);
         check(gorc_go(producer, (void *)p), "gorc_go");
     }
-    gorc_wg_wait(&prod);
+    gorc_waitgroup_wait(&prod);
     check(gorc_chan_close(ch), "close");
-    gorc_wg_wait(&cons);
+    gorc_waitgroup_wait(&cons);
     int64_t elapsed = gorc_now() - start;
 
     gorc_chan_release(ch);

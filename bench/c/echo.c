@@ -78,7 +78,7 @@ static void body(void *arg)
     double secs = s ? atof(s) : 5.0;
     check(gorc_tcp_listen(&ln, "127.0.0.1:0", NULL), "listen");
     check(gorc_listener_addr(ln, addr, sizeof addr), "listener addr");
-    check(gorc_chan_make(&done, sizeof(int64_t), CONNS), "chan");
+    check(gorc_chan_new(&done, sizeof(int64_t), CONNS), "chan");
     check(gorc_go(acceptor, NULL), "gorc_go");
     int64_t t0 = gorc_now();
     for (int i = 0; i < CONNS; i++)

@@ -21,8 +21,8 @@ static void handler(gorc_http_rw *w, gorc_http_request *r, void *arg)
 {
     (void)r;
     (void)arg;
-    gorc_http_set_header(w, "Content-Type", "text/plain; charset=utf-8");
-    gorc_http_write(w, hello, sizeof hello - 1);
+    gorc_http_rw_set_header(w, "Content-Type", "text/plain; charset=utf-8");
+    gorc_http_rw_write(w, hello, sizeof hello - 1);
 }
 
 static void serve(void *arg)

@@ -43,28 +43,28 @@ static long long vm_rss(void)
 static void waiter(void *arg)
 {
     (void)arg;
-    gorc_wg_done(&parked);
+    gorc_waitgroup_done(&parked);
     gorc_chan_recv(block, NULL);
-    gorc_wg_done(&exited);
+    gorc_waitgroup_done(&exited);
 }
 
 static void body(void *arg)
 {
     (void)arg;
-    check(gorc_chan_make(&block, 0, 0), "gorc_chan_make");
+    check(gorc_chan_new(&block, 0, 0), "gorc_chan_new");
 
     long long before = vm_rss();
     for (int i = 0; i < N; i++) {
-        gorc_wg_add(&parked, 1);
-        gorc_wg_add(&exited, 1);
+        gorc_waitgroup_add(&parked, 1);
+        gorc_waitgroup_add(&exited, 1);
         check(gorc_go(waiter, NULL), "gorc_go");
     }
-    gorc_wg_wait(&parked);
+    gorc_waitgroup_wait(&parked);
     gorc_sleep(100 * GORC_MILLISECOND);
     long long after = vm_rss();
 
     check(gorc_chan_close(block), "close");
-    gorc_wg_wait(&exited);
+    gorc_waitgroup_wait(&exited);
     gorc_chan_release(block);
     fprintf(stderr, "idle: VmRSS before %lld after %lld\n", before, after);
     printf("%.1f\n", (double)(after - before) / N);

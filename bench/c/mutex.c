@@ -28,7 +28,7 @@ static void worker(void *arg)
         count++;
         gorc_mutex_unlock(&mu);
     }
-    gorc_wg_done(&wg);
+    gorc_waitgroup_done(&wg);
 }
 
 static void body(void *arg)
@@ -36,10 +36,10 @@ static void body(void *arg)
     (void)arg;
     int64_t start = gorc_now();
     for (int w = 0; w < WORKERS; w++) {
-        gorc_wg_add(&wg, 1);
+        gorc_waitgroup_add(&wg, 1);
         check(gorc_go(worker, NULL), "gorc_go");
     }
-    gorc_wg_wait(&wg);
+    gorc_waitgroup_wait(&wg);
     int64_t elapsed = gorc_now() - start;
 
     if (count != (long)WORKERS * ITERS) {

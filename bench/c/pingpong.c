@@ -33,8 +33,8 @@ static void echo(void *arg)
 static void body(void *arg)
 {
     (void)arg;
-    check(gorc_chan_make(&ping, sizeof(int64_t), 0), "gorc_chan_make");
-    check(gorc_chan_make(&pong, sizeof(int64_t), 0), "gorc_chan_make");
+    check(gorc_chan_new(&ping, sizeof(int64_t), 0), "gorc_chan_new");
+    check(gorc_chan_new(&pong, sizeof(int64_t), 0), "gorc_chan_new");
     check(gorc_go(echo, NULL), "gorc_go");
 
     int64_t v = 0;

@@ -26,7 +26,7 @@ static void produce(void *arg)
     for (int64_t i = first; i < N; i += NCHAN)
         check(gorc_chan_send(ch, &i), "send");
     gorc_chan_close(ch);
-    gorc_wg_done(&producers);
+    gorc_waitgroup_done(&producers);
 }
 
 static void body(void *arg)
@@ -35,13 +35,13 @@ static void body(void *arg)
     int64_t vals[NCHAN];
     gorc_case cases[NCHAN];
     for (int i = 0; i < NCHAN; i++) {
-        check(gorc_chan_make(&chans[i], sizeof(int64_t), 0), "gorc_chan_make");
+        check(gorc_chan_new(&chans[i], sizeof(int64_t), 0), "gorc_chan_new");
         cases[i] = (gorc_case){.chan = chans[i], .dir = GORC_RECV, .elem = &vals[i]};
     }
 
     int64_t start = gorc_now();
     for (intptr_t i = 0; i < NCHAN; i++) {
-        gorc_wg_add(&producers, 1);
+        gorc_waitgroup_add(&producers, 1);
         check(gorc_go(produce, (void *)i), "gorc_go");
     }
 
@@ -59,7 +59,7 @@ static void body(void *arg)
     }
     int64_t elapsed = gorc_now() - start;
 
-    gorc_wg_wait(&producers);
+    gorc_waitgroup_wait(&producers);
     for (int i = 0; i < NCHAN; i++)
         gorc_chan_release(chans[i]);
     int64_t want = (int64_t)N * (N - 1) / 2;

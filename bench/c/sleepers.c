@@ -38,7 +38,7 @@ static void sleeper(void *arg)
     (void)arg;
     for (int j = 0; j < SLEEPS; j++)
         gorc_sleep(NAP);
-    gorc_wg_done(&wg);
+    gorc_waitgroup_done(&wg);
 }
 
 static void body(void *arg)
@@ -47,10 +47,10 @@ static void body(void *arg)
     int64_t wall_start = gorc_now();
     int64_t cpu_start = cpu_time();
     for (int i = 0; i < GOROUTINES; i++) {
-        gorc_wg_add(&wg, 1);
+        gorc_waitgroup_add(&wg, 1);
         check(gorc_go(sleeper, NULL), "gorc_go");
     }
-    gorc_wg_wait(&wg);
+    gorc_waitgroup_wait(&wg);
     int64_t cpu = cpu_time() - cpu_start;
     fprintf(stderr, "sleepers: wall %.3fs, cpu %.3fs\n",
             (double)(gorc_now() - wall_start) / GORC_SECOND, (double)cpu / GORC_SECOND);

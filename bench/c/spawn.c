@@ -21,7 +21,7 @@ static void check(int rc, const char *what)
 static void worker(void *arg)
 {
     (void)arg;
-    gorc_wg_done(&wg);
+    gorc_waitgroup_done(&wg);
 }
 
 static void body(void *arg)
@@ -29,10 +29,10 @@ static void body(void *arg)
     (void)arg;
     int64_t start = gorc_now();
     for (int i = 0; i < N; i++) {
-        gorc_wg_add(&wg, 1);
+        gorc_waitgroup_add(&wg, 1);
         check(gorc_go(worker, NULL), "gorc_go");
     }
-    gorc_wg_wait(&wg);
+    gorc_waitgroup_wait(&wg);
     int64_t elapsed = gorc_now() - start;
     printf("%.1f\n", (double)elapsed / N);
 }

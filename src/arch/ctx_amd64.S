@@ -15,6 +15,7 @@
 
 /* void gorc__ctx_switch(void **save_sp, void *load_sp) */
     .globl gorc__ctx_switch
+    .hidden gorc__ctx_switch
     .type gorc__ctx_switch, @function
     .p2align 4
 gorc__ctx_switch:
@@ -53,6 +54,7 @@ gorc__ctx_switch:
  * gorc__ctx_init. The CFI marks the return address as undefined so that debuggers and
  * unwinders stop here instead of walking into garbage. */
     .globl gorc__ctx_trampoline
+    .hidden gorc__ctx_trampoline
     .type gorc__ctx_trampoline, @function
     .p2align 4
 gorc__ctx_trampoline:

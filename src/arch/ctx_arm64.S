@@ -13,6 +13,7 @@
 
 /* void gorc__ctx_switch(void **save_sp, void *load_sp) */
     .globl gorc__ctx_switch
+    .hidden gorc__ctx_switch
     .type gorc__ctx_switch, %function
     .p2align 4
 gorc__ctx_switch:
@@ -53,6 +54,7 @@ gorc__ctx_switch:
 /* First code of a new goroutine: entry(arg), entry in x20 and arg in x19. The link register
  * is marked undefined so unwinders stop at this outermost frame. */
     .globl gorc__ctx_trampoline
+    .hidden gorc__ctx_trampoline
     .type gorc__ctx_trampoline, %function
     .p2align 4
 gorc__ctx_trampoline:

@@ -1,7 +1,7 @@
 /*
- * fuzz_http_parse.c - libFuzzer target for src/http_parse.c.
+ * fuzz_http_parse.c - libFuzzer target for src/http/parse.c.
  *
- * Build: clang -g -O1 -fsanitize=fuzzer,address,undefined -Isrc src/http_parse.c \
+ * Build: clang -g -O1 -fsanitize=fuzzer,address,undefined -Isrc src/http/parse.c \
  *            tests/fuzz/fuzz_http_parse.c -o fuzz_http_parse
  *
  * Sanitizers find memory errors; this target also checks the parser's promises and aborts
@@ -23,8 +23,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "http_parse.h"
-#include "../http_parse_sig.h"
+#include "http/parse.h"
+#include "http_parse_sig.h"
 
 #define CAP_MAX 64
 #define SIG_MAX (32 + 4 * CAP_MAX)

@@ -1,0 +1,19 @@
+/*
+ * net_internal.h - what net.c and net_addr.c share.
+ */
+#ifndef GORC_NET_INTERNAL_H
+#define GORC_NET_INTERNAL_H
+
+#include "net/fd.h"
+#include "gorc_net.h"
+
+/* gorc_resolve with AI_PASSIVE when passive (an address to listen on). */
+int gorc__resolve(gorc_addr *out, int max, const char *addr, int family, bool passive);
+void gorc__unmap_v4(gorc_addr *a);
+/* A Unix socket address for path ('@' prefix: abstract). */
+int gorc__unix_addr(gorc_addr *out, const char *path);
+
+/* Wait until reading c is worth a buffer (see gorc__fd_wait_read). */
+int gorc__conn_wait_read(gorc_conn *c);
+
+#endif

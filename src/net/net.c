@@ -1,0 +1,848 @@
+/*
+ * net.c - TCP, UDP and Unix sockets for goroutines (Go's net package, the parts C servers use).
+ *
+ * A connection or listener is a gorc__fd (fd.c: the descriptor, its locks and its poll
+ * descriptor) plus a reference count for its memory. The two lifetimes are kept apart on
+ * purpose: the descriptor's ends when it is closed and the last operation using it has left
+ * (so a reader blocked in another goroutine is woken, never handed a reused descriptor number),
+ * the memory's when the last reference is dropped (so that reader can still look at the
+ * struct on its way out). Close gives up the caller's reference, which makes the common case
+ * - one goroutine owns the connection - one call.
+ *
+ * Defaults follow Go: TCP_NODELAY and a 15 s keep-alive on every TCP connection, SO_REUSEADDR
+ * on TCP listeners, the system's maximum backlog, ":port" listening on IPv6 and IPv4 at once,
+ * dials that try each resolved address in turn with a share of the timeout.
+ */
+#include "net/internal.h"
+
+#include <fcntl.h>
+#include <netinet/tcp.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define KEEPALIVE_DEFAULT (15 * GORC_SECOND)
+#define MAXADDRS          8
+
+struct gorc_conn {
+    gorc__fd fd;
+    _Atomic int32_t refs;
+    int family;
+};
+
+struct gorc_listener {
+    gorc__fd fd;
+    _Atomic int32_t refs;
+    int family;
+    int64_t keepalive;
+    char *unlink_path; /* a Unix socket file this listener made */
+};
+
+/* ------------------------------------------------------------------------------------------
+ * Sockets and options
+ * ---------------------------------------------------------------------------------------- */
+
+static int new_socket(int family, int type)
+{
+    int s = socket(family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+    return s >= 0 ? s : -errno;
+}
+
+static int setopt(int s, int level, int opt, int v)
+{
+    return setsockopt(s, level, opt, &v, sizeof v) == 0 ? 0 : -errno;
+}
+
+static int getopt_int(int s, int level, int opt, int *v)
+{
+    socklen_t len = sizeof *v;
+    return getsockopt(s, level, opt, v, &len) == 0 ? 0 : -errno;
+}
+
+static int set_keepalive(int s, int64_t period)
+{
+    if (period <= 0)
+        return setopt(s, SOL_SOCKET, SO_KEEPALIVE, 0);
+    int secs = (int)((period + GORC_SECOND - 1) / GORC_SECOND);
+    int rc = setopt(s, SOL_SOCKET, SO_KEEPALIVE, 1);
+    if (rc == 0)
+        rc = setopt(s, IPPROTO_TCP, TCP_KEEPINTVL, secs);
+    if (rc == 0)
+        rc = setopt(s, IPPROTO_TCP, TCP_KEEPIDLE, secs);
+    return rc;
+}
+
+/* Go's defaults for a new TCP connection. */
+static void tcp_defaults(int s, int64_t keepalive)
+{
+    setopt(s, IPPROTO_TCP, TCP_NODELAY, 1);
+    if (keepalive >= 0)
+        set_keepalive(s, keepalive ? keepalive : KEEPALIVE_DEFAULT);
+}
+
+static int fd_kind(int s, int *family)
+{
+    int type = 0;
+    *family = AF_UNSPEC;
+    if (getopt_int(s, SOL_SOCKET, SO_TYPE, &type) != 0)
+        return GORC__FD_OTHER; /* ENOTSOCK: a pipe, FIFO, terminal... */
+    getopt_int(s, SOL_SOCKET, SO_DOMAIN, family);
+    return type == SOCK_STREAM ? GORC__FD_STREAM : GORC__FD_DGRAM;
+}
+
+static int make_nonblocking(int fd)
+{
+    int fl = fcntl(fd, F_GETFL);
+    if (fl < 0 || (!(fl & O_NONBLOCK) && fcntl(fd, F_SETFL, fl | O_NONBLOCK) != 0))
+        return -errno;
+    if (fcntl(fd, F_SETFD, FD_CLOEXEC) != 0)
+        return -errno;
+    return 0;
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Connections: life cycle
+ * ---------------------------------------------------------------------------------------- */
+
+/* Wrap s; on failure s is closed. */
+static int conn_wrap(gorc_conn **out, int s, int kind, int family, bool ours)
+{
+    gorc_conn *c = malloc(sizeof *c);
+    if (c == NULL) {
+        close(s);
+        return -ENOMEM;
+    }
+    int rc = gorc__fd_init(&c->fd, s, kind, family, ours);
+    if (rc != 0) {
+        close(s);
+        free(c);
+        return rc;
+    }
+    atomic_init(&c->refs, 1);
+    c->family = family;
+    *out = c;
+    return 0;
+}
+
+gorc_conn *gorc_conn_retain(gorc_conn *c)
+{
+    if (c)
+        atomic_fetch_add(&c->refs, 1);
+    return c;
+}
+
+void gorc_conn_release(gorc_conn *c)
+{
+    if (c == NULL || atomic_fetch_sub(&c->refs, 1) != 1)
+        return;
+    gorc__fd_close(&c->fd);
+    free(c);
+}
+
+int gorc_conn_close(gorc_conn *c)
+{
+    if (c == NULL)
+        return -EINVAL;
+    int rc = gorc__fd_close(&c->fd);
+    gorc_conn_release(c);
+    return rc;
+}
+
+int gorc_conn_from_fd(gorc_conn **out, int fd)
+{
+    if (out == NULL || fd < 0) {
+        if (fd >= 0)
+            close(fd); /* the connection owns fd even on failure */
+        return -EINVAL;
+    }
+    *out = NULL;
+    int rc = make_nonblocking(fd);
+    if (rc != 0) {
+        close(fd);
+        return rc;
+    }
+    int family;
+    int kind = fd_kind(fd, &family);
+    return conn_wrap(out, fd, kind, family, false); /* made elsewhere: assume nothing */
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Connections: I/O
+ * ---------------------------------------------------------------------------------------- */
+
+ssize_t gorc_conn_read(gorc_conn *c, void *buf, size_t n)
+{
+    if (c == NULL || (buf == NULL && n > 0))
+        return -EINVAL;
+    return gorc__fd_read(&c->fd, buf, n);
+}
+
+ssize_t gorc_conn_read_full(gorc_conn *c, void *buf, size_t n)
+{
+    if (c == NULL || (buf == NULL && n > 0))
+        return -EINVAL;
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = gorc__fd_read(&c->fd, (char *)buf + got, n - got);
+        if (r < 0)
+            return r;
+        if (r == 0)
+            return got == 0 ? 0 : GORC_EUNEXPECTEDEOF;
+        got += (size_t)r;
+    }
+    return (ssize_t)n;
+}
+
+ssize_t gorc_conn_write(gorc_conn *c, const void *buf, size_t n)
+{
+    if (c == NULL || (buf == NULL && n > 0))
+        return -EINVAL;
+    return gorc__fd_write(&c->fd, buf, n, false);
+}
+
+ssize_t gorc_conn_write_all(gorc_conn *c, const void *buf, size_t n)
+{
+    if (c == NULL || (buf == NULL && n > 0))
+        return -EINVAL;
+    return gorc__fd_write(&c->fd, buf, n, true);
+}
+
+int gorc__conn_wait_read(gorc_conn *c)
+{
+    return gorc__fd_wait_read(&c->fd);
+}
+
+ssize_t gorc_conn_sendfile(gorc_conn *c, int file_fd, int64_t off, size_t n)
+{
+    if (c == NULL || file_fd < 0 || off < 0)
+        return -EINVAL;
+    return gorc__fd_sendfile(&c->fd, file_fd, off, n);
+}
+
+int gorc_conn_shutdown(gorc_conn *c, int how)
+{
+    if (c == NULL || (how != SHUT_RD && how != SHUT_WR && how != SHUT_RDWR))
+        return -EINVAL;
+    if (!gorc__fd_incref(&c->fd))
+        return GORC_ENETCLOSED;
+    int rc = shutdown(c->fd.sysfd, how) == 0 ? 0 : -errno;
+    gorc__fd_decref(&c->fd);
+    return rc;
+}
+
+int gorc_conn_set_deadline(gorc_conn *c, int64_t t)
+{
+    return c ? gorc__fd_set_deadline(&c->fd, t, 'r' + 'w') : -EINVAL;
+}
+
+int gorc_conn_set_read_deadline(gorc_conn *c, int64_t t)
+{
+    return c ? gorc__fd_set_deadline(&c->fd, t, 'r') : -EINVAL;
+}
+
+int gorc_conn_set_write_deadline(gorc_conn *c, int64_t t)
+{
+    return c ? gorc__fd_set_deadline(&c->fd, t, 'w') : -EINVAL;
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Connections: addresses and options
+ * ---------------------------------------------------------------------------------------- */
+
+static int sock_addr(gorc__fd *fd, bool peer, char *buf, size_t n)
+{
+    if (buf == NULL || n == 0)
+        return -EINVAL;
+    if (!gorc__fd_incref(fd))
+        return GORC_ENETCLOSED;
+    gorc_addr a = {.len = sizeof a.u};
+    int rc =
+        peer ? getpeername(fd->sysfd, &a.u.sa, &a.len) : getsockname(fd->sysfd, &a.u.sa, &a.len);
+    rc = rc == 0 ? 0 : -errno;
+    gorc__fd_decref(fd);
+    return rc == 0 ? gorc_addr_string(&a, buf, n) : rc;
+}
+
+int gorc_conn_local_addr(gorc_conn *c, char *buf, size_t n)
+{
+    return c ? sock_addr(&c->fd, false, buf, n) : -EINVAL;
+}
+
+int gorc_conn_remote_addr(gorc_conn *c, char *buf, size_t n)
+{
+    return c ? sock_addr(&c->fd, true, buf, n) : -EINVAL;
+}
+
+int gorc_conn_fd(gorc_conn *c)
+{
+    if (c == NULL)
+        return -EINVAL;
+    int fd = gorc__fd_raw(&c->fd);
+    return fd >= 0 ? fd : GORC_ENETCLOSED;
+}
+
+static int conn_setopt(gorc_conn *c, int level, int opt, int v)
+{
+    if (c == NULL)
+        return -EINVAL;
+    if (!gorc__fd_incref(&c->fd))
+        return GORC_ENETCLOSED;
+    int rc = setopt(c->fd.sysfd, level, opt, v);
+    gorc__fd_decref(&c->fd);
+    return rc;
+}
+
+int gorc_conn_set_nodelay(gorc_conn *c, bool on)
+{
+    return conn_setopt(c, IPPROTO_TCP, TCP_NODELAY, on);
+}
+
+int gorc_conn_set_read_buffer(gorc_conn *c, int bytes)
+{
+    return conn_setopt(c, SOL_SOCKET, SO_RCVBUF, bytes);
+}
+
+int gorc_conn_set_write_buffer(gorc_conn *c, int bytes)
+{
+    return conn_setopt(c, SOL_SOCKET, SO_SNDBUF, bytes);
+}
+
+int gorc_conn_set_keepalive(gorc_conn *c, int64_t period)
+{
+    if (c == NULL)
+        return -EINVAL;
+    if (!gorc__fd_incref(&c->fd))
+        return GORC_ENETCLOSED;
+    int rc = set_keepalive(c->fd.sysfd, period);
+    gorc__fd_decref(&c->fd);
+    return rc;
+}
+
+int gorc_conn_set_linger(gorc_conn *c, int sec)
+{
+    if (c == NULL)
+        return -EINVAL;
+    if (!gorc__fd_incref(&c->fd))
+        return GORC_ENETCLOSED;
+    struct linger l = {.l_onoff = sec >= 0, .l_linger = sec >= 0 ? sec : 0};
+    int rc = setsockopt(c->fd.sysfd, SOL_SOCKET, SO_LINGER, &l, sizeof l) == 0 ? 0 : -errno;
+    gorc__fd_decref(&c->fd);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Dialing
+ * ---------------------------------------------------------------------------------------- */
+
+/* Go's partialDeadline: an equal share of what is left per remaining address, at least 2 s. */
+static int64_t partial_deadline(int64_t deadline, int remaining)
+{
+    if (deadline == 0)
+        return 0;
+    int64_t now = gorc_now();
+    int64_t left = deadline - now;
+    if (left <= 0)
+        return -1;
+    int64_t share = left / remaining;
+    if (share < 2 * GORC_SECOND)
+        share = left < 2 * GORC_SECOND ? left : 2 * GORC_SECOND;
+    return now + share;
+}
+
+/* Connect first, register with the poller after: registered earlier, a socket that is not
+ * yet connecting reports a hang-up, which would make the poller think the peer had gone. */
+static int dial_one(gorc_conn **out, const gorc_addr *a, int type, int64_t deadline)
+{
+    int s = new_socket(a->u.sa.sa_family, type);
+    if (s < 0)
+        return s;
+    int rc = connect(s, &a->u.sa, a->len) == 0 ? 0 : -errno;
+    if (rc != 0 && rc != -EINPROGRESS) {
+        close(s);
+        return rc;
+    }
+    gorc_conn *c;
+    int kind = type == SOCK_STREAM ? GORC__FD_STREAM : GORC__FD_DGRAM;
+    int werr = conn_wrap(&c, s, kind, a->u.sa.sa_family, true);
+    if (werr != 0)
+        return werr;
+    if (rc == -EINPROGRESS)
+        rc = gorc__fd_connect_wait(&c->fd, deadline);
+    if (rc != 0) {
+        gorc_conn_close(c);
+        return rc;
+    }
+    *out = c;
+    return 0;
+}
+
+static int dial(gorc_conn **out, const char *addr, int type, int64_t timeout_ns)
+{
+    if (out == NULL || addr == NULL)
+        return -EINVAL;
+    *out = NULL;
+    int64_t deadline = timeout_ns > 0 ? gorc__deadline(timeout_ns) : 0;
+    gorc_addr as[MAXADDRS];
+    int n = gorc__resolve(as, MAXADDRS, addr, 0, false);
+    int rc = n;
+    for (int i = 0; i < n; i++) {
+        int64_t d = partial_deadline(deadline, n - i);
+        if (d < 0)
+            return -ETIMEDOUT;
+        rc = dial_one(out, &as[i], type, d);
+        if (rc == 0)
+            return 0;
+    }
+    return rc;
+}
+
+int gorc_tcp_dial(gorc_conn **out, const char *addr, int64_t timeout_ns)
+{
+    int rc = dial(out, addr, SOCK_STREAM, timeout_ns);
+    if (rc == 0)
+        tcp_defaults((*out)->fd.sysfd, 0);
+    return rc;
+}
+
+int gorc_unix_dial(gorc_conn **out, const char *path, int64_t timeout_ns)
+{
+    if (out == NULL)
+        return -EINVAL;
+    *out = NULL;
+    gorc_addr a;
+    int rc = gorc__unix_addr(&a, path);
+    if (rc != 0)
+        return rc;
+    return dial_one(out, &a, SOCK_STREAM, timeout_ns > 0 ? gorc__deadline(timeout_ns) : 0);
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Listeners
+ * ---------------------------------------------------------------------------------------- */
+
+static int listener_wrap(gorc_listener **out, int s, int family, int64_t keepalive)
+{
+    gorc_listener *l = calloc(1, sizeof *l);
+    if (l == NULL) {
+        close(s);
+        return -ENOMEM;
+    }
+    int rc = gorc__fd_init(&l->fd, s, GORC__FD_STREAM, AF_UNSPEC, false);
+    if (rc != 0) {
+        close(s);
+        free(l);
+        return rc;
+    }
+    atomic_init(&l->refs, 1);
+    l->family = family;
+    l->keepalive = keepalive;
+    *out = l;
+    return 0;
+}
+
+/* The address to listen on; *dual when it is the wildcard and both IPv6 and IPv4 are meant. */
+static int listen_addr(gorc_addr *a, const char *addr, int family, bool *dual)
+{
+    gorc_addr as[MAXADDRS];
+    int n = gorc__resolve(as, MAXADDRS, addr, family, true);
+    if (n < 0)
+        return n;
+    int pick = 0;
+    for (int i = 0; i < n && family == 0; i++)
+        if (as[i].u.sa.sa_family == AF_INET) { /* Go prefers IPv4 for a host name */
+            pick = i;
+            break;
+        }
+    *a = as[pick];
+    *dual = false;
+    bool wild4 = a->u.sa.sa_family == AF_INET && a->u.in4.sin_addr.s_addr == htonl(INADDR_ANY);
+    bool wild6 = a->u.sa.sa_family == AF_INET6 && IN6_IS_ADDR_UNSPECIFIED(&a->u.in6.sin6_addr);
+    if (family == 0 && ((wild4 && addr[0] == ':') || wild6)) {
+        uint16_t port = wild4 ? a->u.in4.sin_port : a->u.in6.sin6_port;
+        memset(a, 0, sizeof *a);
+        a->u.in6.sin6_family = AF_INET6;
+        a->u.in6.sin6_port = port;
+        a->u.in6.sin6_addr = in6addr_any;
+        a->len = sizeof a->u.in6;
+        *dual = true;
+    }
+    return 0;
+}
+
+/* The unspecified IPv4 address instead of a dual-stack one, for hosts without IPv6. */
+static void fallback_v4(gorc_addr *a)
+{
+    uint16_t port = a->u.in6.sin6_port;
+    memset(a, 0, sizeof *a);
+    a->u.in4.sin_family = AF_INET;
+    a->u.in4.sin_port = port;
+    a->u.in4.sin_addr.s_addr = htonl(INADDR_ANY);
+    a->len = sizeof a->u.in4;
+}
+
+static int bind_listen(int s, const gorc_addr *a, int backlog)
+{
+    if (bind(s, &a->u.sa, a->len) != 0)
+        return -errno;
+    if (listen(s, backlog > 0 ? backlog : 65535) != 0) /* the kernel caps it at somaxconn */
+        return -errno;
+    return 0;
+}
+
+static int tcp_socket(const gorc_addr *a, const gorc_listen_opts *o, bool dual)
+{
+    int family = a->u.sa.sa_family;
+    int s = new_socket(family, SOCK_STREAM);
+    if (s < 0)
+        return s;
+    int rc = 0;
+    if (family == AF_INET6)
+        rc = setopt(s, IPPROTO_IPV6, IPV6_V6ONLY, !dual && o->family == AF_INET6);
+    if (rc == 0 && !o->no_reuseaddr)
+        rc = setopt(s, SOL_SOCKET, SO_REUSEADDR, 1);
+    if (rc == 0 && o->reuseport)
+        rc = setopt(s, SOL_SOCKET, SO_REUSEPORT, 1);
+    if (rc == 0)
+        rc = bind_listen(s, a, o->backlog);
+    if (rc != 0) {
+        close(s);
+        return rc;
+    }
+    return s;
+}
+
+int gorc_tcp_listen(gorc_listener **out, const char *addr, const gorc_listen_opts *opts)
+{
+    if (out == NULL || addr == NULL)
+        return -EINVAL;
+    *out = NULL;
+    gorc_listen_opts o = opts ? *opts : (gorc_listen_opts){0};
+    gorc_addr a;
+    bool dual;
+    int rc = listen_addr(&a, addr, o.family, &dual);
+    if (rc != 0)
+        return rc;
+    int s = tcp_socket(&a, &o, dual);
+    if (s == -EAFNOSUPPORT && dual) {
+        fallback_v4(&a);
+        s = tcp_socket(&a, &o, false);
+    }
+    if (s < 0)
+        return s;
+    return listener_wrap(out, s, a.u.sa.sa_family, o.keepalive);
+}
+
+int gorc_unix_listen(gorc_listener **out, const char *path, const gorc_listen_opts *opts)
+{
+    if (out == NULL)
+        return -EINVAL;
+    *out = NULL;
+    gorc_addr a;
+    int rc = gorc__unix_addr(&a, path);
+    if (rc != 0)
+        return rc;
+    int s = new_socket(AF_UNIX, SOCK_STREAM);
+    if (s < 0)
+        return s;
+    if (bind(s, &a.u.sa, a.len) != 0) {
+        rc = -errno;
+        close(s);
+        return rc;
+    }
+    bool file = path[0] != '@';
+    char *copy = NULL;
+    int backlog = opts && opts->backlog > 0 ? opts->backlog : 65535;
+    if (listen(s, backlog) != 0)
+        rc = -errno;
+    else if (file && (copy = strdup(path)) == NULL)
+        rc = -ENOMEM;
+    if (rc == 0)
+        rc = listener_wrap(out, s, AF_UNIX, -1); /* closes s on failure */
+    else
+        close(s);
+    if (rc != 0) {
+        if (file)
+            unlink(path);
+        free(copy);
+        return rc;
+    }
+    (*out)->unlink_path = copy;
+    return 0;
+}
+
+/* A listening stream socket? Then its family, else 0. */
+static int listening_family(int fd)
+{
+    int type = 0, acc = 0, family = 0;
+    if (getopt_int(fd, SOL_SOCKET, SO_TYPE, &type) != 0 || type != SOCK_STREAM)
+        return 0;
+    if (getopt_int(fd, SOL_SOCKET, SO_ACCEPTCONN, &acc) != 0 || !acc)
+        return 0;
+    getopt_int(fd, SOL_SOCKET, SO_DOMAIN, &family);
+    return family ? family : AF_UNSPEC;
+}
+
+int gorc_listener_from_fd(gorc_listener **out, int fd)
+{
+    if (out == NULL || fd < 0) {
+        if (fd >= 0)
+            close(fd); /* the listener owns fd even on failure */
+        return -EINVAL;
+    }
+    *out = NULL;
+    int type = 0;
+    int rc = getopt_int(fd, SOL_SOCKET, SO_TYPE, &type);
+    int family = rc == 0 ? listening_family(fd) : 0;
+    if (rc == 0 && family == 0)
+        rc = -EINVAL;
+    if (rc == 0)
+        rc = make_nonblocking(fd);
+    if (rc != 0) {
+        close(fd);
+        return rc;
+    }
+    return listener_wrap(out, fd, family, family == AF_UNIX ? -1 : 0);
+}
+
+int gorc_listeners_from_systemd(gorc_listener **out, int max, bool unset_env)
+{
+    const char *pid = getenv("LISTEN_PID"), *fds = getenv("LISTEN_FDS");
+    long p = pid ? strtol(pid, NULL, 10) : 0, n = fds ? strtol(fds, NULL, 10) : 0;
+    if (unset_env) {
+        unsetenv("LISTEN_PID");
+        unsetenv("LISTEN_FDS");
+        unsetenv("LISTEN_FDNAMES");
+    }
+    if (p != (long)getpid() || n <= 0 || n > 65536)
+        return 0;
+    for (int i = 0; i < n && i < max && out; i++) {
+        out[i] = NULL;
+        if (listening_family(3 + i) != 0)
+            gorc_listener_from_fd(&out[i], 3 + i);
+    }
+    return (int)n;
+}
+
+int gorc_listener_accept(gorc_listener *l, gorc_conn **out)
+{
+    if (l == NULL || out == NULL)
+        return -EINVAL;
+    *out = NULL;
+    int s;
+    int rc = gorc__fd_accept(&l->fd, &s, NULL, NULL);
+    if (rc != 0)
+        return rc;
+    if (l->family == AF_INET || l->family == AF_INET6)
+        tcp_defaults(s, l->keepalive);
+    return conn_wrap(out, s, GORC__FD_STREAM, l->family, true);
+}
+
+int gorc_listener_set_deadline(gorc_listener *l, int64_t t)
+{
+    return l ? gorc__fd_set_deadline(&l->fd, t, 'r') : -EINVAL;
+}
+
+int gorc_listener_addr(gorc_listener *l, char *buf, size_t n)
+{
+    return l ? sock_addr(&l->fd, false, buf, n) : -EINVAL;
+}
+
+int gorc_listener_fd(gorc_listener *l)
+{
+    if (l == NULL)
+        return -EINVAL;
+    if (!gorc__fd_incref(&l->fd))
+        return GORC_ENETCLOSED;
+    int fd = l->fd.sysfd;
+    gorc__fd_decref(&l->fd);
+    return fd;
+}
+
+static int listener_close(gorc_listener *l)
+{
+    int rc = gorc__fd_close(&l->fd);
+    if (rc == 0 && l->unlink_path) {
+        unlink(l->unlink_path);
+        free(l->unlink_path);
+        l->unlink_path = NULL;
+    }
+    return rc;
+}
+
+gorc_listener *gorc_listener_retain(gorc_listener *l)
+{
+    if (l)
+        atomic_fetch_add(&l->refs, 1);
+    return l;
+}
+
+void gorc_listener_release(gorc_listener *l)
+{
+    if (l == NULL || atomic_fetch_sub(&l->refs, 1) != 1)
+        return;
+    listener_close(l);
+    free(l);
+}
+
+int gorc_listener_close(gorc_listener *l)
+{
+    if (l == NULL)
+        return -EINVAL;
+    int rc = listener_close(l);
+    gorc_listener_release(l);
+    return rc;
+}
+
+/* ------------------------------------------------------------------------------------------
+ * UDP
+ * ---------------------------------------------------------------------------------------- */
+
+int gorc_udp_listen(gorc_conn **out, const char *addr)
+{
+    if (out == NULL || addr == NULL)
+        return -EINVAL;
+    *out = NULL;
+    gorc_addr a;
+    bool dual;
+    int rc = listen_addr(&a, addr, 0, &dual);
+    if (rc != 0)
+        return rc;
+    int s = new_socket(a.u.sa.sa_family, SOCK_DGRAM);
+    if (s == -EAFNOSUPPORT && dual) {
+        fallback_v4(&a);
+        dual = false;
+        s = new_socket(AF_INET, SOCK_DGRAM);
+    }
+    if (s < 0)
+        return s;
+    if (a.u.sa.sa_family == AF_INET6)
+        rc = setopt(s, IPPROTO_IPV6, IPV6_V6ONLY, 0);
+    if (rc == 0 && bind(s, &a.u.sa, a.len) != 0)
+        rc = -errno;
+    if (rc != 0) {
+        close(s);
+        return rc;
+    }
+    return conn_wrap(out, s, GORC__FD_DGRAM, a.u.sa.sa_family, true);
+}
+
+int gorc_udp_dial(gorc_conn **out, const char *addr)
+{
+    return dial(out, addr, SOCK_DGRAM, 0);
+}
+
+ssize_t gorc_conn_read_from(gorc_conn *c, void *buf, size_t n, gorc_addr *from)
+{
+    if (c == NULL || (buf == NULL && n > 0))
+        return -EINVAL;
+    if (from == NULL)
+        return gorc__fd_recvfrom(&c->fd, buf, n, NULL, NULL);
+    memset(from, 0, sizeof *from);
+    from->len = sizeof from->u;
+    ssize_t r = gorc__fd_recvfrom(&c->fd, buf, n, &from->u.sa, &from->len);
+    if (r >= 0)
+        gorc__unmap_v4(from);
+    return r;
+}
+
+ssize_t gorc_conn_write_to(gorc_conn *c, const void *buf, size_t n, const gorc_addr *to)
+{
+    if (c == NULL || to == NULL || (buf == NULL && n > 0))
+        return -EINVAL;
+    gorc_addr m;
+    if (c->family == AF_INET6 && to->u.sa.sa_family == AF_INET) {
+        /* A dual-stack socket reaches IPv4 peers through IPv4-mapped addresses. */
+        memset(&m, 0, sizeof m);
+        m.u.in6.sin6_family = AF_INET6;
+        m.u.in6.sin6_port = to->u.in4.sin_port;
+        m.u.in6.sin6_addr.s6_addr[10] = 0xff;
+        m.u.in6.sin6_addr.s6_addr[11] = 0xff;
+        memcpy(&m.u.in6.sin6_addr.s6_addr[12], &to->u.in4.sin_addr, 4);
+        m.len = sizeof m.u.in6;
+        to = &m;
+    }
+    return gorc__fd_sendto(&c->fd, buf, n, &to->u.sa, to->len);
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Files, through gorc_blocking
+ * ---------------------------------------------------------------------------------------- */
+
+typedef struct filereq {
+    int fd;
+    const char *path;
+    int flags;
+    mode_t mode;
+    char *buf;
+    size_t n;
+    int64_t off;
+    ssize_t r;
+} filereq;
+
+static void *run_open(void *arg)
+{
+    filereq *q = arg;
+    do
+        q->r = open(q->path, q->flags | O_CLOEXEC, q->mode);
+    while (q->r < 0 && errno == EINTR);
+    if (q->r < 0)
+        q->r = -errno;
+    return NULL;
+}
+
+static void *run_read(void *arg)
+{
+    filereq *q = arg;
+    do
+        q->r = q->off >= 0 ? pread(q->fd, q->buf, q->n, (off_t)q->off) : read(q->fd, q->buf, q->n);
+    while (q->r < 0 && errno == EINTR);
+    if (q->r < 0)
+        q->r = -errno;
+    return NULL;
+}
+
+static void *run_write(void *arg)
+{
+    filereq *q = arg;
+    size_t done = 0;
+    while (done < q->n) {
+        ssize_t r = q->off >= 0 ? pwrite(q->fd, q->buf + done, q->n - done, (off_t)(q->off + done))
+                                : write(q->fd, q->buf + done, q->n - done);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            q->r = r < 0 ? -errno : -EIO;
+            return NULL;
+        }
+        done += (size_t)r;
+    }
+    q->r = (ssize_t)done;
+    return NULL;
+}
+
+int gorc_file_open(const char *path, int flags, mode_t mode)
+{
+    if (path == NULL)
+        return -EINVAL;
+    filereq q = {.path = path, .flags = flags, .mode = mode};
+    gorc_blocking(run_open, &q);
+    return (int)q.r;
+}
+
+ssize_t gorc_file_read(int fd, void *buf, size_t n, int64_t off)
+{
+    if (fd < 0 || (buf == NULL && n > 0))
+        return -EINVAL;
+    filereq q = {.fd = fd, .buf = buf, .n = n, .off = off};
+    gorc_blocking(run_read, &q);
+    return q.r;
+}
+
+ssize_t gorc_file_write(int fd, const void *buf, size_t n, int64_t off)
+{
+    if (fd < 0 || (buf == NULL && n > 0))
+        return -EINVAL;
+    filereq q = {.fd = fd, .buf = (char *)buf, .n = n, .off = off};
+    gorc_blocking(run_write, &q);
+    return q.r;
+}

@@ -1,0 +1,51 @@
+/*
+ * errors.c - gorc_strerror: the text of every error code gorc returns.
+ *
+ * gorc reports errors as negative errno values, and a few of them carry a meaning of gorc's
+ * own that strerror(3) would misdescribe: -EPIPE is also "the channel is closed", -EBADF "use
+ * of closed network connection", -ENODATA "unexpected EOF", -EFBIG "request body too large".
+ * Those get a message that names every meaning gorc gives the code, in Go's words where Go has
+ * them (net.ErrClosed, os.ErrDeadlineExceeded, io.ErrUnexpectedEOF, http.ErrServerClosed);
+ * every other code gets the C library's description. The table is the documentation too:
+ * docs/api.md's table of error codes lists the same meanings.
+ */
+#include "runtime/runtime.h"
+#include "gorc_http.h"
+#include "gorc_net.h"
+
+#include <string.h>
+
+typedef struct {
+    int code;
+    const char *text;
+} errtext;
+
+static const errtext own[] = {
+    {GORC_ECLOSED, "channel closed, or broken pipe (the peer closed the connection)"},
+    {GORC_EAGAIN, "operation would block, or the runtime could not start"},
+    {GORC_ETIMEDOUT, "i/o timeout (the deadline passed)"},
+    {GORC_ENETCLOSED, "use of closed network connection"},
+    {GORC_EUNEXPECTEDEOF, "unexpected EOF"},
+    {GORC_ENOHOST, "no such host"},
+    {GORC_HTTP_ESERVERCLOSED, "http: Server closed"},
+    {GORC_HTTP_EBODYNOTALLOWED,
+     "http: request method or response status code does not allow body, or operation not "
+     "permitted"},
+    {GORC_HTTP_ETOOMANYREDIRECTS, "http: stopped after too many redirects"},
+    {GORC_HTTP_EBADMSG, "malformed HTTP message"},
+    {GORC_HTTP_ETOOLARGE, "http: request body too large"},
+};
+
+const char *gorc_strerror(int err)
+{
+    if (err == 0)
+        return "success";
+    if (err > 0)
+        err = -err;
+    for (size_t i = 0; i < sizeof own / sizeof own[0]; i++)
+        if (own[i].code == err)
+            return own[i].text;
+    /* strerrordesc_np is thread-safe and never formats into a buffer. */
+    const char *s = err == INT32_MIN ? NULL : strerrordesc_np(-err);
+    return s ? s : "unknown error";
+}

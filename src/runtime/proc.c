@@ -1,0 +1,1598 @@
+/*
+ * proc.c - the scheduler.
+ *
+ * gorc runs goroutines (G) on worker threads (M) that must hold a processor (P) to do so; there
+ * are exactly nprocs Ps, so at most nprocs goroutines run at once, while any number of Ms may
+ * exist (some parked, one blocked in the poller, some stuck in a goroutine that made a blocking
+ * call). This is Go's design; the text below says where gorc departs from it and why.
+ *
+ * Run queues. Each P has a 256-slot lock-free ring that only its owner appends to and anyone
+ * may steal half of, plus a `runnext` slot: a goroutine readied by the running one (the
+ * receiver of a channel send, a new goroutine) runs next, so a producer/consumer pair keeps
+ * handing the CPU back and forth with warm caches. When the ring is full, half of it moves to
+ * the global queue (a locked list). Every 61st schedule looks at the global queue first so
+ * local work cannot starve it.
+ *
+ * Switching. A goroutine that blocks (gorc__park), yields or exits calls schedule_away on its
+ * own stack. If its P has more work, it switches directly to the next goroutine: one stack
+ * switch per handoff, where Go makes two (via g0). Only when the P runs dry does it switch to
+ * the M's g0 context, whose loop (m_loop) looks harder: global queue, the poller, stealing from
+ * other Ps, and finally parking. Whatever the old goroutine still needed done - releasing the
+ * channel lock it parked under, requeueing itself, freeing its stack - is recorded in the M as
+ * an "after" action and performed by whichever context runs next, once the old goroutine is
+ * safely off its stack. That is how a waker can never resume a goroutine that has not finished
+ * switching out.
+ *
+ * Spinning and parking. An M without work "spins" (steals) for a while before releasing its P
+ * and parking on a futex. At most half the busy Ps' worth of Ms spin at once. When a goroutine
+ * becomes runnable and there is an idle P but no spinning M, wakep() starts one. Parked Ms cost
+ * nothing: an idle program sleeps in the kernel.
+ *
+ * The poller. At most one idle M blocks in gorc__netpoll (epoll_wait) with the earliest timer
+ * deadline of all Ps as its timeout; the others park on their futex. Adding an earlier timer
+ * or needing the poller's attention breaks it out through an eventfd. There is no periodic
+ * tick: an idle process with a sleeping goroutine wakes exactly when the timer is due.
+ *
+ * The monitor. A separate thread watches every P. A P whose goroutine has not returned to the
+ * scheduler for 10 ms - CPU-bound, stuck in a blocking system call or in some C library that
+ * blocks - while other work waits for it is taken away from its M (see "P ownership" below for
+ * how the M finds out without paying an atomic read-modify-write per switch) and handed to
+ * another M. The old M
+ * carries on with its goroutine; the next time that goroutine enters the runtime, the M finds
+ * it has no P and, after the goroutine parks, yields or exits, parks itself. Go does this only
+ * for goroutines inside system calls it knows about and preempts the rest asynchronously with
+ * signals; gorc cannot safely interrupt arbitrary C code, so one stuck goroutine costs one
+ * thread, but never the other goroutines' progress.
+ *
+ * Thread-locals. The only per-thread state is the M pointer, read through gorc__getm(), a
+ * function the compiler may not inline or treat as pure: after any switch a goroutine may be
+ * on another thread, and a cached thread-local address would point at the old thread's data.
+ */
+#include "runtime/netpoll.h"
+
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#ifdef GORC__ASAN
+#include <sanitizer/common_interface_defs.h>
+#endif
+#ifdef GORC__TSAN
+void *__tsan_get_current_fiber(void);
+void *__tsan_create_fiber(unsigned flags);
+void __tsan_destroy_fiber(void *fiber);
+void __tsan_switch_to_fiber(void *fiber, unsigned flags);
+#endif
+
+/* The scheduler as a whole. Only this file reads it; the rest of the runtime asks through the
+ * functions declared in runtime.h. */
+typedef struct gorc__sched {
+    gorc__lock lock; /* idle lists, global run queue, counters below */
+    gorc__g *runqhead, *runqtail;
+    _Atomic int32_t runqsize;
+    gorc__p *pidle;
+    _Atomic int32_t npidle;
+    gorc__m *midle;
+    int mcount;
+    _Atomic int32_t nmspinning;
+    _Atomic int32_t nlostp;   /* Ms running a goroutine after losing their P */
+    _Atomic int32_t nforeign; /* foreign threads that have used the runtime */
+    _Atomic int64_t ngoroutines;
+    _Atomic uint64_t goidgen;
+    _Atomic int32_t main_active;
+    _Atomic int32_t npolling; /* Ms blocked in the poller */
+    _Atomic int64_t pollwhen; /* deadline the poller sleeps until (0 = none, -1 = forever) */
+    _Atomic int64_t lastpoll; /* when gorc__netpoll last ran */
+    _Atomic int32_t monitor_sleeping;
+    _Atomic uint32_t monitor_futex;
+    int nprocs;
+    gorc__p *allp;
+    gorc__g *allg; /* every G ever made, newest first (guarded by lock) */
+} gorc__sched;
+
+static gorc__sched gorc__s;
+
+_Thread_local gorc__m *gorc__tls_m;
+static _Thread_local gorc__g *tls_foreign;
+static pthread_once_t init_once = PTHREAD_ONCE_INIT;
+static int init_err;
+static pthread_key_t foreign_key;
+static _Atomic uint32_t mainwait;
+static _Atomic uint32_t main_busy; /* a gorc_main call is in progress */
+static _Atomic uint32_t next_mid = 1;
+static _Atomic int dead_reported;
+
+#define RETAKE_NS   (10 * GORC_MILLISECOND)
+#define MAX_THREADS 10000
+#define GFREE_LOCAL 64
+
+static void m_loop(gorc__m *m);
+static void *mstart(void *arg);
+static gorc__g *findrunnable(gorc__m *m);
+static void check_dead(void);
+
+/* ------------------------------------------------------------------------------------------
+ * Thread-local access and small helpers
+ * ---------------------------------------------------------------------------------------- */
+
+__attribute__((noinline)) gorc__m *gorc__getm(void)
+{
+    __asm__ volatile("" ::: "memory");
+    return gorc__tls_m;
+}
+
+static void foreign_exit(void *arg)
+{
+    gorc__g *g = arg;
+    atomic_fetch_sub(&gorc__s.nforeign, 1);
+    free(g->sleept);
+    free(g);
+}
+
+static gorc__g *foreign_g(void)
+{
+    gorc__g *g = tls_foreign;
+    if (g)
+        return g;
+    g = calloc(1, sizeof *g);
+    if (g == NULL)
+        gorc__fatal("out of memory registering a foreign thread");
+    g->foreign = true;
+    g->id = 0;
+    atomic_store(&g->status, GORC__G_RUNNING);
+    atomic_fetch_add(&gorc__s.nforeign, 1);
+    pthread_setspecific(foreign_key, g);
+    tls_foreign = g;
+    return g;
+}
+
+void gorc__note_foreign_slow(void)
+{
+    if (gorc__getm() == NULL)
+        foreign_g();
+}
+
+void gorc_foreign_attach(void)
+{
+    gorc__note_foreign();
+}
+
+gorc__g *gorc__getg(void)
+{
+    gorc__m *m = gorc__getm();
+    return m ? m->curg : foreign_g();
+}
+
+/* ------------------------------------------------------------------------------------------
+ * P ownership.
+ *
+ * An M touching its P's unlocked state (run queue, caches) first sets m->insched, then checks
+ * that it still owns the P. The monitor takes a P only from an M that is not in the scheduler:
+ * it clears p->owner, then checks m->insched. That is Dekker's pattern, and each side needs a
+ * full barrier between its store and its load; the M's side runs on every switch, the monitor's
+ * a few times a second at most. membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED) lets the monitor
+ * execute the barrier on the M's behalf, so the M's side is two plain stores and a load. Where
+ * membarrier is unavailable both sides use an ordinary fence.
+ * ---------------------------------------------------------------------------------------- */
+
+static bool use_membarrier;
+
+/* A full barrier. ThreadSanitizer does not model fences (gcc refuses them with -Wtsan); under
+ * it a sequentially consistent read-modify-write stands in, which is a full barrier on every
+ * architecture gorc supports. */
+static void full_fence(void)
+{
+#ifdef GORC__TSAN
+    static _Atomic int dummy;
+    atomic_fetch_add(&dummy, 0);
+#else
+    atomic_thread_fence(memory_order_seq_cst);
+#endif
+}
+
+static void membarrier_init(void)
+{
+    use_membarrier = gorc__os_membarrier_register();
+}
+
+static void remote_fence(void)
+{
+    if (use_membarrier && gorc__os_membarrier())
+        return;
+    full_fence();
+}
+
+/* The monitor decided to retake p (under sched.lock) or the M must wait for its verdict. */
+static gorc__p *p_enter_slow(gorc__m *m, gorc__p *p)
+{
+    gorc__lock_acquire(&gorc__s.lock);
+    bool mine = atomic_load(&p->owner) == m->id;
+    gorc__lock_release(&gorc__s.lock);
+    if (mine)
+        return p;
+    atomic_store_explicit(&m->insched, 0, memory_order_release);
+    m->p = NULL;
+    m->lostp = true;
+    return NULL;
+}
+
+static gorc__p *p_enter(gorc__m *m)
+{
+    gorc__p *p = m->p;
+    if (p == NULL)
+        return NULL;
+    atomic_store_explicit(&m->insched, 1, memory_order_relaxed);
+    if (GORC__UNLIKELY(!use_membarrier))
+        full_fence();
+    else
+        atomic_signal_fence(memory_order_seq_cst);
+    if (GORC__LIKELY(atomic_load_explicit(&p->owner, memory_order_relaxed) == m->id))
+        return p;
+    return p_enter_slow(m, p);
+}
+
+static void p_leave(gorc__m *m)
+{
+    atomic_store_explicit(&m->insched, 0, memory_order_release);
+}
+
+static bool in_sched(const gorc__m *m)
+{
+    return atomic_load_explicit(&m->insched, memory_order_relaxed) != 0;
+}
+
+static void wake_monitor(void);
+
+static void acquirep(gorc__m *m, gorc__p *p)
+{
+    atomic_store(&p->m, m);
+    m->p = p;
+    atomic_store_explicit(&m->insched, 1, memory_order_relaxed);
+    atomic_store(&p->owner, m->id);
+    wake_monitor(); /* it sleeps while every P is idle */
+}
+
+/* Under sched.lock. */
+static void pidleput(gorc__p *p)
+{
+    atomic_store(&p->owner, 0);
+    atomic_store(&p->m, NULL);
+    p->link = gorc__s.pidle;
+    gorc__s.pidle = p;
+    atomic_fetch_add(&gorc__s.npidle, 1);
+}
+
+/* Under sched.lock. */
+static gorc__p *pidleget(void)
+{
+    gorc__p *p = gorc__s.pidle;
+    if (p) {
+        gorc__s.pidle = p->link;
+        atomic_fetch_sub(&gorc__s.npidle, 1);
+    }
+    return p;
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Run queues
+ * ---------------------------------------------------------------------------------------- */
+
+/* Under sched.lock. */
+static void globrunqput_batch(gorc__g *head, gorc__g *tail, int n)
+{
+    tail->schedlink = NULL;
+    if (gorc__s.runqtail)
+        gorc__s.runqtail->schedlink = head;
+    else
+        gorc__s.runqhead = head;
+    gorc__s.runqtail = tail;
+    atomic_fetch_add(&gorc__s.runqsize, n);
+}
+
+static void globrunqput(gorc__g *g)
+{
+    gorc__lock_acquire(&gorc__s.lock);
+    globrunqput_batch(g, g, 1);
+    gorc__lock_release(&gorc__s.lock);
+}
+
+static bool runqputslow(gorc__p *p, gorc__g *g, uint32_t h, uint32_t t)
+{
+    gorc__g *batch[GORC__RUNQ / 2 + 1];
+    uint32_t n = (t - h) / 2;
+    for (uint32_t i = 0; i < n; i++)
+        batch[i] = atomic_load_explicit(&p->runq[(h + i) % GORC__RUNQ], memory_order_relaxed);
+    if (!atomic_compare_exchange_strong_explicit(&p->runqhead, &h, h + n, memory_order_release,
+                                                 memory_order_relaxed))
+        return false;
+    batch[n] = g;
+    for (uint32_t i = 0; i < n; i++)
+        batch[i]->schedlink = batch[i + 1];
+    gorc__lock_acquire(&gorc__s.lock);
+    globrunqput_batch(batch[0], batch[n], (int)n + 1);
+    gorc__lock_release(&gorc__s.lock);
+    return true;
+}
+
+/* Owner only. */
+static void runqput(gorc__p *p, gorc__g *g, bool next)
+{
+    if (next) {
+        g = atomic_exchange_explicit(&p->runnext, g, memory_order_acq_rel);
+        if (g == NULL)
+            return;
+    }
+    for (;;) {
+        uint32_t h = atomic_load_explicit(&p->runqhead, memory_order_acquire);
+        uint32_t t = atomic_load_explicit(&p->runqtail, memory_order_relaxed);
+        if (t - h < GORC__RUNQ) {
+            atomic_store_explicit(&p->runq[t % GORC__RUNQ], g, memory_order_relaxed);
+            atomic_store_explicit(&p->runqtail, t + 1, memory_order_release);
+            return;
+        }
+        if (runqputslow(p, g, h, t))
+            return;
+    }
+}
+
+/* Owner only. */
+static gorc__g *runqget(gorc__p *p)
+{
+    gorc__g *next = atomic_load_explicit(&p->runnext, memory_order_relaxed);
+    if (next && atomic_compare_exchange_strong(&p->runnext, &next, NULL))
+        return next;
+    for (;;) {
+        uint32_t h = atomic_load_explicit(&p->runqhead, memory_order_acquire);
+        uint32_t t = atomic_load_explicit(&p->runqtail, memory_order_relaxed);
+        if (t == h)
+            return NULL;
+        gorc__g *g = atomic_load_explicit(&p->runq[h % GORC__RUNQ], memory_order_relaxed);
+        if (atomic_compare_exchange_strong_explicit(&p->runqhead, &h, h + 1, memory_order_release,
+                                                    memory_order_relaxed))
+            return g;
+    }
+}
+
+static bool runqempty(gorc__p *p)
+{
+    uint32_t h = atomic_load(&p->runqhead);
+    uint32_t t = atomic_load(&p->runqtail);
+    return h == t && atomic_load(&p->runnext) == NULL;
+}
+
+/* Take half of p2's queue into p's ring at position t (p's tail); returns how many. */
+static uint32_t runqgrab(gorc__p *p2, gorc__p *p, uint32_t t, bool steal_next)
+{
+    for (;;) {
+        uint32_t h = atomic_load_explicit(&p2->runqhead, memory_order_acquire);
+        uint32_t t2 = atomic_load_explicit(&p2->runqtail, memory_order_acquire);
+        uint32_t n = t2 - h;
+        n = n - n / 2;
+        if (n == 0) {
+            if (!steal_next)
+                return 0;
+            gorc__g *next = atomic_load(&p2->runnext);
+            if (next == NULL)
+                return 0;
+            /* The owner probably is about to switch to it; give it a moment, as Go does. */
+            if (atomic_load(&p2->owner) != 0)
+                usleep(3);
+            if (!atomic_compare_exchange_strong(&p2->runnext, &next, NULL))
+                continue;
+            atomic_store_explicit(&p->runq[t % GORC__RUNQ], next, memory_order_relaxed);
+            return 1;
+        }
+        if (n > GORC__RUNQ / 2)
+            continue; /* read an inconsistent head/tail pair */
+        for (uint32_t i = 0; i < n; i++) {
+            gorc__g *g =
+                atomic_load_explicit(&p2->runq[(h + i) % GORC__RUNQ], memory_order_relaxed);
+            atomic_store_explicit(&p->runq[(t + i) % GORC__RUNQ], g, memory_order_relaxed);
+        }
+        if (atomic_compare_exchange_strong_explicit(&p2->runqhead, &h, h + n, memory_order_release,
+                                                    memory_order_relaxed))
+            return n;
+    }
+}
+
+static gorc__g *runqsteal(gorc__p *p, gorc__p *p2, bool steal_next)
+{
+    uint32_t t = atomic_load_explicit(&p->runqtail, memory_order_relaxed);
+    uint32_t n = runqgrab(p2, p, t, steal_next);
+    if (n == 0)
+        return NULL;
+    n--;
+    gorc__g *g = atomic_load_explicit(&p->runq[(t + n) % GORC__RUNQ], memory_order_relaxed);
+    if (n > 0)
+        atomic_store_explicit(&p->runqtail, t + n, memory_order_release);
+    return g;
+}
+
+/* Under sched.lock: take one G and move up to a fair share more into p's ring. */
+static gorc__g *globrunqget(gorc__p *p, int max)
+{
+    int sz = atomic_load(&gorc__s.runqsize);
+    if (sz == 0)
+        return NULL;
+    int n = sz / gorc__s.nprocs + 1;
+    if (n > sz)
+        n = sz;
+    if (max > 0 && n > max)
+        n = max;
+    if (n > GORC__RUNQ / 2)
+        n = GORC__RUNQ / 2;
+    atomic_fetch_sub(&gorc__s.runqsize, n);
+    gorc__g *g = gorc__s.runqhead;
+    gorc__s.runqhead = g->schedlink;
+    for (int i = 1; i < n; i++) {
+        gorc__g *g2 = gorc__s.runqhead;
+        gorc__s.runqhead = g2->schedlink;
+        runqput(p, g2, false);
+    }
+    if (gorc__s.runqhead == NULL)
+        gorc__s.runqtail = NULL;
+    return g;
+}
+
+static gorc__g *globrunqget_locked(gorc__p *p, int max)
+{
+    if (atomic_load_explicit(&gorc__s.runqsize, memory_order_relaxed) == 0)
+        return NULL;
+    gorc__lock_acquire(&gorc__s.lock);
+    gorc__g *g = globrunqget(p, max);
+    gorc__lock_release(&gorc__s.lock);
+    return g;
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Ms: creation, parking, waking
+ * ---------------------------------------------------------------------------------------- */
+
+static void mpark_wait(gorc__m *m)
+{
+    while (atomic_load(&m->park) == 0)
+        gorc__futex_wait(&m->park, 0, -1);
+    atomic_store(&m->park, 0);
+}
+
+static void wake_monitor(void)
+{
+    if (atomic_load(&gorc__s.monitor_sleeping)) {
+        atomic_store(&gorc__s.monitor_futex, 1);
+        gorc__futex_wake(&gorc__s.monitor_futex, 1);
+    }
+}
+
+/* Worker threads run only the scheduler loop on their own stack (goroutines have theirs, and
+ * faults are handled on an alternate stack), so they need far less than the default 8 MiB. */
+#define M_STACK (512 * 1024)
+
+static int newm(gorc__p *p, bool spinning)
+{
+    gorc__m *m = calloc(1, sizeof *m);
+    if (m == NULL)
+        return -ENOMEM;
+    m->id = atomic_fetch_add(&next_mid, 1);
+    m->rnd = 0x9E3779B97F4A7C15ULL * m->id ^ (uint64_t)gorc__nanotime();
+    if (m->rnd == 0)
+        m->rnd = 1;
+    m->nextp = p;
+    m->spinning = spinning;
+    m->g0.status = GORC__G_RUNNING;
+    gorc__lock_acquire(&gorc__s.lock);
+    if (gorc__s.mcount >= MAX_THREADS) {
+        gorc__lock_release(&gorc__s.lock);
+        gorc__fatal("thread exhaustion: program exceeds %d-thread limit", MAX_THREADS);
+    }
+    gorc__s.mcount++;
+    gorc__lock_release(&gorc__s.lock);
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    pthread_attr_setstacksize(&attr, M_STACK);
+    pthread_t thread;
+    int rc = pthread_create(&thread, &attr, mstart, m);
+    pthread_attr_destroy(&attr);
+    if (rc != 0) {
+        gorc__lock_acquire(&gorc__s.lock);
+        gorc__s.mcount--;
+        gorc__lock_release(&gorc__s.lock);
+        free(m);
+        return -rc;
+    }
+    return 0;
+}
+
+/* No thread could be made for p (out of memory or address space): p goes back to the idle list
+ * and the Ms that exist pick its work up when they next look. Go dies here; a server under
+ * memory pressure is better off degraded than dead. Said once on stderr. */
+static void no_thread_for(gorc__p *p, bool spinning, int err)
+{
+    static _Atomic int warned;
+    if (atomic_exchange(&warned, 1) == 0)
+        fprintf(stderr, "gorc: cannot create a worker thread (%s); continuing with fewer\n",
+                strerror(-err));
+    gorc__lock_acquire(&gorc__s.lock);
+    pidleput(p);
+    gorc__lock_release(&gorc__s.lock);
+    if (spinning)
+        atomic_fetch_sub(&gorc__s.nmspinning, 1);
+}
+
+/* Run p (or an idle P if NULL) on an idle M, or a new one. */
+static void startm(gorc__p *p, bool spinning)
+{
+    gorc__lock_acquire(&gorc__s.lock);
+    if (p == NULL) {
+        p = pidleget();
+        if (p == NULL) {
+            gorc__lock_release(&gorc__s.lock);
+            if (spinning)
+                atomic_fetch_sub(&gorc__s.nmspinning, 1);
+            return;
+        }
+    }
+    gorc__m *m = gorc__s.midle;
+    if (m) {
+        gorc__s.midle = m->schedlink;
+    }
+    gorc__lock_release(&gorc__s.lock);
+    wake_monitor();
+    if (m == NULL) {
+        int rc = newm(p, spinning);
+        if (rc != 0)
+            no_thread_for(p, spinning, rc);
+        return;
+    }
+    m->nextp = p;
+    m->spinning = spinning;
+    atomic_store(&m->park, 1);
+    gorc__futex_wake(&m->park, 1);
+}
+
+void gorc__wakep(void)
+{
+    if (atomic_load(&gorc__s.npidle) == 0)
+        return;
+    int32_t zero = 0;
+    if (atomic_load(&gorc__s.nmspinning) != 0 ||
+        !atomic_compare_exchange_strong(&gorc__s.nmspinning, &zero, 1))
+        return;
+    startm(NULL, true);
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Goroutine records: allocation, ids, recycling
+ * ---------------------------------------------------------------------------------------- */
+
+#define GSLAB 128
+
+/* New records come in slabs so the global list of all Gs (for dumps) is touched rarely. */
+static gorc__g *gslab_new(void)
+{
+    gorc__g *s = calloc(GSLAB, sizeof *s);
+    if (s == NULL)
+        return NULL;
+    for (int i = 0; i < GSLAB - 1; i++)
+        s[i].schedlink = &s[i + 1];
+    gorc__lock_acquire(&gorc__s.lock);
+    for (int i = 0; i < GSLAB; i++) {
+        s[i].allnext = gorc__s.allg;
+        gorc__s.allg = &s[i];
+    }
+    gorc__lock_release(&gorc__s.lock);
+    return s;
+}
+
+static gorc__lock gfree_lock;
+static gorc__g *gfree_global;
+static int ngfree_global;
+
+static gorc__g *galloc(gorc__p *p)
+{
+    if (p && p->gfree == NULL) {
+        gorc__lock_acquire(&gfree_lock);
+        while (gfree_global && p->ngfree < GFREE_LOCAL / 2) {
+            gorc__g *g = gfree_global;
+            gfree_global = g->schedlink;
+            ngfree_global--;
+            g->schedlink = p->gfree;
+            p->gfree = g;
+            p->ngfree++;
+        }
+        gorc__lock_release(&gfree_lock);
+        if (p->gfree == NULL) {
+            gorc__g *s = gslab_new();
+            if (s == NULL)
+                return NULL;
+            s[GSLAB - 1].schedlink = NULL;
+            p->gfree = s;
+            p->ngfree = GSLAB;
+        }
+    }
+    gorc__g *g;
+    if (p) {
+        g = p->gfree;
+        p->gfree = g->schedlink;
+        p->ngfree--;
+        return g;
+    }
+    gorc__lock_acquire(&gfree_lock);
+    g = gfree_global;
+    if (g) {
+        gfree_global = g->schedlink;
+        ngfree_global--;
+    }
+    gorc__lock_release(&gfree_lock);
+    if (g == NULL) {
+        gorc__g *s = gslab_new();
+        if (s == NULL)
+            return NULL;
+        g = s;
+        gorc__lock_acquire(&gfree_lock);
+        s[GSLAB - 1].schedlink = gfree_global;
+        gfree_global = &s[1];
+        ngfree_global += GSLAB - 1;
+        gorc__lock_release(&gfree_lock);
+    }
+    return g;
+}
+
+static void gfree(gorc__p *p, gorc__g *g)
+{
+    gorc__stack_free(p, &g->stk);
+#ifdef GORC__TSAN
+    if (g->tsan_fiber) {
+        __tsan_destroy_fiber(g->tsan_fiber);
+        g->tsan_fiber = NULL;
+    }
+#endif
+    atomic_store(&g->status, GORC__G_FREE);
+    atomic_fetch_sub(&gorc__s.ngoroutines, 1);
+    if (p) {
+        g->schedlink = p->gfree;
+        p->gfree = g;
+        if (++p->ngfree < GFREE_LOCAL)
+            return;
+        /* Move half to the global list. */
+        gorc__g *head = p->gfree, *tail = head;
+        for (int i = 1; i < GFREE_LOCAL / 2; i++)
+            tail = tail->schedlink;
+        p->gfree = tail->schedlink;
+        p->ngfree -= GFREE_LOCAL / 2;
+        gorc__lock_acquire(&gfree_lock);
+        tail->schedlink = gfree_global;
+        gfree_global = head;
+        ngfree_global += GFREE_LOCAL / 2;
+        gorc__lock_release(&gfree_lock);
+        return;
+    }
+    gorc__lock_acquire(&gfree_lock);
+    g->schedlink = gfree_global;
+    gfree_global = g;
+    ngfree_global++;
+    gorc__lock_release(&gfree_lock);
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Switching
+ * ---------------------------------------------------------------------------------------- */
+
+static void switch_to(gorc__m *m, gorc__g *from, gorc__g *to, bool from_dies)
+{
+#ifdef GORC__ASAN
+    const void *lo = to == &m->g0 ? (const void *)m->g0_lo : (const void *)to->stk.lo;
+    size_t sz = to == &m->g0 ? m->g0_size : to->stk.size;
+    __sanitizer_start_switch_fiber(from_dies ? NULL : &from->asan_fake, lo, sz);
+#else
+    (void)from_dies;
+    (void)m;
+#endif
+#ifdef GORC__TSAN
+    __tsan_switch_to_fiber(to->tsan_fiber, 0);
+#endif
+    gorc__ctx_switch(&from->sp, to->sp);
+#ifdef GORC__ASAN
+    __sanitizer_finish_switch_fiber(from->asan_fake, NULL, NULL);
+#endif
+}
+
+static void run_after(gorc__m *m)
+{
+    int a = m->after;
+    if (a == GORC__AFTER_NONE)
+        return;
+    m->after = GORC__AFTER_NONE;
+    gorc__g *g = m->after_g;
+    if (a == GORC__AFTER_UNLOCK) {
+        if (m->after_unlock)
+            m->after_unlock(m->after_arg);
+    } else if (a == GORC__AFTER_YIELD) {
+        atomic_store(&g->status, GORC__G_RUNNABLE);
+        globrunqput(g);
+    } else if (a == GORC__AFTER_EXIT) {
+        gfree(m->p, g);
+    }
+}
+
+static void g_start(void *arg);
+
+/* Give g a stack and a first frame if it has never run. Custom-size stacks were mapped at
+ * spawn; default-size ones were promised then (gorc__stack_promise), so taking one here finds
+ * a cached stack or an arena slot and cannot fail. */
+static void prepare_first_run(gorc__p *p, gorc__g *g)
+{
+    if (g->sp != NULL)
+        return;
+    if (g->stk.lo == NULL && gorc__stack_alloc(p, &g->stk, 0) != 0)
+        gorc__fatal("runtime: promised stack for goroutine %llu missing",
+                    (unsigned long long)g->id);
+    g->sp = gorc__ctx_init(g->stk.lo + g->stk.size, g_start, g);
+#ifdef GORC__TSAN
+    g->tsan_fiber = __tsan_create_fiber(0);
+#endif
+}
+
+/* Code run right after a goroutine gets the CPU back. */
+static void resumed(void)
+{
+    gorc__m *m = gorc__getm();
+    run_after(m);
+    p_leave(m);
+}
+
+static void execute(gorc__m *m, gorc__p *p, gorc__g *from, gorc__g *g, bool from_dies)
+{
+    prepare_first_run(p, g);
+    atomic_store_explicit(&g->status, GORC__G_RUNNING, memory_order_relaxed);
+    m->curg = g;
+    atomic_store_explicit(&p->schedtick, p->schedtick + 1, memory_order_relaxed);
+    switch_to(m, from, g, from_dies);
+}
+
+/* Quick look for the next goroutine, from a goroutine's stack. Due timers send us to g0: the
+ * departing goroutine may still hold the lock it parks under, and a timer's function may need
+ * that very lock (a timer firing on the channel being received from). g0 runs them after the
+ * lock is released. */
+static gorc__g *runnable_fast(gorc__p *p)
+{
+    int64_t t0 = atomic_load_explicit(&p->timer0, memory_order_relaxed);
+    if (t0 != 0 && t0 <= gorc__nanotime())
+        return NULL;
+    gorc__g *g;
+    if (p->schedtick % 61 == 0 && (g = globrunqget_locked(p, 1)) != NULL)
+        return g;
+    if ((g = runqget(p)) != NULL)
+        return g;
+    return globrunqget_locked(p, 0);
+}
+
+/* The current goroutine stops running (it parked, yielded or exits, as m->after says). */
+static void schedule_away(gorc__m *m, gorc__g *g)
+{
+    bool dies = m->after == GORC__AFTER_EXIT;
+    gorc__stack_check(g, __builtin_frame_address(0));
+    gorc__p *p = in_sched(m) ? m->p : p_enter(m);
+    if (p == NULL) {
+        m->curg = &m->g0;
+        switch_to(m, g, &m->g0, dies);
+        resumed();
+        return;
+    }
+    gorc__g *next = runnable_fast(p);
+    if (next && (next->sp != NULL || next->stk.lo != NULL || p->nstkcache > 0)) {
+        execute(m, p, g, next, dies);
+    } else {
+        /* Nothing to run, or the next goroutine needs a fresh stack (page faults, perhaps an
+         * mmap): let g0 do that after releasing what we parked under, not while holding it. */
+        m->nextg = next;
+        m->curg = &m->g0;
+        switch_to(m, g, &m->g0, dies);
+    }
+    resumed();
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Parking and readying
+ * ---------------------------------------------------------------------------------------- */
+
+static void park_foreign(gorc__g *g, void (*unlock)(void *), void *arg)
+{
+    atomic_store(&g->futex, 0);
+    atomic_store(&g->status, GORC__G_WAITING);
+    if (unlock)
+        unlock(arg);
+    while (atomic_load(&g->futex) == 0)
+        gorc__futex_wait(&g->futex, 0, -1);
+    atomic_store(&g->status, GORC__G_RUNNING);
+}
+
+void gorc__park(int reason, void (*unlock)(void *), void *arg)
+{
+    gorc__m *m = gorc__getm();
+    if (m == NULL || m->curg == &m->g0) {
+        park_foreign(foreign_g(), unlock, arg);
+        return;
+    }
+    gorc__g *g = m->curg;
+    g->waitreason = (uint8_t)reason;
+    atomic_store_explicit(&g->status, GORC__G_WAITING, memory_order_relaxed);
+    m->after = GORC__AFTER_UNLOCK;
+    m->after_unlock = unlock;
+    m->after_arg = arg;
+    m->after_g = g;
+    schedule_away(m, g);
+}
+
+void gorc__ready(gorc__g *g)
+{
+    if (g->foreign) {
+        atomic_store(&g->futex, 1);
+        gorc__futex_wake(&g->futex, 1);
+        return;
+    }
+    g->waitreason = GORC__W_NONE;
+    atomic_store_explicit(&g->status, GORC__G_RUNNABLE, memory_order_relaxed);
+    gorc__m *m = gorc__getm();
+    gorc__p *p = NULL;
+    bool held = m && in_sched(m);
+    if (m)
+        p = held ? m->p : p_enter(m);
+    if (p) {
+        runqput(p, g, true);
+        if (!held)
+            p_leave(m);
+    } else {
+        globrunqput(g);
+    }
+    gorc__wakep();
+}
+
+void gorc__inject(gorc__g *head, gorc__g *tail, int n)
+{
+    if (n == 0)
+        return;
+    for (gorc__g *g = head; g; g = g->schedlink)
+        atomic_store_explicit(&g->status, GORC__G_RUNNABLE, memory_order_relaxed);
+    gorc__lock_acquire(&gorc__s.lock);
+    globrunqput_batch(head, tail, n);
+    gorc__lock_release(&gorc__s.lock);
+    for (int i = 0; i < n && atomic_load(&gorc__s.npidle) > 0; i++)
+        startm(NULL, false);
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Goroutine entry and exit
+ * ---------------------------------------------------------------------------------------- */
+
+static void g_start(void *arg)
+{
+    gorc__g *g = arg;
+#ifdef GORC__ASAN
+    __sanitizer_finish_switch_fiber(NULL, NULL, NULL);
+#endif
+    resumed();
+    if (g->is_main)
+        atomic_store(&gorc__s.main_active, 1); /* deadlock detection covers its lifetime */
+    g->fn(g->arg);
+    /* The goroutine is over; gorc__getm() again because fn may have moved us. */
+    gorc__m *m = gorc__getm();
+    g = m->curg;
+    if (g->is_main) {
+        atomic_store(&gorc__s.main_active, 0);
+        atomic_store(&mainwait, 1);
+        gorc__futex_wake(&mainwait, 1);
+    }
+    atomic_store(&g->status, GORC__G_DEAD);
+    m->after = GORC__AFTER_EXIT;
+    m->after_g = g;
+    schedule_away(m, g);
+    __builtin_unreachable();
+}
+
+int gorc__ensure_init(void)
+{
+    if (pthread_once(&init_once, gorc__init) != 0)
+        return -EAGAIN;
+    return init_err;
+}
+
+static int spawn(gorc_fn fn, void *arg, size_t stack_req, bool is_main)
+{
+    int rc = gorc__ensure_init();
+    if (rc != 0)
+        return rc;
+    /* The stack is settled now, so that running out of memory is the spawner's error, not a
+     * crash later: custom sizes are mapped, default ones promised. */
+    gorc__stack stk = {0};
+    bool custom = gorc__stack_custom(stack_req);
+    rc = custom ? gorc__stack_alloc(NULL, &stk, stack_req) : gorc__stack_promise();
+    if (rc != 0)
+        return rc;
+    gorc__m *m = gorc__getm();
+    if (m == NULL && !is_main)
+        foreign_g(); /* a foreign thread spawning goroutines counts as a possible waker */
+    bool held = m && in_sched(m);
+    gorc__p *p = NULL;
+    if (m)
+        p = held ? m->p : p_enter(m);
+    gorc__g *g = galloc(p);
+    if (g == NULL) {
+        if (p && !held)
+            p_leave(m);
+        if (custom)
+            gorc__stack_free(NULL, &stk);
+        else
+            gorc__stack_unpromise();
+        return -ENOMEM;
+    }
+    g->fn = fn;
+    g->arg = arg;
+    g->sp = NULL;
+    g->stk = stk;
+    g->is_main = is_main;
+    g->waitreason = GORC__W_NONE;
+    g->id = atomic_fetch_add_explicit(&gorc__s.goidgen, 1, memory_order_relaxed) + 1;
+    atomic_fetch_add_explicit(&gorc__s.ngoroutines, 1, memory_order_relaxed);
+    atomic_store_explicit(&g->status, GORC__G_RUNNABLE, memory_order_release);
+    if (p) {
+        runqput(p, g, true);
+        if (!held)
+            p_leave(m);
+    } else {
+        globrunqput(g);
+    }
+    gorc__wakep();
+    return 0;
+}
+
+int gorc_go(gorc_fn fn, void *arg)
+{
+    if (fn == NULL)
+        return -EINVAL;
+    return spawn(fn, arg, 0, false);
+}
+
+int gorc_go_ex(gorc_fn fn, void *arg, const gorc_go_opts *attr)
+{
+    if (fn == NULL)
+        return -EINVAL;
+    size_t ss = attr ? attr->stack_size : 0;
+    if (ss != 0 && (ss < 4096 || ss > ((size_t)1 << 34)))
+        return -EINVAL;
+    return spawn(fn, arg, ss, false);
+}
+
+uint64_t gorc_id(void)
+{
+    gorc__m *m = gorc__getm();
+    if (m == NULL || m->curg == &m->g0)
+        return 0;
+    return m->curg->id;
+}
+
+void gorc_yield(void)
+{
+    gorc__m *m = gorc__getm();
+    if (m == NULL || m->curg == &m->g0) {
+        sched_yield();
+        return;
+    }
+    gorc__p *p = m->p;
+    if (p && runqempty(p) && atomic_load(&gorc__s.runqsize) == 0)
+        return;
+    gorc__g *g = m->curg;
+    m->after = GORC__AFTER_YIELD;
+    m->after_g = g;
+    schedule_away(m, g);
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Declared blocking calls (Go's entersyscallblock / exitsyscall)
+ * ---------------------------------------------------------------------------------------- */
+
+/* Give the P away for the duration of a blocking call: to a new M if it has anything to run
+ * or timers to watch, else to the idle list. */
+static void handoffp(gorc__p *p)
+{
+    if (!runqempty(p) || atomic_load(&gorc__s.runqsize) > 0 || atomic_load(&p->timer0) != 0) {
+        startm(p, false);
+        return;
+    }
+    gorc__lock_acquire(&gorc__s.lock);
+    pidleput(p);
+    gorc__lock_release(&gorc__s.lock);
+    /* A poller sleeping on an old deadline may now be the only M left to watch timers. */
+    gorc__netpoll_break();
+}
+
+void gorc_blocking_enter(void)
+{
+    gorc__m *m = gorc__getm();
+    if (m == NULL || m->curg == &m->g0 || m->inblocking)
+        return;
+    m->inblocking = true;
+    m->curg->waitreason = GORC__W_BLOCKING;
+    /* Counted like an M whose P was taken: it still runs a goroutine that can wake others. */
+    atomic_fetch_add(&gorc__s.nlostp, 1);
+    gorc__p *p = p_enter(m);
+    if (p == NULL) {
+        if (m->lostp) {
+            /* The monitor already took the P and counted us; don't count twice. */
+            m->lostp = false;
+            atomic_fetch_sub(&gorc__s.nlostp, 1);
+        }
+        return;
+    }
+    m->p = NULL;
+    atomic_store(&p->owner, 0); /* before leaving the scheduler: the monitor must not take it */
+    p_leave(m);
+    handoffp(p);
+}
+
+void gorc_blocking_exit(void)
+{
+    gorc__m *m = gorc__getm();
+    if (m == NULL || !m->inblocking)
+        return;
+    m->inblocking = false;
+    gorc__g *g = m->curg;
+    g->waitreason = GORC__W_NONE;
+    gorc__lock_acquire(&gorc__s.lock);
+    gorc__p *p = pidleget();
+    gorc__lock_release(&gorc__s.lock);
+    if (p) {
+        acquirep(m, p);
+        atomic_fetch_sub(&gorc__s.nlostp, 1);
+        p_leave(m);
+        return;
+    }
+    /* No P free: queue ourselves and let this M park (m_loop uncounts it). */
+    m->lostp = true;
+    m->after = GORC__AFTER_YIELD;
+    m->after_g = g;
+    schedule_away(m, g);
+}
+
+void *gorc_blocking(void *(*fn)(void *), void *arg)
+{
+    gorc_blocking_enter();
+    void *r = fn(arg);
+    gorc_blocking_exit();
+    return r;
+}
+
+int64_t gorc_count(void)
+{
+    return atomic_load(&gorc__s.ngoroutines);
+}
+
+int gorc__nprocs(void)
+{
+    return gorc__s.nprocs;
+}
+
+gorc__p *gorc__p_at(int i)
+{
+    return &gorc__s.allp[i];
+}
+
+int gorc__nprocs_idle(void)
+{
+    return atomic_load_explicit(&gorc__s.npidle, memory_order_relaxed) +
+           atomic_load_explicit(&gorc__s.nmspinning, memory_order_relaxed);
+}
+
+void gorc__poller_poke(int64_t when)
+{
+    if (atomic_load(&gorc__s.npolling) == 0)
+        return;
+    int64_t pw = atomic_load(&gorc__s.pollwhen);
+    if (pw <= 0 || when < pw)
+        gorc__netpoll_break();
+}
+
+int gorc_maxprocs(void)
+{
+    if (gorc__ensure_init() != 0)
+        return 0;
+    return gorc__s.nprocs;
+}
+
+/* ------------------------------------------------------------------------------------------
+ * The g0 loop: finding work, spinning, polling, parking
+ * ---------------------------------------------------------------------------------------- */
+
+static void stop_spinning(gorc__m *m)
+{
+    if (m->spinning) {
+        m->spinning = false;
+        /* We found work while others may be parked: wake another spinner for the rest. */
+        if (atomic_fetch_sub(&gorc__s.nmspinning, 1) == 1)
+            gorc__wakep();
+    }
+}
+
+static gorc__g *steal_work(gorc__p *p, int64_t now)
+{
+    int n = gorc__s.nprocs;
+    for (int round = 0; round < 4; round++) {
+        bool last = round == 3;
+        int off = (int)(gorc__rand() % (uint64_t)n);
+        for (int i = 0; i < n; i++) {
+            gorc__p *p2 = &gorc__s.allp[(off + i) % n];
+            if (p2 == p)
+                continue;
+            if (last) {
+                int64_t t0 = atomic_load(&p2->timer0);
+                if (t0 != 0 && t0 <= now) {
+                    gorc__timers_run(p2, now);
+                    gorc__g *g = runqget(p);
+                    if (g)
+                        return g;
+                }
+            }
+            gorc__g *g = runqsteal(p, p2, last);
+            if (g)
+                return g;
+        }
+    }
+    return NULL;
+}
+
+/* Run every P's expired timers (after the poller woke for a deadline). */
+static void run_all_timers(int64_t now)
+{
+    for (int i = 0; i < gorc__s.nprocs; i++) {
+        gorc__p *p2 = &gorc__s.allp[i];
+        int64_t t0 = atomic_load(&p2->timer0);
+        if (t0 != 0 && t0 <= now)
+            gorc__timers_run(p2, now);
+    }
+}
+
+static gorc__g *poll_ready(bool block, gorc__m *m);
+
+static gorc__g *findrunnable(gorc__m *m)
+{
+    gorc__g *g;
+top:;
+    gorc__p *p = m->p;
+    int64_t now = gorc__nanotime();
+    run_all_timers(now);
+    if (p->schedtick % 61 == 0 && (g = globrunqget_locked(p, 1)) != NULL)
+        goto found;
+    if ((g = runqget(p)) != NULL)
+        goto found;
+    if ((g = globrunqget_locked(p, 0)) != NULL)
+        goto found;
+    if ((g = poll_ready(false, m)) != NULL)
+        goto found;
+    int busy = gorc__s.nprocs - atomic_load(&gorc__s.npidle);
+    if (m->spinning || 2 * atomic_load(&gorc__s.nmspinning) < busy) {
+        if (!m->spinning) {
+            m->spinning = true;
+            atomic_fetch_add(&gorc__s.nmspinning, 1);
+        }
+        if ((g = steal_work(p, now)) != NULL)
+            goto found;
+    }
+
+    /* Nothing to do: give up the P. */
+    gorc__lock_acquire(&gorc__s.lock);
+    if ((g = globrunqget(p, 0)) != NULL) {
+        gorc__lock_release(&gorc__s.lock);
+        goto found;
+    }
+    m->p = NULL;
+    pidleput(p);
+    gorc__lock_release(&gorc__s.lock);
+
+    bool was_spinning = m->spinning;
+    if (was_spinning) {
+        m->spinning = false;
+        atomic_fetch_sub(&gorc__s.nmspinning, 1);
+        /* A goroutine may have been queued after we looked and before we became idle, by an M
+         * that saw us spinning and so woke nobody: look once more. */
+        for (int i = 0; i < gorc__s.nprocs; i++) {
+            if (!runqempty(&gorc__s.allp[i]) || atomic_load(&gorc__s.runqsize) > 0) {
+                gorc__lock_acquire(&gorc__s.lock);
+                gorc__p *p2 = pidleget();
+                gorc__lock_release(&gorc__s.lock);
+                if (p2) {
+                    acquirep(m, p2);
+                    m->spinning = true;
+                    atomic_fetch_add(&gorc__s.nmspinning, 1);
+                    goto top;
+                }
+                break;
+            }
+        }
+    }
+    check_dead();
+
+    /* Block: as the poller if nobody else is, else on our futex. */
+    g = poll_ready(true, m);
+    if (m->p != NULL) {
+        if (g)
+            goto found;
+        goto top;
+    }
+    gorc__lock_acquire(&gorc__s.lock);
+    m->schedlink = gorc__s.midle;
+    gorc__s.midle = m;
+    gorc__lock_release(&gorc__s.lock);
+    check_dead();
+    mpark_wait(m);
+    acquirep(m, m->nextp);
+    m->nextp = NULL;
+    goto top;
+
+found:
+    stop_spinning(m);
+    return g;
+}
+
+/* Goroutines the poller readied, for an M holding p: run the first, queue the rest on p (the
+ * run queue spills to the global one if needed) and wake one spinner to share them, rather
+ * than starting an M per goroutine. */
+static gorc__g *take_batch(gorc__p *p, gorc__g *head)
+{
+    gorc__g *next;
+    for (gorc__g *g = head->schedlink; g; g = next) {
+        next = g->schedlink;
+        atomic_store_explicit(&g->status, GORC__G_RUNNABLE, memory_order_relaxed);
+        runqput(p, g, false);
+    }
+    atomic_store_explicit(&head->status, GORC__G_RUNNABLE, memory_order_relaxed);
+    if (head->schedlink)
+        gorc__wakep();
+    return head;
+}
+
+/* Poll for I/O and timers. Without block: a quick non-blocking look (only if goroutines wait
+ * on I/O). With block (and no P): become the poller unless another M is, sleep until the next
+ * timer or I/O, then try to get a P. Returns a readied goroutine (the rest are queued on the
+ * P, see take_batch) with m->p set, or NULL. */
+static gorc__g *poll_ready(bool block, gorc__m *m)
+{
+    gorc__g *head, *tail;
+    int n = 0;
+    if (!block) {
+        if (gorc__netpoll_waiters() == 0 || atomic_load(&gorc__s.npolling) != 0)
+            return NULL;
+        head = gorc__netpoll(0, &tail, &n);
+        atomic_store(&gorc__s.lastpoll, gorc__nanotime());
+        if (n == 0)
+            return NULL;
+        return take_batch(m->p, head);
+    }
+    int32_t zero = 0;
+    if (!atomic_compare_exchange_strong(&gorc__s.npolling, &zero, 1))
+        return NULL;
+    int64_t when = gorc__timers_next();
+    atomic_store(&gorc__s.pollwhen, when ? when : -1);
+    int64_t timeout = -1;
+    if (when) {
+        timeout = when - gorc__nanotime();
+        if (timeout < 0)
+            timeout = 0;
+    }
+    head = gorc__netpoll(timeout, &tail, &n);
+    atomic_store(&gorc__s.lastpoll, gorc__nanotime());
+    atomic_store(&gorc__s.pollwhen, 0);
+    atomic_store(&gorc__s.npolling, 0);
+    gorc__lock_acquire(&gorc__s.lock);
+    gorc__p *p = pidleget();
+    gorc__lock_release(&gorc__s.lock);
+    if (p == NULL) {
+        gorc__inject(head, tail, n);
+        return NULL;
+    }
+    acquirep(m, p);
+    if (n == 0)
+        return NULL;
+    return take_batch(p, head);
+}
+
+static void m_loop(gorc__m *m)
+{
+    for (;;) {
+        run_after(m);
+        if (m->lostp) {
+            m->lostp = false;
+            atomic_fetch_sub(&gorc__s.nlostp, 1);
+        }
+        if (m->p == NULL) {
+            gorc__lock_acquire(&gorc__s.lock);
+            gorc__p *p = pidleget();
+            if (p == NULL) {
+                m->schedlink = gorc__s.midle;
+                gorc__s.midle = m;
+            }
+            gorc__lock_release(&gorc__s.lock);
+            if (p == NULL) {
+                mpark_wait(m);
+                p = m->nextp;
+                m->nextp = NULL;
+            }
+            acquirep(m, p);
+        }
+        /* nextg was taken from this P's queue by schedule_away, which held the P throughout. */
+        gorc__g *g = m->nextg;
+        m->nextg = NULL;
+        if (g == NULL)
+            g = findrunnable(m);
+        execute(m, m->p, &m->g0, g, false);
+    }
+}
+
+static void *mstart(void *arg)
+{
+    gorc__m *m = arg;
+    gorc__tls_m = m;
+    m->curg = &m->g0;
+    pthread_attr_t attr;
+    if (pthread_getattr_np(pthread_self(), &attr) == 0) {
+        void *lo;
+        size_t sz;
+        pthread_attr_getstack(&attr, &lo, &sz);
+        m->g0_lo = lo;
+        m->g0_size = sz;
+        pthread_attr_destroy(&attr);
+    }
+#ifdef GORC__TSAN
+    m->g0.tsan_fiber = __tsan_get_current_fiber();
+#endif
+    gorc__stack_thread_init();
+    gorc__p *p = m->nextp;
+    m->nextp = NULL;
+    if (p)
+        acquirep(m, p);
+    m_loop(m);
+    return NULL;
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Deadlock detection and goroutine dumps
+ * ---------------------------------------------------------------------------------------- */
+
+static const char *status_str(uint32_t s)
+{
+    switch (s) {
+    case GORC__G_RUNNABLE:
+        return "runnable";
+    case GORC__G_RUNNING:
+        return "running";
+    case GORC__G_WAITING:
+        return "waiting";
+    default:
+        return "dead";
+    }
+}
+
+static void dump_all(FILE *f)
+{
+    gorc__lock_acquire(&gorc__s.lock);
+    gorc__g *all = gorc__s.allg;
+    gorc__lock_release(&gorc__s.lock);
+    for (gorc__g *g = all; g; g = g->allnext) {
+        uint32_t s = atomic_load(&g->status);
+        if (s == GORC__G_FREE || s == GORC__G_DEAD)
+            continue;
+        if (s == GORC__G_WAITING || (s == GORC__G_RUNNING && g->waitreason == GORC__W_BLOCKING))
+            fprintf(f, "goroutine %llu [%s]:\n", (unsigned long long)g->id,
+                    gorc__waitreason_str(g->waitreason));
+        else
+            fprintf(f, "goroutine %llu [%s]:\n", (unsigned long long)g->id, status_str(s));
+        fprintf(f, "\tstarted at %p(%p)\n\n", (void *)(uintptr_t)g->fn, g->arg);
+    }
+}
+
+void gorc_dump(void)
+{
+    if (pthread_once(&init_once, gorc__init) != 0)
+        return;
+    dump_all(stderr);
+    fflush(stderr);
+}
+
+/* Nothing runs and nothing could make anything run. main_active is read last: seeing every P
+ * idle first means the main goroutine was not running then, and still alive afterwards means
+ * it had not finished. */
+static bool looks_dead(void)
+{
+    if (atomic_load(&gorc__s.npidle) != gorc__s.nprocs || atomic_load(&gorc__s.nlostp) != 0 ||
+        atomic_load(&gorc__s.nforeign) != 0 || atomic_load(&gorc__s.runqsize) != 0)
+        return false;
+    if (gorc__timers_next() != 0 || gorc__netpoll_waiters() != 0)
+        return false;
+    for (int i = 0; i < gorc__s.nprocs; i++)
+        if (!runqempty(&gorc__s.allp[i]))
+            return false;
+    return atomic_load(&gorc__s.main_active) != 0;
+}
+
+static uint64_t total_ticks(void)
+{
+    uint64_t sum = 0;
+    for (int i = 0; i < gorc__s.nprocs; i++)
+        sum += atomic_load(&gorc__s.allp[i].schedtick);
+    return sum;
+}
+
+static void check_dead(void)
+{
+    if (!atomic_load(&gorc__s.main_active) || !looks_dead())
+        return;
+    /* The conditions were read one by one, not as one snapshot. Look again a little later: a
+     * true deadlock is still there, and any switch in between shows in the Ps' ticks. */
+    uint64_t ticks = total_ticks();
+    usleep(2000);
+    if (!looks_dead() || total_ticks() != ticks)
+        return;
+    int zero = 0;
+    if (!atomic_compare_exchange_strong(&dead_reported, &zero, 1))
+        return;
+    fprintf(stderr, "fatal error: all goroutines are asleep - deadlock!\n\n");
+    dump_all(stderr);
+    fflush(stderr);
+    _exit(2);
+}
+
+/* ------------------------------------------------------------------------------------------
+ * The monitor thread
+ * ---------------------------------------------------------------------------------------- */
+
+static bool p_has_work(gorc__p *p)
+{
+    return !runqempty(p) || atomic_load(&gorc__s.runqsize) > 0 || atomic_load(&p->timer0) != 0;
+}
+
+/* Take p away from m (see "P ownership"); under sched.lock. */
+static bool try_retake(gorc__p *p, gorc__m *m, uint32_t owner)
+{
+    if (atomic_load(&p->owner) != owner)
+        return false;
+    atomic_store(&p->owner, 0);
+    remote_fence();
+    if (atomic_load_explicit(&m->insched, memory_order_acquire)) {
+        atomic_store(&p->owner, owner); /* it entered the scheduler after all */
+        return false;
+    }
+    return true;
+}
+
+static void retake(int64_t now)
+{
+    for (int i = 0; i < gorc__s.nprocs; i++) {
+        gorc__p *p = &gorc__s.allp[i];
+        uint32_t owner = atomic_load(&p->owner);
+        gorc__m *m = atomic_load(&p->m);
+        if (owner == 0 || m == NULL || in_sched(m)) {
+            p->monitor_when = 0;
+            continue;
+        }
+        uint32_t tick = atomic_load_explicit(&p->schedtick, memory_order_relaxed);
+        if (tick != p->monitor_tick || p->monitor_when == 0) {
+            p->monitor_tick = tick;
+            p->monitor_when = now;
+            continue;
+        }
+        if (now - p->monitor_when < RETAKE_NS || !p_has_work(p))
+            continue;
+        gorc__lock_acquire(&gorc__s.lock);
+        bool taken = try_retake(p, m, owner);
+        gorc__lock_release(&gorc__s.lock);
+        if (!taken)
+            continue;
+        atomic_fetch_add(&gorc__s.nlostp, 1);
+        p->monitor_when = 0;
+        startm(p, false);
+    }
+}
+
+/* While every P is busy nobody polls; make sure I/O readiness is noticed within 10 ms. */
+static void poll_if_forgotten(int64_t now)
+{
+    if (gorc__netpoll_waiters() == 0 || atomic_load(&gorc__s.npolling) != 0 ||
+        now - atomic_load(&gorc__s.lastpoll) < RETAKE_NS)
+        return;
+    int32_t zero = 0;
+    if (!atomic_compare_exchange_strong(&gorc__s.npolling, &zero, 1))
+        return;
+    gorc__g *tail;
+    int n = 0;
+    gorc__g *head = gorc__netpoll(0, &tail, &n);
+    atomic_store(&gorc__s.npolling, 0);
+    gorc__inject(head, tail, n);
+}
+
+static void *monitor(void *arg)
+{
+    (void)arg;
+    int64_t last_trim = gorc__nanotime();
+    int idle_rounds = 0;
+    for (;;) {
+        int64_t now = gorc__nanotime();
+        if (now - last_trim >= GORC_SECOND) {
+            gorc__stack_trim();
+            last_trim = now;
+        }
+        if (atomic_load(&gorc__s.npidle) == gorc__s.nprocs && atomic_load(&gorc__s.nlostp) == 0) {
+            /* Nothing runs: sleep until an M starts, waking twice to return cold stacks. */
+            atomic_store(&gorc__s.monitor_futex, 0);
+            atomic_store(&gorc__s.monitor_sleeping, 1);
+            if (atomic_load(&gorc__s.npidle) == gorc__s.nprocs)
+                gorc__futex_wait(&gorc__s.monitor_futex, 0,
+                                 idle_rounds < 3 ? GORC_SECOND : (int64_t)-1);
+            atomic_store(&gorc__s.monitor_sleeping, 0);
+            idle_rounds++;
+            continue;
+        }
+        idle_rounds = 0;
+        poll_if_forgotten(now);
+        retake(now);
+        usleep(RETAKE_NS / 2 / 1000);
+    }
+    return NULL;
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Start-up and gorc_main
+ * ---------------------------------------------------------------------------------------- */
+
+void gorc__init(void)
+{
+    int n = gorc__ncpu();
+    gorc__p *allp = calloc((size_t)n, sizeof(gorc__p));
+    if (allp == NULL) {
+        init_err = -ENOMEM;
+        return;
+    }
+    gorc__s.allp = allp;
+    gorc__s.nprocs = n;
+    pthread_key_create(&foreign_key, foreign_exit);
+    membarrier_init();
+    for (int i = n - 1; i >= 0; i--) {
+        gorc__p *p = &gorc__s.allp[i];
+        p->id = i;
+        pidleput(p);
+    }
+    gorc__stack_init();
+    if (gorc__netpoll_init() != 0) {
+        init_err = -EAGAIN;
+        return;
+    }
+    pthread_t t;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+    if (pthread_create(&t, &attr, monitor, NULL) != 0)
+        init_err = -EAGAIN;
+    pthread_attr_destroy(&attr);
+}
+
+int gorc_main(gorc_fn fn, void *arg)
+{
+    if (fn == NULL)
+        return -EINVAL;
+    if (gorc__getm() != NULL)
+        return -EINVAL; /* called from a goroutine */
+    uint32_t zero = 0;
+    if (!atomic_compare_exchange_strong(&main_busy, &zero, 1))
+        return -EBUSY; /* another thread's gorc_main is running */
+    atomic_store(&mainwait, 0);
+    int rc = spawn(fn, arg, 0, true);
+    if (rc == 0) {
+        while (atomic_load(&mainwait) == 0)
+            gorc__futex_wait(&mainwait, 0, -1);
+    }
+    atomic_store(&main_busy, 0);
+    return rc;
+}

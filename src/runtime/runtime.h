@@ -1,0 +1,312 @@
+/*
+ * runtime.h - internal declarations shared by the runtime's files.
+ *
+ * The runtime follows Go's G/M/P model (docs/design.md tells the whole story):
+ *   G  a goroutine: a function, its stack and its saved registers (gorc__g).
+ *   M  a worker thread. Each M has a "g0" context on its own thread stack that runs the
+ *      scheduler loop when no goroutine can be switched to directly.
+ *   P  a processor: the right to run goroutines, with a local run queue, caches of free Gs and
+ *      stacks, and a timer heap. There are exactly gorc_maxprocs() Ps.
+ *
+ * Nothing here is public: every name starts with gorc__ and every struct may change.
+ */
+#ifndef GORC_RUNTIME_H
+#define GORC_RUNTIME_H
+
+#include "gorc.h"
+#include "os/os.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#if defined(__SANITIZE_ADDRESS__)
+#define GORC__ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define GORC__ASAN 1
+#endif
+#endif
+#if defined(__SANITIZE_THREAD__)
+#define GORC__TSAN 1
+#elif defined(__has_feature)
+#if __has_feature(thread_sanitizer)
+#define GORC__TSAN 1
+#endif
+#endif
+
+#define GORC__LIKELY(x)   __builtin_expect(!!(x), 1)
+#define GORC__UNLIKELY(x) __builtin_expect(!!(x), 0)
+
+typedef struct gorc__g gorc__g;
+typedef struct gorc__m gorc__m;
+typedef struct gorc__p gorc__p;
+typedef struct gorc__timer gorc__timer;
+
+/* ---- spin lock (short critical sections only: channel and queue state) ---- */
+
+typedef struct gorc__lock {
+    _Atomic uint32_t v;
+} gorc__lock;
+
+void gorc__lock_slow(_Atomic uint32_t *v);
+
+static inline void gorc__lock_acquire(gorc__lock *l)
+{
+    if (GORC__UNLIKELY(atomic_exchange_explicit(&l->v, 1, memory_order_acquire)))
+        gorc__lock_slow(&l->v);
+}
+
+static inline void gorc__lock_release(gorc__lock *l)
+{
+    atomic_store_explicit(&l->v, 0, memory_order_release);
+}
+
+/* ---- context switch (src/arch/ctx_<arch>.S) ---- */
+
+/* Saves callee-saved registers and FP control state on the current stack, stores the stack
+ * pointer in *save_sp, loads load_sp and restores from it. */
+void gorc__ctx_switch(void **save_sp, void *load_sp);
+/* Builds the first frame on a fresh stack so that switching to the returned sp calls
+ * entry(arg) (which must never return). */
+void *gorc__ctx_init(void *stack_top, void (*entry)(void *), void *arg);
+
+/* ---- stacks (src/runtime/stack.c) ---- */
+
+typedef struct gorc__stack {
+    char *lo;       /* lowest usable byte */
+    size_t size;    /* usable bytes */
+    uint32_t flags; /* GORC__STK_* */
+    uint32_t vg_id; /* valgrind registration id */
+} gorc__stack;
+
+/* p: the caller's P, held in the scheduler, or NULL (then only global caches are used). */
+int gorc__stack_alloc(gorc__p *p, gorc__stack *s, size_t size);
+/* A size that gets its own mapping rather than a default stack from the arenas. */
+bool gorc__stack_custom(size_t size);
+/* Reserve a default-size stack for a goroutine about to be spawned (0 or -ENOMEM), or give the
+ * reservation back if the goroutine is not created after all. */
+int gorc__stack_promise(void);
+void gorc__stack_unpromise(void);
+void gorc__stack_free(gorc__p *p, gorc__stack *s);
+void gorc__stack_check(gorc__g *g, void *sp);
+void gorc__stack_trim(void);
+void gorc__stack_init(void);
+void gorc__stack_thread_init(void);
+
+/* ---- goroutines ---- */
+
+enum {
+    GORC__G_FREE = 0, /* in a free list */
+    GORC__G_RUNNABLE, /* in a run queue */
+    GORC__G_RUNNING,  /* running on an M */
+    GORC__G_WAITING,  /* parked; only gorc__ready moves it on */
+    GORC__G_DEAD,     /* finished, not yet recycled */
+};
+
+/* Why a goroutine is parked: printed by gorc_dump and the deadlock report. */
+enum {
+    GORC__W_NONE = 0,
+    GORC__W_CHAN_SEND,
+    GORC__W_CHAN_RECV,
+    GORC__W_CHAN_SEND_NIL,
+    GORC__W_CHAN_RECV_NIL,
+    GORC__W_SELECT,
+    GORC__W_SELECT_NO_CASES,
+    GORC__W_SLEEP,
+    GORC__W_MUTEX,
+    GORC__W_RWMUTEX_R,
+    GORC__W_RWMUTEX_W,
+    GORC__W_WAITGROUP,
+    GORC__W_COND,
+    GORC__W_SEMA,
+    GORC__W_IO,
+    GORC__W_BLOCKING,
+};
+
+struct gorc__g {
+    void *sp;                /* saved stack pointer while not running */
+    gorc__g *schedlink;      /* run queue and free list link */
+    _Atomic uint32_t status; /* GORC__G_* */
+    uint8_t waitreason;      /* GORC__W_* */
+    bool foreign;            /* a thread outside the runtime, parked on futex */
+    bool is_main;            /* the goroutine gorc_main started */
+    uint64_t id;
+    gorc_fn fn;
+    void *arg;
+    gorc__stack stk;
+    void *param; /* wake-up datum (select: the case that fired) */
+    _Atomic uint32_t selectdone;
+    _Atomic uint32_t futex; /* foreign threads park on this */
+    gorc__timer *sleept;    /* timer used by gorc_sleep and timeouts, lazily made */
+    gorc__g *allnext;       /* every G ever made, for gorc_dump */
+#ifdef GORC__ASAN
+    void *asan_fake;
+#endif
+#ifdef GORC__TSAN
+    void *tsan_fiber;
+#endif
+};
+
+/* ---- Ms ---- */
+
+/* What the context we switch to must do first, on behalf of the one that switched away. It
+ * cannot be done before the switch: the old goroutine is still on its stack until then. */
+enum { GORC__AFTER_NONE = 0, GORC__AFTER_UNLOCK, GORC__AFTER_YIELD, GORC__AFTER_EXIT };
+
+struct gorc__m {
+    gorc__g g0;     /* scheduler context on this thread's stack */
+    gorc__g *curg;  /* goroutine running now (g0 when in the scheduler loop) */
+    gorc__p *p;     /* attached P, or NULL */
+    gorc__p *nextp; /* P handed over by whoever woke us */
+    gorc__g *nextg; /* goroutine for g0 to run next (it needed a fresh stack) */
+    uint32_t id;
+    uint64_t rnd;  /* select's and steal order's random state */
+    bool spinning; /* looking for work, counted in sched.nmspinning */
+    bool lostp;    /* the monitor took our P away while a goroutine ran */
+    /* 1 while this M uses its P's unlocked state (run queue, caches): the monitor never takes a
+     * P whose M is inside the scheduler. Written only by this M. */
+    _Atomic uint32_t insched;
+    bool inblocking; /* inside gorc_blocking_enter/exit, P handed off */
+    int after;       /* GORC__AFTER_* */
+    gorc__g *after_g;
+    void (*after_unlock)(void *);
+    void *after_arg;
+    _Atomic uint32_t park; /* futex: 0 = sleeping, 1 = woken */
+    gorc__m *schedlink;    /* idle M list */
+    char *g0_lo;           /* thread stack bounds, for sanitizers */
+    size_t g0_size;
+};
+
+/* ---- Ps ---- */
+
+#define GORC__RUNQ 256
+
+struct gorc__p {
+    int id;
+    _Atomic uint32_t owner; /* id of the M holding this P, 0 when idle or being handed over */
+    _Atomic(gorc__m *) m;
+    gorc__p *link;              /* idle P list */
+    _Atomic uint32_t schedtick; /* bumped on every switch; the monitor watches it */
+    uint32_t monitor_tick;      /* monitor's last view of schedtick */
+    int64_t monitor_when;
+    _Atomic uint32_t runqhead;
+    _Atomic uint32_t runqtail;
+    _Atomic(gorc__g *) runnext;
+    _Atomic(gorc__g *) runq[GORC__RUNQ];
+    gorc__g *gfree; /* free Gs (with or without stacks) */
+    int ngfree;
+    gorc__stack *stkcache; /* free default-size stacks */
+    int nstkcache;
+    /* timers: a 4-ary min-heap by deadline, guarded by tlock */
+    gorc__lock tlock;
+    gorc__timer **timers;
+    int ntimers, captimers;
+    _Atomic int64_t timer0; /* earliest deadline, 0 = none */
+};
+
+/* ---- the scheduler as a whole (its state is private to proc.c) ---- */
+
+/* Number of Ps (0 before the runtime has started). */
+int gorc__nprocs(void);
+/* P number i, 0 <= i < gorc__nprocs(). */
+gorc__p *gorc__p_at(int i);
+/* Ps that are idle or whose M is spinning: none of them runs a goroutine now. */
+int gorc__nprocs_idle(void);
+/* A timer now falls due at `when`: break the M blocked in the poller if it sleeps past it. */
+void gorc__poller_poke(int64_t when);
+
+/* The M running this thread, or NULL on a foreign thread. Not inlinable on purpose: a
+ * goroutine may resume on another thread after any switch, and the compiler must not reuse a
+ * thread-local address it computed before the switch. */
+gorc__m *gorc__getm(void);
+/* The running goroutine; on a foreign thread, that thread's stand-in G. */
+gorc__g *gorc__getg(void);
+
+void gorc__init(void);
+/* Start the runtime if needed: 0, or the error it failed to start with. */
+int gorc__ensure_init(void);
+/* The current thread's M. Read it only through gorc__getm(), or at the very start of a function
+ * that does not use it again after anything that may switch goroutines. */
+extern _Thread_local gorc__m *gorc__tls_m;
+void gorc__note_foreign_slow(void);
+/* Count the calling thread as a foreign thread (see gorc_foreign_attach). Called at public
+ * entry points, before anything can switch, so the thread-local read is safe inline. */
+static inline void gorc__note_foreign(void)
+{
+    if (GORC__UNLIKELY(gorc__tls_m == NULL))
+        gorc__note_foreign_slow();
+}
+uint64_t gorc__rand(void);
+
+/* Park the current goroutine with the given wait reason. unlock(arg), if not NULL, runs after
+ * the goroutine is fully switched out; a waker that finds the goroutine under that lock may
+ * then ready it. */
+void gorc__park(int reason, void (*unlock)(void *), void *arg);
+/* Make a parked goroutine runnable (next to run on the current P). */
+void gorc__ready(gorc__g *g);
+/* Wake the Ms needed to run newly readied work. */
+void gorc__wakep(void);
+/* Put a list of runnable Gs in the global run queue (used by timers and the poller). */
+void gorc__inject(gorc__g *head, gorc__g *tail, int n);
+
+/* ---- timers (src/runtime/timer.c) ----
+ *
+ * A timer's f runs on whatever thread runs the heap: possibly inside the scheduler while a
+ * goroutine is half-way through parking and still holds the lock it parks under. So f must not
+ * take locks that goroutines park under (channel locks via blocking operations, sync queue
+ * locks); it may ready goroutines, try-send on channels and CAS flags such as g->selectdone. */
+
+struct gorc__timer {
+    int64_t when;   /* deadline, 0 when not in a heap */
+    int64_t period; /* > 0 for tickers */
+    void (*f)(gorc__timer *t, int64_t now);
+    void *arg;
+    _Atomic(gorc__p *) p; /* heap it is in, or NULL */
+    int idx;              /* index in that heap */
+    _Atomic int running;  /* runs of f in progress (gorc__timer_del_sync waits for 0) */
+    bool selfowned;       /* f frees the timer: the runner must not touch it after f */
+};
+
+void gorc__timer_add(gorc__timer *t, int64_t when);
+/* Remove t from its heap; true if it was there (so it will not fire). */
+bool gorc__timer_del(gorc__timer *t);
+/* As gorc__timer_del, and also wait for a run of t's function in progress to finish. */
+bool gorc__timer_del_sync(gorc__timer *t);
+/* Arm / disarm the goroutine's own timer (sleep, select and semaphore timeouts). */
+void gorc__sleept_arm(gorc__g *g, int64_t when, void (*f)(gorc__timer *, int64_t));
+void gorc__sleept_cancel(gorc__g *g);
+/* Run the P's expired timers; returns the next deadline (0 = none). */
+int64_t gorc__timers_run(gorc__p *p, int64_t now);
+/* Earliest deadline over all Ps (0 = none). */
+int64_t gorc__timers_next(void);
+int64_t gorc__nanotime(void);
+/* now + d, saturating at INT64_MAX (a deadline that never comes) instead of overflowing. */
+int64_t gorc__deadline(int64_t d);
+
+/* ---- poller: see runtime/netpoll.h, whose opening comment is the backend contract ---- */
+
+/* ---- waiter queues used by sync primitives (intrusive on the waiter's stack) ---- */
+
+typedef struct gorc__waitq {
+    void *head, *tail; /* gorc__waiter nodes, FIFO */
+} gorc__waitq;
+
+typedef struct gorc__waiter {
+    struct gorc__waiter *next;
+    gorc__g *g;
+    int64_t n; /* semaphore permits wanted, rwmutex reader flag, ... */
+    bool done; /* set by the waker before readying */
+} gorc__waiter;
+
+void gorc__waitq_push(gorc__waitq *q, gorc__waiter *w);
+gorc__waiter *gorc__waitq_pop(gorc__waitq *q);
+bool gorc__waitq_remove(gorc__waitq *q, gorc__waiter *w);
+
+/* Print "fatal error: <msg>" and exit(2), as Go's runtime.throw does. */
+__attribute__((noreturn, format(printf, 1, 2))) void gorc__fatal(const char *fmt, ...);
+const char *gorc__waitreason_str(int r);
+
+#endif /* GORC_RUNTIME_H */

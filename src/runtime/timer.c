@@ -1,0 +1,288 @@
+/*
+ * timer.c - the monotonic clock, the runtime's timer heaps, and sleeping.
+ *
+ * This is Go's runtime/time.go: the heaps and the goroutine's own timer. The timers users see
+ * (gorc_timer_*, gorc_after, tickers) are built on it in time/sleep.c, as Go builds package
+ * time's on the runtime's.
+ *
+ * Timers live in per-P 4-ary min-heaps (as Go's since 1.14): a goroutine arms its timer in the
+ * heap of the P it runs on, so 100,000 sleepers spread over the Ps and never contend on one
+ * lock. Each heap has a lock of its own because a timer may be stopped from any thread, and
+ * p->timer0 mirrors its earliest deadline so the scheduler can tell "nothing due" from one
+ * relaxed load, without reading the clock.
+ *
+ * Who runs expired timers: g0 of the P's own M, which a goroutine switch passes through when a
+ * timer is due (runnable_fast), any M looking for work (findrunnable runs every P's expired
+ * timers), and the poller, which sleeps in gorc__netpoll with the earliest deadline of all Ps as
+ * its timeout. Arming a timer earlier than the poller's current deadline breaks it out
+ * (gorc__netpoll_break) so it can recompute; there is no periodic tick anywhere.
+ *
+ * A timer's function runs without the heap lock held, and the timer is out of the heap while
+ * it runs (tickers are re-armed first). gorc__timer_del_sync waits until a concurrent run of the
+ * function has finished, so a timer can be freed right after it.
+ *
+ * Sleeping arms the goroutine's own timer from the park's after-action: the timer cannot
+ * fire (and ready the goroutine) before the goroutine has switched out.
+ */
+#include "runtime/runtime.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+int64_t gorc__nanotime(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * GORC_SECOND + ts.tv_nsec;
+}
+
+int64_t gorc_now(void)
+{
+    return gorc__nanotime();
+}
+
+int64_t gorc__deadline(int64_t d)
+{
+    int64_t now = gorc__nanotime();
+    if (d <= 0)
+        return now;
+    return d > INT64_MAX - now ? INT64_MAX : now + d;
+}
+
+/* ---- the heap ---- */
+
+static bool less(gorc__timer *a, gorc__timer *b)
+{
+    return a->when < b->when;
+}
+
+static void place(gorc__p *p, int i, gorc__timer *t)
+{
+    p->timers[i] = t;
+    t->idx = i;
+}
+
+static void siftup(gorc__p *p, int i)
+{
+    gorc__timer *t = p->timers[i];
+    while (i > 0) {
+        int parent = (i - 1) / 4;
+        if (!less(t, p->timers[parent]))
+            break;
+        place(p, i, p->timers[parent]);
+        i = parent;
+    }
+    place(p, i, t);
+}
+
+static void siftdown(gorc__p *p, int i)
+{
+    gorc__timer *t = p->timers[i];
+    int n = p->ntimers;
+    for (;;) {
+        int c = 4 * i + 1;
+        if (c >= n)
+            break;
+        int best = c;
+        for (int k = c + 1; k < c + 4 && k < n; k++)
+            if (less(p->timers[k], p->timers[best]))
+                best = k;
+        if (!less(p->timers[best], t))
+            break;
+        place(p, i, p->timers[best]);
+        i = best;
+    }
+    place(p, i, t);
+}
+
+static void update_timer0(gorc__p *p)
+{
+    atomic_store_explicit(&p->timer0, p->ntimers ? p->timers[0]->when : 0, memory_order_release);
+}
+
+static bool heap_push(gorc__p *p, gorc__timer *t)
+{
+    if (p->ntimers == p->captimers) {
+        int nc = p->captimers ? p->captimers * 2 : 64;
+        gorc__timer **h = realloc(p->timers, (size_t)nc * sizeof *h);
+        if (h == NULL)
+            return false;
+        p->timers = h;
+        p->captimers = nc;
+    }
+    place(p, p->ntimers++, t);
+    siftup(p, t->idx);
+    return true;
+}
+
+static void heap_remove(gorc__p *p, int i)
+{
+    int last = --p->ntimers;
+    if (i != last) {
+        place(p, i, p->timers[last]);
+        siftdown(p, i);
+        siftup(p, p->timers[i]->idx);
+    }
+}
+
+/* ---- arming and disarming ---- */
+
+static gorc__p *timer_p(void)
+{
+    if (GORC__UNLIKELY(gorc__nprocs() == 0) && gorc__ensure_init() != 0)
+        gorc__fatal("the runtime failed to start; no timer can be armed");
+    gorc__m *m = gorc__getm();
+    if (m && m->p)
+        return m->p;
+    /* A foreign thread or an M that lost its P: any heap will do, the lock protects it. */
+    return gorc__p_at((int)(gorc__rand() % (uint64_t)gorc__nprocs()));
+}
+
+void gorc__timer_add(gorc__timer *t, int64_t when)
+{
+    if (when <= 0)
+        when = 1;
+    gorc__p *p = timer_p();
+    gorc__lock_acquire(&p->tlock);
+    t->when = when;
+    atomic_store_explicit(&t->p, p, memory_order_relaxed);
+    if (!heap_push(p, t)) {
+        gorc__lock_release(&p->tlock);
+        gorc__fatal("out of memory growing a timer heap");
+    }
+    update_timer0(p);
+    gorc__lock_release(&p->tlock);
+    gorc__poller_poke(when);
+}
+
+bool gorc__timer_del(gorc__timer *t)
+{
+    _Atomic(gorc__p *) *tp = &t->p;
+    for (;;) {
+        gorc__p *p = atomic_load(tp);
+        if (p == NULL)
+            return false;
+        gorc__lock_acquire(&p->tlock);
+        if (atomic_load_explicit(tp, memory_order_relaxed) != p) {
+            gorc__lock_release(&p->tlock);
+            continue;
+        }
+        heap_remove(p, t->idx);
+        atomic_store_explicit(tp, NULL, memory_order_relaxed);
+        update_timer0(p);
+        gorc__lock_release(&p->tlock);
+        return true;
+    }
+}
+
+bool gorc__timer_del_sync(gorc__timer *t)
+{
+    bool r = gorc__timer_del(t);
+    /* A runner marks the timer running before it leaves the heap (both under the heap lock),
+     * so having seen it out of the heap, we see the mark too. */
+    while (atomic_load(&t->running) != 0)
+        sched_yield();
+    return r;
+}
+
+int64_t gorc__timers_run(gorc__p *p, int64_t now)
+{
+    gorc__lock_acquire(&p->tlock);
+    while (p->ntimers > 0 && p->timers[0]->when <= now) {
+        gorc__timer *t = p->timers[0];
+        bool selfowned = t->selfowned;
+        if (!selfowned)
+            atomic_fetch_add(&t->running, 1);
+        if (t->period > 0) {
+            /* Tickers: next multiple of the period after now; missed ticks are dropped. */
+            t->when += t->period * (1 + (now - t->when) / t->period);
+            siftdown(p, 0);
+        } else {
+            heap_remove(p, 0);
+            atomic_store_explicit(&t->p, NULL, memory_order_relaxed);
+        }
+        update_timer0(p);
+        void (*f)(gorc__timer *, int64_t) = t->f;
+        gorc__lock_release(&p->tlock);
+        f(t, now);
+        if (!selfowned)
+            atomic_fetch_sub(&t->running, 1); /* the last access: t may be freed next */
+        gorc__lock_acquire(&p->tlock);
+    }
+    int64_t next = p->ntimers ? p->timers[0]->when : 0;
+    gorc__lock_release(&p->tlock);
+    return next;
+}
+
+int64_t gorc__timers_next(void)
+{
+    int64_t best = 0;
+    for (int i = 0, n = gorc__nprocs(); i < n; i++) {
+        int64_t w = atomic_load_explicit(&gorc__p_at(i)->timer0, memory_order_acquire);
+        if (w != 0 && (best == 0 || w < best))
+            best = w;
+    }
+    return best;
+}
+
+/* ---- the goroutine's own timer: sleep and timeouts ---- */
+
+static gorc__timer *sleept(gorc__g *g)
+{
+    if (g->sleept == NULL) {
+        g->sleept = calloc(1, sizeof(gorc__timer));
+        if (g->sleept == NULL)
+            gorc__fatal("out of memory allocating a goroutine's timer");
+    }
+    return g->sleept;
+}
+
+void gorc__sleept_arm(gorc__g *g, int64_t when, void (*f)(gorc__timer *, int64_t))
+{
+    gorc__timer *t = sleept(g);
+    t->f = f;
+    t->arg = g;
+    t->period = 0;
+    gorc__timer_add(t, when);
+}
+
+void gorc__sleept_cancel(gorc__g *g)
+{
+    if (g->sleept)
+        gorc__timer_del_sync(g->sleept);
+}
+
+static void wake_sleeper(gorc__timer *t, int64_t now)
+{
+    (void)now;
+    gorc__ready(t->arg);
+}
+
+typedef struct {
+    gorc__g *g;
+    int64_t when;
+} sleepctx;
+
+static void arm_sleep(void *arg)
+{
+    sleepctx *s = arg;
+    gorc__sleept_arm(s->g, s->when, wake_sleeper);
+}
+
+void gorc_sleep(int64_t ns)
+{
+    if (ns <= 0)
+        return;
+    gorc__m *m = gorc__getm();
+    if (m == NULL || m->curg == &m->g0) {
+        struct timespec ts = {.tv_sec = ns / GORC_SECOND, .tv_nsec = ns % GORC_SECOND};
+        while (nanosleep(&ts, &ts) != 0)
+            ;
+        return;
+    }
+    gorc__g *g = m->curg;
+    sleept(g);
+    sleepctx s = {.g = g, .when = gorc__deadline(ns)};
+    gorc__park(GORC__W_SLEEP, arm_sleep, &s);
+}

@@ -1,0 +1,314 @@
+/*
+ * crashers.c - programs that must die the way Go's runtime dies (or, for a few, must not).
+ *
+ * `crashers <case>` runs one scenario as a whole gorc_main program; tests/unit/test_crash.c runs
+ * each in a child process and checks its stderr and exit status. Cases:
+ *   deadlock               main receives on a channel nobody sends to; one goroutine waits in
+ *                          a select, another in a send -> "all goroutines are asleep", exit 2
+ *   nilsend / nilrecv      main sends / receives on a NULL channel -> deadlock report naming
+ *                          "chan send (nil chan)" / "chan receive (nil chan)"
+ *   selectnone             main selects with no cases -> deadlock, "select (no cases)"
+ *   overflow               unbounded recursion with a local array in a goroutine -> "stack
+ *                          overflow" naming the goroutine, exit 2 (caught on the guard page)
+ *   overflow-noguard       run with GORC_STACK_GUARD=none (canary mode): the recursion goes a
+ *                          little past the stack's low end, into the gap below it, then parks;
+ *                          the check at that switch must report the overflow
+ *   sleepok                everything asleep but main is sleeping (a timer is pending): not a
+ *                          deadlock, exits 0
+ *   foreign-exit-deadlock  a foreign thread attaches, then exits; afterwards deadlock
+ *                          detection is back on and main's eternal receive is reported
+ *   releaseblocked         the last reference to a channel is released while a goroutine is
+ *                          blocked on it -> fatal error, exit 2
+ * Before crashing, the overflow cases print "crashers: overflowing id=<goroutine id>" to
+ * stderr so the test can check that the report names that goroutine.
+ */
+#include <gorc.h>
+
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+#define MS GORC_MILLISECOND
+
+static gorc_chan *mkchan(size_t elem, size_t cap)
+{
+    gorc_chan *c = NULL;
+    if (gorc_chan_new(&c, elem, cap) != 0) {
+        fprintf(stderr, "crashers: gorc_chan_new failed\n");
+        exit(10);
+    }
+    return c;
+}
+
+/* ---- deadlocks ---- */
+
+static gorc_chan *ca, *cb, *cc;
+
+static void in_select(void *arg)
+{
+    (void)arg;
+    int x;
+    gorc_case cs[2] = {{.chan = ca, .dir = GORC_RECV, .elem = &x},
+                       {.chan = cb, .dir = GORC_RECV, .elem = &x}};
+    gorc_select(cs, 2);
+    fprintf(stderr, "crashers: select returned\n");
+    exit(11);
+}
+
+static void in_send(void *arg)
+{
+    (void)arg;
+    int v = 1;
+    gorc_chan_send(cc, &v);
+    fprintf(stderr, "crashers: send returned\n");
+    exit(11);
+}
+
+static void deadlock(void *arg)
+{
+    (void)arg;
+    ca = mkchan(sizeof(int), 0);
+    cb = mkchan(sizeof(int), 1);
+    cc = mkchan(sizeof(int), 0);
+    gorc_go(in_select, NULL);
+    gorc_go(in_send, NULL);
+    gorc_sleep(5 * MS); /* let them block first (not required, but the dump is then stable) */
+    int v;
+    gorc_chan_recv(ca, &v);
+    fprintf(stderr, "crashers: receive returned\n");
+    exit(11);
+}
+
+static void nilsend(void *arg)
+{
+    (void)arg;
+    int v = 1;
+    gorc_chan_send(NULL, &v);
+    exit(11);
+}
+
+static void nilrecv(void *arg)
+{
+    (void)arg;
+    int v;
+    gorc_chan_recv(NULL, &v);
+    exit(11);
+}
+
+static void selectnone(void *arg)
+{
+    (void)arg;
+    gorc_select(NULL, 0);
+    exit(11);
+}
+
+static void blocked_forever(void *arg)
+{
+    gorc_chan_recv(arg, NULL);
+    exit(11);
+}
+
+static void sleepok(void *arg)
+{
+    (void)arg;
+    gorc_chan *c = mkchan(0, 0);
+    gorc_go(blocked_forever, c); /* blocked for good, but main will still wake up */
+    gorc_sleep(50 * MS);
+}
+
+static void *attach_and_leave(void *arg)
+{
+    (void)arg;
+    gorc_foreign_attach();
+    return NULL;
+}
+
+static void *join_thread(void *arg)
+{
+    return (void *)(intptr_t)pthread_join(*(pthread_t *)arg, NULL);
+}
+
+static void foreign_exit_deadlock(void *arg)
+{
+    (void)arg;
+    pthread_t th;
+    if (pthread_create(&th, NULL, attach_and_leave, NULL) != 0)
+        exit(10);
+    gorc_blocking(join_thread, &th);
+    gorc_chan *c = mkchan(0, 0);
+    gorc_chan_recv(c, NULL);
+    exit(11);
+}
+
+static void releaseblocked(void *arg)
+{
+    (void)arg;
+    gorc_chan *c = mkchan(0, 0);
+    gorc_go(blocked_forever, c);
+    gorc_sleep(10 * MS);
+    gorc_chan_release(c); /* the goroutine still waits on it */
+    gorc_sleep(50 * MS);
+    exit(11);
+}
+
+/* ---- stack overflow ---- */
+
+static gorc_chan *overflow_done;
+
+static volatile int stop_recursing; /* never set: keeps the compiler from calling it endless */
+
+__attribute__((noinline)) static int recurse(int n)
+{
+    volatile char buf[512];
+    if (stop_recursing)
+        return 0;
+    buf[0] = (char)n;
+    buf[sizeof buf - 1] = (char)n;
+    return recurse(n + 1) + buf[0] + buf[sizeof buf - 1];
+}
+
+static void overflower(void *arg)
+{
+    (void)arg;
+    fprintf(stderr, "crashers: overflowing id=%llu\n", (unsigned long long)gorc_id());
+    recurse(0);
+    exit(11);
+}
+
+static void overflow(void *arg)
+{
+    (void)arg;
+    gorc_go(overflower, NULL);
+    overflow_done = mkchan(0, 0);
+    gorc_chan_recv(overflow_done, NULL);
+    exit(11);
+}
+
+/* Canary mode: go down to a little (about 1.5 KiB) past the stack's low end, which lies in
+ * the unused page below it, then park. */
+static char *stack_top;
+static size_t dig_target;
+
+__attribute__((noinline)) static void dig(void)
+{
+    volatile char buf[256];
+    memset((char *)buf, 0xab, sizeof buf);
+    if ((size_t)(stack_top - (char *)buf) < dig_target)
+        dig();
+    else
+        gorc_sleep(MS); /* a switch: the canary is checked here */
+    buf[0]++;
+}
+
+static void overflower_noguard(void *arg)
+{
+    size_t size = (size_t)arg;
+    char here;
+    stack_top = &here;
+    dig_target = size + 1536;
+    fprintf(stderr, "crashers: overflowing id=%llu\n", (unsigned long long)gorc_id());
+    dig();
+    fprintf(stderr, "crashers: overflow not detected\n");
+    exit(11);
+}
+
+static void overflow_noguard(void *arg)
+{
+    (void)arg;
+    const char *g = getenv("GORC_STACK_GUARD");
+    if (g == NULL || strcmp(g, "none") != 0) {
+        fprintf(stderr, "crashers: run overflow-noguard with GORC_STACK_GUARD=none\n");
+        exit(12);
+    }
+    size_t size = 64 * 1024;
+    gorc_go_opts attr = {.stack_size = size};
+    gorc_go_ex(overflower_noguard, (void *)size, &attr);
+    gorc_sleep(5 * GORC_SECOND); /* a timer keeps deadlock detection quiet meanwhile */
+    fprintf(stderr, "crashers: overflow not detected\n");
+    exit(11);
+}
+
+/* Out of address space: gorc_go must say so (-ENOMEM) rather than crash, and the goroutines
+ * already started must still run. RLIMIT_AS caps the address space a little above what the
+ * process uses once the runtime is up; each goroutine parks, keeping its stack reserved. */
+static gorc_chan *enomem_gate;
+
+static void enomem_parked(void *arg)
+{
+    (void)arg;
+    gorc_chan_recv(enomem_gate, NULL);
+}
+
+static long vm_size_kib(void)
+{
+    FILE *f = fopen("/proc/self/status", "r");
+    char line[256];
+    long kib = -1;
+    while (f && fgets(line, sizeof line, f))
+        if (strncmp(line, "VmSize:", 7) == 0)
+            kib = atol(line + 7);
+    if (f)
+        fclose(f);
+    return kib;
+}
+
+static void spawn_enomem(void *arg)
+{
+    (void)arg;
+    gorc_chan_new(&enomem_gate, 0, 0);
+    gorc_sleep(GORC_MILLISECOND); /* let every worker thread start first */
+    struct rlimit rl;
+    getrlimit(RLIMIT_AS, &rl);
+    rl.rlim_cur = (rlim_t)(vm_size_kib() + 64 * 1024) * 1024;
+    if (setrlimit(RLIMIT_AS, &rl) != 0) {
+        perror("setrlimit");
+        exit(3);
+    }
+    long n = 0;
+    int rc = 0;
+    while (n < 10000000 && (rc = gorc_go(enomem_parked, NULL)) == 0) {
+        n++;
+        if (n % 256 == 0)
+            gorc_yield(); /* let them run and park */
+    }
+    fprintf(stderr, "crashers: gorc_go failed with %d after %ld goroutines\n", rc, n);
+    gorc_chan_close(enomem_gate);
+    while (gorc_count() > 1)
+        gorc_sleep(GORC_MILLISECOND);
+    fprintf(stderr, "crashers: all %ld goroutines finished\n", n);
+}
+
+int main(int argc, char **argv)
+{
+    static const struct {
+        const char *name;
+        gorc_fn fn;
+    } cases[] = {
+        {"deadlock", deadlock},
+        {"nilsend", nilsend},
+        {"nilrecv", nilrecv},
+        {"selectnone", selectnone},
+        {"overflow", overflow},
+        {"overflow-noguard", overflow_noguard},
+        {"sleepok", sleepok},
+        {"foreign-exit-deadlock", foreign_exit_deadlock},
+        {"releaseblocked", releaseblocked},
+        {"spawn-enomem", spawn_enomem},
+    };
+    if (argc != 2) {
+        fprintf(stderr, "usage: crashers <case>\ncases:");
+        for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+            fprintf(stderr, " %s", cases[i].name);
+        fprintf(stderr, "\n");
+        return 64;
+    }
+    alarm(30); /* hang guard: SIGALRM kills us */
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        if (strcmp(argv[1], cases[i].name) == 0)
+            return gorc_main(cases[i].fn, NULL) == 0 ? 0 : 13;
+    fprintf(stderr, "crashers: unknown case %s\n", argv[1]);
+    return 64;
+}
