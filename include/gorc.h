@@ -292,6 +292,11 @@ GORC_API int gorc_waitgroup_done(gorc_waitgroup *wg);
 /* Block until the counter is zero. */
 GORC_API void gorc_waitgroup_wait(gorc_waitgroup *wg);
 
+/* A goroutine started by gorc_waitgroup_go: wg's counter is incremented before it starts and
+ * decremented when fn returns. Returns 0; -EINVAL if wg or fn is NULL; -ENOMEM; -EAGAIN (the
+ * runtime failed to start). On an error the counter is left unchanged. Go: WaitGroup.Go. */
+GORC_API int gorc_waitgroup_go(gorc_waitgroup *wg, gorc_fn fn, void *arg);
+
 typedef struct gorc_once {
     uint64_t opaque_[4];
 } gorc_once;

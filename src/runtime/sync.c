@@ -54,7 +54,10 @@
  *
  * gorc__mutex.starve_since is not used: the 1 ms test is per waiter, as in Go.
  */
+#include "runtime/cancel.h"
 #include "runtime/sync.h"
+
+#include <stdlib.h>
 
 /* The public handle of a mutex embedded in another object, for the public lock calls. */
 static inline gorc_mutex *mutex_pub(gorc__mutex *m)
@@ -548,6 +551,36 @@ void gorc_waitgroup_wait(gorc_waitgroup *wg_)
     park_on(&wg->q, &w, &wg->qlock, GORC__W_WAITGROUP);
 }
 
+typedef struct wgtask {
+    gorc_waitgroup *wg;
+    gorc_fn fn;
+    void *arg;
+} wgtask;
+
+static void wg_run(void *p)
+{
+    wgtask t = *(wgtask *)p;
+    free(p);
+    t.fn(t.arg);
+    gorc_waitgroup_done(t.wg);
+}
+
+int gorc_waitgroup_go(gorc_waitgroup *wg, gorc_fn fn, void *arg)
+{
+    if (wg == NULL || fn == NULL)
+        return -EINVAL;
+    wgtask *t = malloc(sizeof *t);
+    if (t == NULL)
+        return -ENOMEM;
+    *t = (wgtask){wg, fn, arg};
+    int rc = gorc_waitgroup_add(wg, 1);
+    if (rc == 0 && (rc = gorc_go(wg_run, t)) != 0)
+        gorc_waitgroup_done(wg);
+    if (rc != 0)
+        free(t);
+    return rc;
+}
+
 /* ------------------------------------------------------------------------------------------
  * Once
  * ---------------------------------------------------------------------------------------- */
@@ -628,7 +661,9 @@ void gorc_cond_broadcast(gorc_cond *c_)
 typedef struct semctx {
     gorc__sema *s;
     gorc__g *g;
-    int64_t deadline; /* 0: none */
+    int64_t deadline;      /* 0: none */
+    gorc__cancel *cx;      /* a context's cancellation, or NULL */
+    gorc__cancel_wake cxw; /* our hook on cx */
 } semctx;
 
 void gorc_sema_init(gorc_sema *s_, int64_t permits)
@@ -689,6 +724,10 @@ static void sema_park_unlock(void *arg)
     _Atomic uint32_t *l = &c->s->qlock;
     if (c->deadline)
         gorc__sleept_arm(c->g, c->deadline, sema_timeout);
+    /* Before qunlock, like the timer: once qlock is released a grant may wake us and the
+     * stack holding the hook may be gone. A source already cancelled wakes us right here. */
+    if (c->cx)
+        gorc__cancel_hook_add(c->cx, &c->cxw.h);
     qunlock(l); /* c may be gone after this */
 }
 
@@ -705,7 +744,10 @@ static void sema_leave(gorc__sema *s, gorc__waiter *w)
     ready_list(granted);
 }
 
-static int sema_acquire(gorc__sema *s, int64_t n, int64_t deadline)
+/* Take n permits, waiting until deadline (0: none) or until cx (NULL: none) is cancelled.
+ * Permits available now are taken even if the deadline has passed or cx is cancelled, as Go's
+ * semaphore does. */
+static int sema_acquire(gorc__sema *s, int64_t n, int64_t deadline, gorc__cancel *cx)
 {
     qlock(&s->qlock);
     if (sema_take(s, n)) {
@@ -716,18 +758,35 @@ static int sema_acquire(gorc__sema *s, int64_t n, int64_t deadline)
         qunlock(&s->qlock);
         return -ETIMEDOUT;
     }
+    int err = cx ? gorc__cancel_err(cx) : 0;
+    if (err != 0) {
+        qunlock(&s->qlock);
+        return err;
+    }
     gorc__g *g = gorc__getg();
     gorc__waiter w = {.g = g, .n = n};
     atomic_store_explicit(&g->selectdone, 0, memory_order_relaxed);
     gorc__waitq_push(&s->q, &w);
-    semctx c = {.s = s, .g = g, .deadline = deadline};
+    semctx c = {.s = s, .g = g, .deadline = deadline, .cx = cx};
+    if (cx)
+        gorc__cancel_wake_init(&c.cxw, g);
     gorc__park(GORC__W_SEMA, sema_park_unlock, &c);
     if (deadline)
         gorc__sleept_cancel(g); /* also waits for a sema_timeout in progress */
-    if (w.done)                 /* written under qlock before the release readied us */
+    if (cx)
+        gorc__cancel_unhook(cx, &c.cxw.h); /* also waits for a wake hook in progress */
+    if (w.done)                            /* written under qlock before the release readied us */
         return 0;
     sema_leave(s, &w);
-    return -ETIMEDOUT;
+    return cx ? gorc__cancel_err(cx) : -ETIMEDOUT;
+}
+
+int gorc__sema_acquire_cancel(gorc_sema *s, int64_t n, gorc__cancel *cx)
+{
+    if (n <= 0)
+        return -EINVAL;
+    gorc_maxprocs(); /* the scheduler must be running for goroutines to park */
+    return sema_acquire(gorc__sema_of(s), n, 0, cx);
 }
 
 int gorc_sema_acquire(gorc_sema *s_, int64_t n)
@@ -735,7 +794,7 @@ int gorc_sema_acquire(gorc_sema *s_, int64_t n)
     gorc__sema *s = gorc__sema_of(s_);
     if (n <= 0)
         return -EINVAL;
-    return sema_acquire(s, n, 0);
+    return sema_acquire(s, n, 0, NULL);
 }
 
 /* A timeout <= 0 only tries (as gorc_select_timeout does). */
@@ -747,7 +806,7 @@ int gorc_sema_acquire_timeout(gorc_sema *s_, int64_t n, int64_t timeout_ns)
     if (timeout_ns <= 0)
         return gorc_sema_tryacquire(s_, n) ? 0 : -ETIMEDOUT;
     gorc_maxprocs(); /* the timer heaps belong to the runtime's Ps */
-    return sema_acquire(s, n, gorc_now() + timeout_ns);
+    return sema_acquire(s, n, gorc_now() + timeout_ns, NULL);
 }
 
 /* False for n <= 0. */

@@ -86,4 +86,9 @@ static inline gorc__sema *gorc__sema_of(gorc_sema *s)
     return (gorc__sema *)(void *)s;
 }
 
+typedef struct gorc__cancel gorc__cancel;
+/* gorc_sema_acquire that also gives up, with cx's error, when cx is cancelled (cx NULL: never).
+ * -EINVAL for n <= 0. */
+int gorc__sema_acquire_cancel(gorc_sema *s, int64_t n, gorc__cancel *cx);
+
 #endif
