@@ -23,7 +23,8 @@ typedef struct {
 static const errtext own[] = {
     {GORC_ECLOSED, "channel closed, or broken pipe (the peer closed the connection)"},
     {GORC_EAGAIN, "operation would block, or the runtime could not start"},
-    {GORC_ETIMEDOUT, "i/o timeout (the deadline passed)"},
+    {GORC_ETIMEDOUT, "i/o timeout, or context deadline exceeded (the deadline passed)"},
+    {-ECANCELED, "context canceled"},
     {GORC_ENETCLOSED, "use of closed network connection"},
     {GORC_EUNEXPECTEDEOF, "unexpected EOF"},
     {GORC_ENOHOST, "no such host"},

@@ -6,6 +6,7 @@
  * the lint step rather than a user's build.
  */
 #include <gorc.h>
+#include <gorc_context.h>
 #include <gorc_http.h>
 #include <gorc_net.h>
 #include <gorc_version.h>
@@ -41,6 +42,7 @@ headers_fnptr headers_used[] = {
     (headers_fnptr)&gorc_tcp_dial,
     (headers_fnptr)&gorc_http_rw_write,
     (headers_fnptr)&gorc_http_client_get,
+    (headers_fnptr)&gorc_ctx_with_cancel,
 };
 
 int headers_service_size(void)

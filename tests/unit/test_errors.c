@@ -24,6 +24,8 @@ static void test_own_meanings(void **state)
     } own[] = {
         {GORC_ECLOSED, "channel closed"},
         {GORC_ETIMEDOUT, "i/o timeout"},
+        {GORC_ETIMEDOUT, "context deadline exceeded"},
+        {-ECANCELED, "context canceled"},
         {GORC_EAGAIN, "would block"},
         {GORC_ENETCLOSED, "use of closed network connection"},
         {GORC_EUNEXPECTEDEOF, "unexpected EOF"},
