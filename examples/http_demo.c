@@ -11,13 +11,14 @@
  * inside: it polls /stats once a second and displays the goroutine count, the Ps (threads
  * running goroutines), the requests served and the open connections.
  *
- * Signals are never handled in a signal handler: SIGINT and SIGTERM are blocked in every
- * thread and read from a signalfd by an ordinary goroutine, which then shuts the server down
- * gracefully (requests in progress finish, idle connections close).
+ * Signals arrive as channel values (gorc_signal_notify, Go's signal.Notify): an ordinary
+ * goroutine receives SIGINT or SIGTERM and shuts the server down gracefully (requests in
+ * progress finish, idle connections close).
  */
 #include <gorc.h>
 #include <gorc_http.h>
 #include <gorc_net.h>
+#include <gorc_signal.h>
 
 #include <ctype.h>
 #include <inttypes.h>
@@ -26,7 +27,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/signalfd.h>
 
 #define MAX_ECHO      (1 << 20)
 #define MAX_SLEEP_MS  10000
@@ -215,7 +215,6 @@ static int routes(gorc_http_mux *m)
 typedef struct args {
     char addr[GORC_ADDRSTRLEN];
     long seconds; /* stop after this long; 0 = run until a signal */
-    int sigfd;
     int status;
 } args;
 
@@ -233,10 +232,9 @@ static void stop(const char *why)
 
 static void watch_signals(void *arg)
 {
-    gorc_conn *c = arg;
-    struct signalfd_siginfo si;
-    if (gorc_conn_read_full(c, &si, sizeof si) == (ssize_t)sizeof si)
-        stop(si.ssi_signo == SIGINT ? "interrupt" : "terminated");
+    int sig;
+    if (gorc_chan_recv(arg, &sig) == 0) /* -EPIPE: closed at exit, no signal came */
+        stop(sig == SIGINT ? "interrupt" : "terminated");
 }
 
 static void stop_later(void *arg)
@@ -277,10 +275,11 @@ static void banner(gorc_listener *ln)
 static int serve(args *a)
 {
     gorc_http_mux *mux;
-    gorc_conn *sig;
+    gorc_chan *sig;
     gorc_listener *ln;
-    if (gorc_conn_from_fd(&sig, a->sigfd) < 0 || gorc_chan_new(&stopped, 0, 0) < 0 ||
-        gorc_http_mux_new(&mux) < 0 || routes(mux) < 0)
+    static const int sigs[] = {SIGINT, SIGTERM};
+    if (gorc_chan_new(&sig, sizeof(int), 1) < 0 || gorc_signal_notify(sig, sigs, 2) < 0 ||
+        gorc_chan_new(&stopped, 0, 0) < 0 || gorc_http_mux_new(&mux) < 0 || routes(mux) < 0)
         return 1;
     gorc_http_server_opts opts = {.handler = gorc_http_mux_serve, .arg = mux};
     if (gorc_http_server_new(&server, &opts) < 0 || listen_on(a->addr, &ln) < 0)
@@ -297,7 +296,8 @@ static int serve(args *a)
         return 1;
     }
     gorc_chan_recv(stopped, NULL); /* the shutdown waits for requests in progress */
-    gorc_conn_close(sig);
+    gorc_signal_stop(sig);
+    gorc_chan_close(sig);
     gorc_http_server_stats st;
     gorc_http_server_stats_get(server, &st);
     rc = atomic_load(&shutdown_rc);
@@ -342,18 +342,6 @@ int main(int argc, char **argv)
     if (!parse_args(argc, argv, &a)) {
         fprintf(stderr, "usage: http_demo [PORT | HOST:PORT] [SECONDS]\n");
         return 2;
-    }
-    /* Blocked before the runtime starts its threads, so they all inherit the mask and the
-     * signals arrive only through the signalfd. */
-    sigset_t set;
-    sigemptyset(&set);
-    sigaddset(&set, SIGINT);
-    sigaddset(&set, SIGTERM);
-    pthread_sigmask(SIG_BLOCK, &set, NULL);
-    a.sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
-    if (a.sigfd < 0) {
-        perror("http_demo: signalfd");
-        return 1;
     }
     if (gorc_main(run, &a) != 0)
         return 1;
