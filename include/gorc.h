@@ -46,11 +46,12 @@ extern "C" {
 
 /* The message for an error code gorc returned (negative, or its positive errno value), in Go's
  * words where gorc's meaning is Go's ("use of closed network connection", "i/o timeout"); "success"
- * for 0. Never NULL; the string is static. */
+ * for 0. Never NULL; the string is static. Go: err.Error(). */
 GORC_API const char *gorc_strerror(int err);
 
 /* The version of the library linked in (which may differ from GORC_VERSION_* of the header the
- * program was built with): GORC_VERSION_NUMBER's encoding, and "MAJOR.MINOR.PATCH". */
+ * program was built with): GORC_VERSION_NUMBER's encoding, and "MAJOR.MINOR.PATCH". Go:
+ * runtime.Version(). */
 GORC_API int gorc_version(void);
 GORC_API const char *gorc_version_string(void);
 
@@ -151,8 +152,9 @@ GORC_API int gorc_chan_send(gorc_chan *c, const void *elem);
  * channel is closed and its buffer drained (elem is then zero-filled). Go: v, ok := <-c. */
 GORC_API int gorc_chan_recv(gorc_chan *c, void *elem);
 
-/* Non-blocking forms: as above, but -EAGAIN instead of blocking. A NULL channel always gives
- * -EAGAIN. Go: select with a default case. */
+/* Non-blocking forms: as above (-EPIPE when the channel is closed, for tryrecv once it is
+ * drained), but -EAGAIN instead of blocking. A NULL channel always gives -EAGAIN. Go: select
+ * with a default case. */
 GORC_API int gorc_chan_trysend(gorc_chan *c, const void *elem);
 GORC_API int gorc_chan_tryrecv(gorc_chan *c, void *elem);
 
@@ -186,14 +188,15 @@ typedef struct gorc_case {
  * memory that cannot be had. Go: select { ... }. */
 GORC_API int gorc_select(gorc_case *cases, size_t n);
 
-/* Non-blocking select: returns -EAGAIN if no case is ready (also for n == 0). Go: select
- * with default. */
+/* Non-blocking select: returns -EAGAIN if no case is ready (also for n == 0); other errors as
+ * gorc_select. Go: select with default. */
 GORC_API int gorc_select_try(gorc_case *cases, size_t n);
 
 /* Select that gives up after timeout_ns (relative) and returns -ETIMEDOUT. A negative or
- * zero timeout behaves as gorc_select_try but returns -ETIMEDOUT; n == 0 just sleeps. A
- * timeout too large to add to the clock never expires. Go: select with a case
- * <-time.After(d). */
+ * zero timeout only polls, as gorc_select_try, and gives -ETIMEDOUT when no case is ready;
+ * n == 0 just sleeps. A timeout too large to add to the clock never expires. A positive
+ * timeout starts the runtime: -EAGAIN if it failed to start. Other errors as gorc_select.
+ * Go: select with a case <-time.After(d). */
 GORC_API int gorc_select_timeout(gorc_case *cases, size_t n, int64_t timeout_ns);
 
 /* ------------------------------------------------------------------------------------------
@@ -244,9 +247,14 @@ typedef struct gorc_ticker gorc_ticker;
  * Go. Returns 0 and *out; -EINVAL if out is NULL or period <= 0; -ENOMEM; -EAGAIN.
  * Go: time.NewTicker. */
 GORC_API int gorc_ticker_new(gorc_ticker **out, int64_t period);
+/* The ticker's channel (owned by the ticker). Go: Ticker.C. */
 GORC_API gorc_chan *gorc_ticker_chan(gorc_ticker *t);
+/* Stop further ticks; the channel is not closed. Go: Ticker.Stop. */
 GORC_API void gorc_ticker_stop(gorc_ticker *t);
+/* Stop, then tick every period ns from now (a stopped ticker starts again). Returns 0, or
+ * -EINVAL if t is NULL or period <= 0. Go: Ticker.Reset. */
 GORC_API int gorc_ticker_reset(gorc_ticker *t, int64_t period);
+/* Stop the ticker, release its channel and free it. */
 GORC_API void gorc_ticker_free(gorc_ticker *t);
 
 /* ------------------------------------------------------------------------------------------
@@ -273,6 +281,10 @@ typedef struct gorc_rwmutex {
     uint64_t opaque_[10];
 } gorc_rwmutex;
 
+/* Any number of readers or one writer; once a writer waits, new readers wait behind it. lock
+ * and unlock take and release the write lock, rlock and runlock a read lock; the try forms
+ * return true if they took it without waiting. Unlocking what is not locked is fatal.
+ * Go: sync.RWMutex. */
 GORC_API void gorc_rwmutex_lock(gorc_rwmutex *rw);
 GORC_API void gorc_rwmutex_unlock(gorc_rwmutex *rw);
 GORC_API void gorc_rwmutex_rlock(gorc_rwmutex *rw);
@@ -285,9 +297,10 @@ typedef struct gorc_waitgroup {
 } gorc_waitgroup;
 
 /* Add delta to the counter; returns 0, or -EINVAL (counter left unchanged) if it would
- * become negative ("sync: negative WaitGroup counter" in Go). */
+ * become negative ("sync: negative WaitGroup counter" in Go) or exceed INT32_MAX.
+ * Go: WaitGroup.Add. */
 GORC_API int gorc_waitgroup_add(gorc_waitgroup *wg, int64_t delta);
-/* gorc_waitgroup_add(wg, -1). */
+/* gorc_waitgroup_add(wg, -1), with its errors as gorc_waitgroup_add. Go: WaitGroup.Done. */
 GORC_API int gorc_waitgroup_done(gorc_waitgroup *wg);
 /* Block until the counter is zero. */
 GORC_API void gorc_waitgroup_wait(gorc_waitgroup *wg);
@@ -322,7 +335,8 @@ typedef struct gorc_sema {
 GORC_API void gorc_sema_init(gorc_sema *s, int64_t permits);
 /* Acquire n permits (n > 0), waiting as needed; -EINVAL if n <= 0. */
 GORC_API int gorc_sema_acquire(gorc_sema *s, int64_t n);
-/* As above but gives up after timeout_ns with -ETIMEDOUT. */
+/* As above (-EINVAL if n <= 0) but gives up after timeout_ns with -ETIMEDOUT, taking
+ * nothing. */
 GORC_API int gorc_sema_acquire_timeout(gorc_sema *s, int64_t n, int64_t timeout_ns);
 GORC_API bool gorc_sema_tryacquire(gorc_sema *s, int64_t n);
 GORC_API void gorc_sema_release(gorc_sema *s, int64_t n);

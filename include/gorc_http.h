@@ -57,7 +57,8 @@ typedef struct gorc_http_header {
  * http.StatusText. */
 GORC_API const char *gorc_http_status_text(int status);
 
-/* The value of the first header named name in h[0..n) (ASCII case ignored), or NULL. */
+/* The value of the first header named name in h[0..n) (ASCII case ignored), or NULL. Go:
+ * http.Header.Get. */
 GORC_API const char *gorc_http_header_lookup(const gorc_http_header *h, size_t n, const char *name);
 
 /* Find key in a query string ("a=1&b=x%20y", without the '?') and store its value, decoded
@@ -99,14 +100,16 @@ GORC_API const char *gorc_http_request_header(const gorc_http_request *r, const 
  * the end of the body, or: GORC_HTTP_ETOOLARGE (over the server's max_body_bytes; the server
  * answers 413 if the handler has not written yet, and closes the connection),
  * GORC_HTTP_EBADMSG (malformed chunked framing; answered with 400 likewise; Go sends 200),
- * GORC_EUNEXPECTEDEOF (the client went away mid-body), -ETIMEDOUT (read timeout), GORC_ENETCLOSED.
+ * GORC_EUNEXPECTEDEOF (the client went away mid-body), -ETIMEDOUT (read timeout), GORC_ENETCLOSED,
+ * -ECONNRESET or another connection error, -EINVAL (NULL r, NULL buf with n > 0).
  * Go: r.Body.Read. */
 GORC_API ssize_t gorc_http_request_read(gorc_http_request *r, void *buf, size_t n);
 
 /* Read the whole body into a malloc'd buffer (NUL-terminated for convenience; free it).
  * max bounds its size (0 = the server's max_body_bytes). Returns the length and sets *out
  * (NULL for an empty body), or an error as gorc_http_request_read, -ENOMEM, or
- * GORC_HTTP_ETOOLARGE when the body exceeds max. Go: io.ReadAll(http.MaxBytesReader(...)). */
+ * GORC_HTTP_ETOOLARGE when the body exceeds max (-EINVAL: NULL r or out).
+ * Go: io.ReadAll(http.MaxBytesReader(...)). */
 GORC_API ssize_t gorc_http_request_read_all(gorc_http_request *r, char **out, size_t max);
 
 /* Set header name to value, replacing every header of that name (value NULL deletes it).
@@ -116,7 +119,8 @@ GORC_API ssize_t gorc_http_request_read_all(gorc_http_request *r, char **out, si
  * Returns 0, -EINVAL (a name that is not a token, or CR, LF or NUL in the value: no header
  * injection), -EALREADY (the head was sent), -ENOMEM. Go: w.Header().Set. */
 GORC_API int gorc_http_rw_set_header(gorc_http_rw *w, const char *name, const char *value);
-/* Add a header line, keeping others of the same name. Errors as above. Go: Header().Add. */
+/* Add a header line, keeping others of the same name. Errors as gorc_http_rw_set_header.
+ * Go: Header().Add. */
 GORC_API int gorc_http_rw_add_header(gorc_http_rw *w, const char *name, const char *value);
 
 /* Set the status (100..999; default 200 at the first write). A 1xx status other than 101 is
@@ -129,8 +133,8 @@ GORC_API int gorc_http_rw_write_header(gorc_http_rw *w, int status);
  * (16 KiB) gets a Content-Length response; otherwise the head goes out when the buffer first
  * fills and the body is chunked (HTTP/1.1) or delimited by closing the connection (HTTP/1.0),
  * unless the handler set Content-Length. For HEAD the bytes are counted but not sent. Returns
- * n, or GORC_HTTP_EBODYNOTALLOWED (1xx/204/304), -EINVAL (more than a declared
- * Content-Length), -EPIPE / -ECONNRESET (client gone), -ETIMEDOUT (write timeout),
+ * n, or GORC_HTTP_EBODYNOTALLOWED (1xx/204/304), -EINVAL (NULL arguments, more than a declared
+ * Content-Length), -ENOMEM, -EPIPE / -ECONNRESET (client gone), -ETIMEDOUT (write timeout),
  * GORC_ENETCLOSED. After an error later writes fail too. Go: w.Write. */
 GORC_API ssize_t gorc_http_rw_write(gorc_http_rw *w, const void *buf, size_t n);
 GORC_API ssize_t gorc_http_rw_write_string(gorc_http_rw *w, const char *s);
@@ -148,15 +152,18 @@ GORC_API int gorc_http_rw_flush(gorc_http_rw *w);
 GORC_API ssize_t gorc_http_rw_send_file(gorc_http_rw *w, int fd, int64_t off, int64_t n);
 
 /* Answer with status and msg as text/plain ("msg\n"), replacing any body written so far
- * (still buffered) and its Content-Length; other headers stay. Returns as gorc_http_rw_write;
- * -EALREADY when the head was already sent. Go: http.Error. */
+ * (still buffered) and its Content-Length; other headers stay. Returns 0, -EINVAL (NULL w,
+ * status outside 200..999), -EALREADY when the head was already sent, or an error as
+ * gorc_http_rw_write. Go: http.Error. */
 GORC_API int gorc_http_error(gorc_http_rw *w, int status, const char *msg);
 
-/* Redirect to url (Location) with code (301, 302, 303, 307, 308) and a short body.
- * Go: http.Redirect. */
+/* Redirect to url (Location) with code (301, 302, 303, 307, 308) and a short body. Returns 0,
+ * -EINVAL (NULL arguments, code outside 300..399, a URL with control characters), -EALREADY
+ * (a status was set or the head sent), or an error as gorc_http_rw_write. Go: http.Redirect. */
 GORC_API int gorc_http_redirect(gorc_http_rw *w, const char *url, int code);
 
-/* The status set so far (200 when none was set), and whether the head has been sent. */
+/* The status set so far (200 when none was set; -EINVAL for NULL), and whether the head has
+ * been sent. */
 GORC_API int gorc_http_rw_status(const gorc_http_rw *w);
 GORC_API bool gorc_http_rw_sent(const gorc_http_rw *w);
 
@@ -200,32 +207,36 @@ typedef struct gorc_http_server_stats {
     uint64_t timeouts;     /* connections cut off by a timeout */
 } gorc_http_server_stats;
 
-/* Make a server. Returns 0 and *out, -EINVAL (no handler), -ENOMEM. */
+/* Make a server. Returns 0 and *out, -EINVAL (NULL out or opts, no handler), -ENOMEM. */
 GORC_API int gorc_http_server_new(gorc_http_server **out, const gorc_http_server_opts *opts);
 
 /* Accept connections on l and serve each in its own goroutine until the server is shut down
  * or closed. The server takes its own reference to l and closes it at shutdown; the caller
  * still releases its own. Returns GORC_HTTP_ESERVERCLOSED after shutdown or close, or the
- * accept error that stopped it. May run on several listeners at once (one goroutine each).
- * Go: Server.Serve. */
+ * accept error that stopped it (GORC_ENETCLOSED if l was closed by someone else, -ETIMEDOUT at
+ * its deadline); -EINVAL (NULL s or l), -ENOMEM. Temporary accept errors are retried. May run
+ * on several listeners at once (one goroutine each). Go: Server.Serve. */
 GORC_API int gorc_http_server_serve(gorc_http_server *s, gorc_listener *l);
 
-/* Listen on TCP addr and serve, as above. Go: Server.ListenAndServe. */
+/* Listen on TCP addr and serve, as above. Returns -EINVAL (NULL s or addr), or the errors of
+ * gorc_tcp_listen and gorc_http_server_serve. Go: Server.ListenAndServe. */
 GORC_API int gorc_http_server_listen_and_serve(gorc_http_server *s, const char *addr);
 
 /* A server with default options and handler fn: listen on addr and serve until an error.
+ * Errors: those of gorc_http_server_new and gorc_http_server_listen_and_serve.
  * Go: http.ListenAndServe. */
 GORC_API int gorc_http_listen_and_serve(const char *addr, gorc_http_handler_fn fn, void *arg);
 
 /* Graceful shutdown: close the listeners (gorc_http_server_serve returns), close idle keep-alive
  * connections, let requests in progress finish (their connections close after the
  * response), and wait until every connection is gone or deadline (absolute) passes; then
- * close whatever is left. Returns 0, or -ETIMEDOUT if connections had to be cut. Callable from
- * any goroutine, also from a handler of this server (which then does not wait for itself).
- * Go: Server.Shutdown. */
+ * close whatever is left. Returns 0, -ETIMEDOUT if connections had to be cut, -EINVAL for
+ * NULL. Callable from any goroutine, also from a handler of this server (which then does not
+ * wait for itself). Go: Server.Shutdown. */
 GORC_API int gorc_http_server_shutdown(gorc_http_server *s, int64_t deadline);
 
-/* Close listeners and every connection at once. Go: Server.Close. */
+/* Close listeners and every connection at once. Returns 0, -EINVAL for NULL.
+ * Go: Server.Close. */
 GORC_API int gorc_http_server_close(gorc_http_server *s);
 
 /* Copy the counters. */
@@ -247,7 +258,7 @@ GORC_API void gorc_http_server_free(gorc_http_server *s);
 
 typedef struct gorc_http_mux gorc_http_mux;
 
-/* Make an empty router. 0 or -ENOMEM. Go: http.NewServeMux. */
+/* Make an empty router. 0, -EINVAL (NULL out) or -ENOMEM. Go: http.NewServeMux. */
 GORC_API int gorc_http_mux_new(gorc_http_mux **out);
 
 /* Register fn for pattern. Returns 0, -EINVAL (malformed pattern), -EEXIST (the same pattern,
@@ -259,6 +270,7 @@ GORC_API int gorc_http_mux_handle(gorc_http_mux *m, const char *pattern, gorc_ht
 /* The handler to give a server, with the router as its arg. Go: ServeMux.ServeHTTP. */
 GORC_API void gorc_http_mux_serve(gorc_http_rw *w, gorc_http_request *r, void *mux);
 
+/* Free the router (NULL is ignored). No server may be using it. */
 GORC_API void gorc_http_mux_free(gorc_http_mux *m);
 
 /* The path segment(s) matched by wildcard {name} of the router's pattern, decoded, or NULL.
@@ -279,7 +291,8 @@ typedef struct gorc_http_fs_opts {
 
 /* Serve the directory tree at root. Nothing outside root is ever served: ".." and symbolic
  * links leading out of it are refused (openat2 RESOLVE_BENEATH), and so are dot-files.
- * Returns 0, -ENOENT, -ENOTDIR, -EACCES (root), -ENOMEM. Go: http.FileServer(http.Dir). */
+ * Returns 0, -EINVAL (NULL out or root, bad options), -ENOENT, -ENOTDIR, -EACCES (root), -ENOMEM.
+ * Go: http.FileServer(http.Dir). */
 GORC_API int gorc_http_fs_new(gorc_http_fs **out, const char *root, const gorc_http_fs_opts *opts);
 
 /* The handler, with the gorc_http_fs as arg. It answers GET and HEAD with the file (sendfile),
@@ -287,6 +300,7 @@ GORC_API int gorc_http_fs_new(gorc_http_fs **out, const char *root, const gorc_h
  * single Range requests (206, 416), and 404 / 403 / 405 otherwise. */
 GORC_API void gorc_http_fs_serve(gorc_http_rw *w, gorc_http_request *r, void *fs);
 
+/* Close the root and free (NULL is ignored). No server may be using it. */
 GORC_API void gorc_http_fs_free(gorc_http_fs *fs);
 
 /* The Content-Type for a file name's extension ("text/html; charset=utf-8", ...), or
@@ -339,7 +353,7 @@ typedef struct gorc_http_response {
     const char *url;        /* the URL that answered (after redirects) */
 } gorc_http_response;
 
-/* Make a client. 0 and *out, -ENOMEM. Go: &http.Client{Transport: ...}. */
+/* Make a client. 0 and *out, -EINVAL (NULL out), -ENOMEM. Go: &http.Client{Transport: ...}. */
 GORC_API int gorc_http_client_new(gorc_http_client **out, const gorc_http_client_opts *opts);
 /* Close idle connections and free the client (its responses must be closed first). */
 GORC_API void gorc_http_client_free(gorc_http_client *c);
@@ -348,26 +362,28 @@ GORC_API void gorc_http_client_free(gorc_http_client *c);
  * c NULL uses a process-wide default client. Redirects (301, 302, 303, 307, 308) are
  * followed while fewer than max_redirects have been followed (a chain of exactly
  * max_redirects succeeds; Go fails at the 10th). Returns 0 and *out, or -EINVAL (bad URL or
- * request), -EPROTONOSUPPORT (a scheme other than http), GORC_ENOHOST, -ECONNREFUSED,
- * -ETIMEDOUT, GORC_HTTP_EBADMSG (malformed response), GORC_EUNEXPECTEDEOF (the connection
- * ended inside the response head), GORC_HTTP_ETOOMANYREDIRECTS, -ENOMEM, or a connection
- * error. Go: Client.Do. */
+ * request), -EPROTONOSUPPORT (a scheme other than http), GORC_ENOHOST, -EAGAIN (resolver),
+ * -ECONNREFUSED, -ENETUNREACH, -EHOSTUNREACH, -ETIMEDOUT, GORC_HTTP_EBADMSG (malformed
+ * response), GORC_EUNEXPECTEDEOF (the connection ended inside the response head),
+ * GORC_HTTP_ETOOMANYREDIRECTS, -ECONNRESET / -EPIPE (the connection broke while the request
+ * was sent), -ENOMEM, or what a body_read callback returned. Go: Client.Do. */
 GORC_API int gorc_http_client_do(gorc_http_client *c, const gorc_http_client_request *req,
                                  gorc_http_response **out);
 
-/* GET url. Go: Client.Get. */
+/* GET url. Errors as gorc_http_client_do. Go: Client.Get. */
 GORC_API int gorc_http_client_get(gorc_http_client *c, const char *url, gorc_http_response **out);
 
 /* Read up to n bytes of the response body (chunked decoding included). Returns the count, 0
- * at its end, or -ETIMEDOUT, GORC_HTTP_EBADMSG, GORC_EUNEXPECTEDEOF, a connection error.
- * Go: resp.Body.Read. */
+ * at its end, or -EINVAL (NULL r, NULL buf with n > 0), -ETIMEDOUT, GORC_HTTP_EBADMSG,
+ * GORC_EUNEXPECTEDEOF, -ECONNRESET or another connection error. Go: resp.Body.Read. */
 GORC_API ssize_t gorc_http_response_read(gorc_http_response *r, void *buf, size_t n);
 
 /* Read the whole body into a malloc'd, NUL-terminated buffer (free it). Returns the length,
- * GORC_HTTP_ETOOLARGE beyond max (0 = 64 MiB), or an error as gorc_http_response_read. */
+ * GORC_HTTP_ETOOLARGE beyond max (0 = 64 MiB), -EINVAL (NULL r or out), -ENOMEM, or an error
+ * as gorc_http_response_read. Go: io.ReadAll(resp.Body). */
 GORC_API ssize_t gorc_http_response_read_all(gorc_http_response *r, char **out, size_t max);
 
-/* The value of the response's first header named name, or NULL. */
+/* The value of the response's first header named name, or NULL. Go: resp.Header.Get. */
 GORC_API const char *gorc_http_response_header(const gorc_http_response *r, const char *name);
 
 /* Finish with a response: a connection whose body was read to the end goes back to the pool;

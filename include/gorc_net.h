@@ -66,14 +66,15 @@ typedef struct gorc_addr {
  * into up to max addresses, in the resolver's preference order. family is 0, AF_INET or
  * AF_INET6. Numeric hosts and ports are converted on the spot; anything else goes through
  * getaddrinfo as a blocking call (gorc_blocking), so resolution never stalls other
- * goroutines. Returns the number of addresses stored (>= 1), or GORC_ENOHOST, -EINVAL (bad
- * syntax, unknown service), -EAGAIN (temporary resolver failure), -ENOMEM, -EAFNOSUPPORT.
- * Go: net.ResolveTCPAddr, net.LookupHost. */
+ * goroutines. Returns the number of addresses stored (>= 1), or GORC_ENOHOST, -EINVAL (NULL
+ * out or addr, max <= 0, bad syntax, unknown service), -EAGAIN (temporary resolver failure),
+ * -ENOMEM, -EAFNOSUPPORT, -EIO (any other resolver failure). Go: net.ResolveTCPAddr,
+ * net.LookupHost. */
 GORC_API int gorc_resolve(gorc_addr *out, int max, const char *addr, int family);
 
 /* Format as "1.2.3.4:80", "[::1]:80" (IPv4-mapped IPv6 addresses as IPv4), a Unix path, or
  * "@name" for an abstract Unix socket. Returns the length, or -ENOSPC if buf is too small,
- * -EAFNOSUPPORT for other families. Go: net.Addr.String. */
+ * -EAFNOSUPPORT for other families, -EINVAL (NULL a or buf, n == 0). Go: net.Addr.String. */
 GORC_API int gorc_addr_string(const gorc_addr *a, char *buf, size_t n);
 
 /* ------------------------------------------------------------------------------------------
@@ -96,17 +97,21 @@ typedef struct gorc_listen_opts {
 
 /* Listen for TCP connections on addr ("127.0.0.1:0" picks a free port: see
  * gorc_listener_addr). ":port" listens on every IPv6 and IPv4 address with one socket.
- * Returns 0 and *out, or a negative errno (-EADDRINUSE, -EACCES, GORC_ENOHOST, ...).
+ * Returns 0 and *out, or -EINVAL (NULL out or addr), an error as gorc_resolve, a socket,
+ * bind or listen error (-EADDRINUSE, -EACCES, -EADDRNOTAVAIL, ...), -ENOMEM.
  * Go: net.Listen("tcp", addr). */
 GORC_API int gorc_tcp_listen(gorc_listener **out, const char *addr, const gorc_listen_opts *opts);
 
 /* Listen on a Unix stream socket at path (removed again by gorc_listener_close; a stale file
- * left there by a crashed process is not removed: -EADDRINUSE). Go: net.Listen("unix"). */
+ * left there by a crashed process is not removed: -EADDRINUSE). Returns 0 and *out, -EINVAL
+ * (NULL out, a NULL, empty or too long path), a socket, bind or listen error, -ENOMEM.
+ * Go: net.Listen("unix"). */
 GORC_API int gorc_unix_listen(gorc_listener **out, const char *path, const gorc_listen_opts *opts);
 
 /* Wrap an existing listening stream socket (TCP or Unix); the listener owns fd from now on,
- * even on failure. It is made non-blocking and close-on-exec. -ENOTSOCK, -EINVAL (not
- * listening). Go: net.FileListener. */
+ * even on failure. It is made non-blocking and close-on-exec. Returns 0 and *out, -ENOTSOCK,
+ * -EBADF, -EINVAL (NULL out, not a stream socket or not listening), -ENOMEM.
+ * Go: net.FileListener. */
 GORC_API int gorc_listener_from_fd(gorc_listener **out, int fd);
 
 /* Listeners passed by systemd socket activation: if LISTEN_PID is this process, wraps each of
@@ -121,23 +126,25 @@ GORC_API int gorc_listeners_from_systemd(gorc_listener **out, int max, bool unse
  * (as in Go). When the process is out of descriptors (EMFILE / ENFILE) accept waits and
  * retries - 5 ms, doubling up to 1 s - instead of failing or spinning; the connection waits
  * in the kernel's queue meanwhile. Returns 0 and *out, GORC_ENETCLOSED (the listener was
- * closed, also while waiting), -ETIMEDOUT (deadline), -ENOBUFS / -ENOMEM.
- * Go: Listener.Accept. */
+ * closed, also while waiting), -ETIMEDOUT (deadline), -ENOBUFS / -ENOMEM, -EINVAL (NULL l or
+ * out). Go: Listener.Accept. */
 GORC_API int gorc_listener_accept(gorc_listener *l, gorc_conn **out);
 
-/* Deadline for accept (absolute, 0 = none); may be moved while accept waits.
- * Go: TCPListener.SetDeadline. */
+/* Deadline for accept (absolute, 0 = none); may be moved while accept waits. Returns 0,
+ * -EINVAL (NULL) or GORC_ENETCLOSED. Go: TCPListener.SetDeadline. */
 GORC_API int gorc_listener_set_deadline(gorc_listener *l, int64_t t);
 
 /* The listening address as a string (with the port the kernel picked for port 0). Returns
- * the length or a negative errno. Go: Listener.Addr().String(). */
+ * the length, -EINVAL (NULL l or buf, n == 0), GORC_ENETCLOSED, -ENOSPC (buf too small) or a
+ * getsockname error. Go: Listener.Addr().String(). */
 GORC_API int gorc_listener_addr(gorc_listener *l, char *buf, size_t n);
 
-/* The socket descriptor (still owned by the listener), or GORC_ENETCLOSED. */
+/* The socket descriptor (still owned by the listener), -EINVAL (NULL) or GORC_ENETCLOSED. */
 GORC_API int gorc_listener_fd(gorc_listener *l);
 
 /* Close: goroutines blocked in accept return GORC_ENETCLOSED; gives up the caller's
- * reference. Returns 0 or GORC_ENETCLOSED if already closed. Go: Listener.Close. */
+ * reference. Returns 0, GORC_ENETCLOSED if already closed, -EINVAL for NULL.
+ * Go: Listener.Close. */
 GORC_API int gorc_listener_close(gorc_listener *l);
 GORC_API gorc_listener *gorc_listener_retain(gorc_listener *l);
 /* Drop a reference; the last one closes the listener if needed and frees it. */
@@ -150,21 +157,25 @@ GORC_API void gorc_listener_release(gorc_listener *l);
 /* Connect to addr, trying each resolved address in turn; timeout_ns > 0 bounds connecting
  * (0 = no limit but the kernel's). Resolving a host name through getaddrinfo is not
  * interruptible and is not counted against it. TCP_NODELAY and 15 s keep-alive are set, as in Go.
- * Returns 0 and *out, or -ECONNREFUSED, -ETIMEDOUT, -ENETUNREACH, GORC_ENOHOST, ...
+ * Returns 0 and *out, or -EINVAL (NULL out or addr), an error as gorc_resolve, -ETIMEDOUT,
+ * -ECONNREFUSED, -ENETUNREACH, -EHOSTUNREACH or another connect error (the last address's).
  * Go: net.DialTimeout("tcp", addr, timeout). */
 GORC_API int gorc_tcp_dial(gorc_conn **out, const char *addr, int64_t timeout_ns);
 
-/* Connect to a Unix stream socket. Go: net.DialTimeout("unix", path, timeout). */
+/* Connect to a Unix stream socket. Returns 0 and *out, or -EINVAL (NULL out, a NULL, empty or
+ * too long path), -ENOENT, -ECONNREFUSED, -ETIMEDOUT or another connect error, -ENOMEM.
+ * Go: net.DialTimeout("unix", path, timeout). */
 GORC_API int gorc_unix_dial(gorc_conn **out, const char *path, int64_t timeout_ns);
 
 /* Wrap a connected socket, or a pipe, FIFO, terminal or any descriptor epoll accepts (not a
  * regular file: -EPERM; use gorc_file_read). The connection owns fd from now on, even on
- * failure; it is made non-blocking and close-on-exec. Go: net.FileConn / os.NewFile. */
+ * failure; it is made non-blocking and close-on-exec. Returns 0 and *out, -EINVAL (NULL out,
+ * fd < 0), -EPERM, -EBADF, -ENOMEM. Go: net.FileConn / os.NewFile. */
 GORC_API int gorc_conn_from_fd(gorc_conn **out, int fd);
 
 /* Read up to n bytes, waiting until at least one is available. Returns the count, 0 at end of
- * stream (the peer closed or shut down its side), or GORC_ENETCLOSED, -ETIMEDOUT (read
- * deadline), -ECONNRESET, ... Go: Conn.Read. */
+ * stream (the peer closed or shut down its side), or -EINVAL (NULL c, NULL buf with n > 0),
+ * GORC_ENETCLOSED, -ETIMEDOUT (read deadline), -ECONNRESET, ... Go: Conn.Read. */
 GORC_API ssize_t gorc_conn_read(gorc_conn *c, void *buf, size_t n);
 
 /* Read exactly n bytes. Returns n, 0 if the stream ended before the first byte,
@@ -173,12 +184,13 @@ GORC_API ssize_t gorc_conn_read(gorc_conn *c, void *buf, size_t n);
 GORC_API ssize_t gorc_conn_read_full(gorc_conn *c, void *buf, size_t n);
 
 /* Write some of buf: waits until at least one byte can be written, returns the count (which
- * may be less than n) or GORC_ENETCLOSED, -ETIMEDOUT (write deadline), -EPIPE, -ECONNRESET...
- * Like write(2). */
+ * may be less than n) or -EINVAL (NULL c, NULL buf with n > 0), GORC_ENETCLOSED, -ETIMEDOUT
+ * (write deadline), -EPIPE, -ECONNRESET, -EIO (the kernel took nothing and reported no
+ * error)... Like write(2). */
 GORC_API ssize_t gorc_conn_write(gorc_conn *c, const void *buf, size_t n);
 
-/* Write all n bytes, waiting as needed. Returns n or an error (some bytes may have been sent).
- * Concurrent writers do not interleave their data. Go: Conn.Write. */
+/* Write all n bytes, waiting as needed. Returns n or an error as gorc_conn_write (some bytes
+ * may have been sent). Concurrent writers do not interleave their data. Go: Conn.Write. */
 GORC_API ssize_t gorc_conn_write_all(gorc_conn *c, const void *buf, size_t n);
 
 /* Send n bytes of the file file_fd, from offset off, with sendfile(2) (no copy through user
@@ -189,26 +201,30 @@ GORC_API ssize_t gorc_conn_write_all(gorc_conn *c, const void *buf, size_t n);
 GORC_API ssize_t gorc_conn_sendfile(gorc_conn *c, int file_fd, int64_t off, size_t n);
 
 /* Shut down reading (SHUT_RD), writing (SHUT_WR: the peer reads end of stream, while this
- * side can still read) or both. Go: TCPConn.CloseRead / CloseWrite. */
+ * side can still read) or both. Returns 0, -EINVAL (NULL c, bad how), GORC_ENETCLOSED, or a
+ * shutdown error (-ENOTCONN, -ENOTSOCK). Go: TCPConn.CloseRead / CloseWrite. */
 GORC_API int gorc_conn_shutdown(gorc_conn *c, int how);
 
 /* Deadlines: absolute gorc_now() times, 0 = none. An expired deadline fails current and
  * future calls in that direction with -ETIMEDOUT until it is moved; moving it while a call
- * waits takes effect at once. Go: Conn.SetDeadline / SetReadDeadline / SetWriteDeadline. */
+ * waits takes effect at once. Returns 0, -EINVAL (NULL) or GORC_ENETCLOSED.
+ * Go: Conn.SetDeadline / SetReadDeadline / SetWriteDeadline. */
 GORC_API int gorc_conn_set_deadline(gorc_conn *c, int64_t t);
 GORC_API int gorc_conn_set_read_deadline(gorc_conn *c, int64_t t);
 GORC_API int gorc_conn_set_write_deadline(gorc_conn *c, int64_t t);
 
 /* Local and remote address as strings (see gorc_addr_string), while the connection is open.
- * Returns the length or a negative errno. Go: Conn.LocalAddr / RemoteAddr. */
+ * Returns the length, -EINVAL (NULL c or buf, n == 0), GORC_ENETCLOSED, a getsockname or
+ * getpeername error (-ENOTCONN, -ENOTSOCK), -ENOSPC, -EAFNOSUPPORT.
+ * Go: Conn.LocalAddr / RemoteAddr. */
 GORC_API int gorc_conn_local_addr(gorc_conn *c, char *buf, size_t n);
 GORC_API int gorc_conn_remote_addr(gorc_conn *c, char *buf, size_t n);
 
-/* The socket descriptor (still owned by the connection), or GORC_ENETCLOSED. For socket
- * options not listed here; do not read, write or close it directly. */
+/* The socket descriptor (still owned by the connection), -EINVAL (NULL) or GORC_ENETCLOSED.
+ * For socket options not listed here; do not read, write or close it directly. */
 GORC_API int gorc_conn_fd(gorc_conn *c);
 
-/* Socket options. Each returns 0 or a negative errno. */
+/* Socket options. Each returns 0, -EINVAL (NULL), GORC_ENETCLOSED or the setsockopt error. */
 GORC_API int gorc_conn_set_nodelay(gorc_conn *c, bool on); /* TCP_NODELAY (on by default) */
 GORC_API int gorc_conn_set_keepalive(gorc_conn *c, int64_t period); /* <= 0 turns it off */
 GORC_API int gorc_conn_set_linger(gorc_conn *c, int sec);         /* < 0 off; 0 = reset on close */
@@ -218,7 +234,7 @@ GORC_API int gorc_conn_set_write_buffer(gorc_conn *c, int bytes); /* SO_SNDBUF *
 /* Close: every goroutine blocked on the connection returns GORC_ENETCLOSED, the descriptor
  * is closed once none is using it (before this returns), and the caller's reference is given
  * up. Returns 0, or GORC_ENETCLOSED if it was already closed (the reference is still given
- * up). Go: Conn.Close. */
+ * up), -EINVAL for NULL. Go: Conn.Close. */
 GORC_API int gorc_conn_close(gorc_conn *c);
 GORC_API gorc_conn *gorc_conn_retain(gorc_conn *c);
 /* Drop a reference; the last one closes the connection if needed and frees it. */
@@ -229,14 +245,21 @@ GORC_API void gorc_conn_release(gorc_conn *c);
  * and close as for TCP.
  * ---------------------------------------------------------------------------------------- */
 
-/* Bind a UDP socket to addr (":0" for any port on every address). Go: net.ListenUDP. */
+/* Bind a UDP socket to addr (":0" for any port on every address). Returns 0 and *out, -EINVAL
+ * (NULL out or addr), an error as gorc_resolve, a socket or bind error, -ENOMEM.
+ * Go: net.ListenUDP. */
 GORC_API int gorc_udp_listen(gorc_conn **out, const char *addr);
-/* A UDP socket connected to addr: gorc_conn_write sends to it. Go: net.DialUDP. */
+/* A UDP socket connected to addr: gorc_conn_write sends to it. Returns 0 and *out, -EINVAL
+ * (NULL out or addr), an error as gorc_resolve, -ENETUNREACH or another socket or connect
+ * error. Go: net.DialUDP. */
 GORC_API int gorc_udp_dial(gorc_conn **out, const char *addr);
 /* Receive one datagram (truncated to n bytes); the sender's address goes to *from if not
- * NULL. Returns its length. Go: UDPConn.ReadFrom. */
+ * NULL. Returns its length, or -EINVAL (NULL c, NULL buf with n > 0), GORC_ENETCLOSED,
+ * -ETIMEDOUT (read deadline) or a recvfrom error. Go: UDPConn.ReadFrom. */
 GORC_API ssize_t gorc_conn_read_from(gorc_conn *c, void *buf, size_t n, gorc_addr *from);
-/* Send one datagram to *to. Go: UDPConn.WriteTo. */
+/* Send one datagram to *to. Returns its length, or -EINVAL (NULL c or to, NULL buf with
+ * n > 0), GORC_ENETCLOSED, -ETIMEDOUT (write deadline) or a sendto error (-EMSGSIZE, ...).
+ * Go: UDPConn.WriteTo. */
 GORC_API ssize_t gorc_conn_write_to(gorc_conn *c, const void *buf, size_t n, const gorc_addr *to);
 
 /* ------------------------------------------------------------------------------------------
@@ -244,13 +267,16 @@ GORC_API ssize_t gorc_conn_write_to(gorc_conn *c, const void *buf, size_t n, con
  * running other goroutines while the kernel works.
  * ---------------------------------------------------------------------------------------- */
 
-/* open(2) as a blocking call. Returns the descriptor (close-on-exec) or a negative errno. */
+/* open(2) as a blocking call. Returns the descriptor (close-on-exec), -EINVAL (NULL path) or
+ * an open error. Go: os.OpenFile. */
 GORC_API int gorc_file_open(const char *path, int flags, mode_t mode);
 /* pread(2) at offset off, or read(2) at the current position if off < 0. Returns the count
- * (0 at end of file) or a negative errno. Go: File.ReadAt / File.Read. */
+ * (0 at end of file), -EINVAL (fd < 0, NULL buf with n > 0) or a read error.
+ * Go: File.ReadAt / File.Read. */
 GORC_API ssize_t gorc_file_read(int fd, void *buf, size_t n, int64_t off);
-/* Write all n bytes with pwrite(2) at off, or write(2) if off < 0. Returns n or a negative
- * errno. Go: File.WriteAt / File.Write. */
+/* Write all n bytes with pwrite(2) at off, or write(2) if off < 0. Returns n, -EINVAL (fd < 0,
+ * NULL buf with n > 0), -EIO (the kernel wrote nothing) or a write error (some bytes may have
+ * been written). Go: File.WriteAt / File.Write. */
 GORC_API ssize_t gorc_file_write(int fd, const void *buf, size_t n, int64_t off);
 
 #ifdef __cplusplus
