@@ -100,7 +100,7 @@ GORC_API gorc_chan *gorc_ctx_done(gorc_ctx *c);
 GORC_API int gorc_ctx_err(gorc_ctx *c);
 
 /* 0 while c is not cancelled, then the cause given to the cancel (or to the deadline), or the
- * error itself if none was given. 0 for NULL. Go: context.Cause. */
+ * error itself (-ECANCELED, -ETIMEDOUT) if none was given. 0 for NULL. Go: context.Cause. */
 GORC_API int gorc_ctx_cause(gorc_ctx *c);
 
 /* True and *deadline (gorc_now() clock) if c has a deadline; false (and *deadline untouched)
@@ -138,27 +138,27 @@ GORC_API void gorc_ctx_after_free(gorc_ctx_after *a);
  * without a context returns. A NULL ctx is -EINVAL.
  * ---------------------------------------------------------------------------------------- */
 
-/* gorc_chan_send, or the context's error (the value was not sent). Also -EPIPE (closed
- * channel), -EINVAL (NULL ctx). Go: select { case c <- v: case <-ctx.Done(): }. */
+/* gorc_chan_send, or the context's error, -ECANCELED or -ETIMEDOUT (the value was not sent).
+ * Also -EPIPE (closed channel), -EINVAL (NULL ctx). Go: select { case c <- v: case <-ctx.Done(): }. */
 GORC_API int gorc_chan_send_ctx(gorc_chan *c, const void *elem, gorc_ctx *ctx);
 
-/* gorc_chan_recv, or the context's error (nothing was taken; elem untouched). Also -EPIPE
- * (closed and drained), -EINVAL (NULL ctx). Go: select { case v := <-c: case <-ctx.Done(): }. */
+/* gorc_chan_recv, or the context's error, -ECANCELED or -ETIMEDOUT (nothing was taken; elem
+ * untouched). Also -EPIPE (closed and drained), -EINVAL (NULL ctx). Go: select { case v := <-c: case <-ctx.Done(): }. */
 GORC_API int gorc_chan_recv_ctx(gorc_chan *c, void *elem, gorc_ctx *ctx);
 
 /* gorc_select plus a case on ctx's done channel: the index of the case performed, or the
- * context's error if the context was chosen (no case was performed). When cases and the
+ * context's error, -ECANCELED or -ETIMEDOUT, if the context was chosen (no case was performed). When cases and the
  * cancellation are ready together the choice is random, as in Go. Also -EINVAL (as
  * gorc_select, or NULL ctx), -ENOMEM (more than 15 cases and no memory for the larger case
  * array). Go: select { ...; case <-ctx.Done(): }. */
 GORC_API int gorc_select_ctx(gorc_case *cases, size_t n, gorc_ctx *ctx);
 
 /* Sleep ns nanoseconds, or until ctx is cancelled: 0 after the full sleep, else the context's
- * error. Also -EINVAL (NULL ctx). Go: select { case <-time.After(d): case <-ctx.Done(): }. */
+ * error (-ECANCELED, -ETIMEDOUT). Also -EINVAL (NULL ctx). Go: select { case <-time.After(d): case <-ctx.Done(): }. */
 GORC_API int gorc_sleep_ctx(int64_t ns, gorc_ctx *ctx);
 
 /* gorc_sema_acquire that gives up when ctx is cancelled: 0 with the n permits, or the
- * context's error without any. Also -EINVAL (n <= 0, NULL ctx). Go: semaphore.Acquire(ctx, n). */
+ * context's error (-ECANCELED, -ETIMEDOUT) without any. Also -EINVAL (n <= 0, NULL ctx). Go: semaphore.Acquire(ctx, n). */
 GORC_API int gorc_sema_acquire_ctx(gorc_sema *s, int64_t n, gorc_ctx *ctx);
 
 /* ------------------------------------------------------------------------------------------

@@ -6,8 +6,8 @@
  * of closed network connection", -ENODATA "unexpected EOF", -EFBIG "request body too large".
  * Those get a message that names every meaning gorc gives the code, in Go's words where Go has
  * them (net.ErrClosed, os.ErrDeadlineExceeded, io.ErrUnexpectedEOF, http.ErrServerClosed);
- * every other code gets the C library's description. The table is the documentation too:
- * docs/api.md's table of error codes lists the same meanings.
+ * every other code gets the C library's description. docs/api.md's Conventions table and the
+ * net and HTTP parts' code lists describe the same meanings; change them together.
  */
 #include "runtime/runtime.h"
 #include "gorc_http.h"
