@@ -139,26 +139,30 @@ GORC_API void gorc_ctx_after_free(gorc_ctx_after *a);
  * ---------------------------------------------------------------------------------------- */
 
 /* gorc_chan_send, or the context's error, -ECANCELED or -ETIMEDOUT (the value was not sent).
- * Also -EPIPE (closed channel), -EINVAL (NULL ctx). Go: select { case c <- v: case <-ctx.Done(): }. */
+ * Also -EPIPE (closed channel), -EINVAL (NULL ctx). Go: select { case c <- v: case <-ctx.Done(): }.
+ */
 GORC_API int gorc_chan_send_ctx(gorc_chan *c, const void *elem, gorc_ctx *ctx);
 
 /* gorc_chan_recv, or the context's error, -ECANCELED or -ETIMEDOUT (nothing was taken; elem
- * untouched). Also -EPIPE (closed and drained), -EINVAL (NULL ctx). Go: select { case v := <-c: case <-ctx.Done(): }. */
+ * untouched). Also -EPIPE (closed and drained), -EINVAL (NULL ctx). Go: select { case v := <-c:
+ * case <-ctx.Done(): }. */
 GORC_API int gorc_chan_recv_ctx(gorc_chan *c, void *elem, gorc_ctx *ctx);
 
 /* gorc_select plus a case on ctx's done channel: the index of the case performed, or the
- * context's error, -ECANCELED or -ETIMEDOUT, if the context was chosen (no case was performed). When cases and the
- * cancellation are ready together the choice is random, as in Go. Also -EINVAL (as
- * gorc_select, or NULL ctx), -ENOMEM (more than 15 cases and no memory for the larger case
+ * context's error, -ECANCELED or -ETIMEDOUT, if the context was chosen (no case was performed).
+ * When cases and the cancellation are ready together the choice is random, as in Go. Also -EINVAL
+ * (as gorc_select, or NULL ctx), -ENOMEM (more than 15 cases and no memory for the larger case
  * array). Go: select { ...; case <-ctx.Done(): }. */
 GORC_API int gorc_select_ctx(gorc_case *cases, size_t n, gorc_ctx *ctx);
 
 /* Sleep ns nanoseconds, or until ctx is cancelled: 0 after the full sleep, else the context's
- * error (-ECANCELED, -ETIMEDOUT). Also -EINVAL (NULL ctx). Go: select { case <-time.After(d): case <-ctx.Done(): }. */
+ * error (-ECANCELED, -ETIMEDOUT). Also -EINVAL (NULL ctx). Go: select { case <-time.After(d): case
+ * <-ctx.Done(): }. */
 GORC_API int gorc_sleep_ctx(int64_t ns, gorc_ctx *ctx);
 
 /* gorc_sema_acquire that gives up when ctx is cancelled: 0 with the n permits, or the
- * context's error (-ECANCELED, -ETIMEDOUT) without any. Also -EINVAL (n <= 0, NULL ctx). Go: semaphore.Acquire(ctx, n). */
+ * context's error (-ECANCELED, -ETIMEDOUT) without any. Also -EINVAL (n <= 0, NULL ctx). Go:
+ * semaphore.Acquire(ctx, n). */
 GORC_API int gorc_sema_acquire_ctx(gorc_sema *s, int64_t n, gorc_ctx *ctx);
 
 /* ------------------------------------------------------------------------------------------
