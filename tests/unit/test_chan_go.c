@@ -136,10 +136,132 @@ GO_TEST(test_nonblock_recv_race)
     wait_count(base);
 }
 
+/* ------------------------------------------------------------------------------------------
+ * TestPseudoRandomSend: a select with two send cases on one channel sends either value, at
+ * random, also when it has blocked and a receiver completes it (Go queues a blocked select's
+ * cases in its random poll order, which permutes cases on the same channel). The forms below
+ * make the select block in every round: a non-blocking receive on an unbuffered channel only
+ * succeeds once the select waits in the channel's send queue. With fair choices, fewer than
+ * 10% of 1000 rounds going to one case has a probability far below 1e-30.
+ * ---------------------------------------------------------------------------------------- */
+
+enum { PR_ROUNDS = 1000 };
+
+typedef struct prsel {
+    gorc_chan *c, *done;
+    int n;
+    long counts[2]; /* receive form: rounds won by each case */
+} prsel;
+
+static void check_both_chosen(const char *what, long n0, long n1, long n)
+{
+    if (n0 < n / 10 || n1 < n / 10)
+        fprintf(stderr, "%s: want pseudorandom, got %ld and %ld of %ld\n", what, n0, n1, n);
+    CHECK(n0 >= n / 10 && n1 >= n / 10);
+    CHECK_EQ(n0 + n1, n);
+}
+
+/* Go's form: the receiver yields before each receive, so the select sometimes blocks. */
+static void pr_receiver(void *arg)
+{
+    prsel *p = arg;
+    int *l = malloc(sizeof(int) * (size_t)p->n);
+    CHECK(l != NULL);
+    for (int i = 0; i < p->n; i++) {
+        gorc_yield();
+        CHECK_EQ(gorc_chan_recv(p->c, &l[i]), 0);
+    }
+    long ones = 0;
+    for (int i = 0; i < p->n; i++)
+        ones += l[i];
+    p->counts[1] = ones;
+    p->counts[0] = p->n - ones;
+    free(l);
+    CHECK_EQ(gorc_chan_send(p->done, NULL), 0);
+}
+
+static void pr_send_selector(void *arg)
+{
+    prsel *p = arg;
+    int one = 1, zero = 0;
+    for (int i = 0; i < p->n; i++) {
+        gorc_case cs[2] = {{.chan = p->c, .dir = GORC_SEND, .elem = &one},
+                           {.chan = p->c, .dir = GORC_SEND, .elem = &zero}};
+        CHECK(gorc_select(cs, 2) >= 0);
+    }
+    CHECK_EQ(gorc_chan_send(p->done, NULL), 0);
+}
+
+static void pr_recv_selector(void *arg)
+{
+    prsel *p = arg;
+    for (int i = 0; i < p->n; i++) {
+        int a = -1, b = -1;
+        gorc_case cs[2] = {{.chan = p->c, .dir = GORC_RECV, .elem = &a},
+                           {.chan = p->c, .dir = GORC_RECV, .elem = &b}};
+        int r = gorc_select(cs, 2);
+        CHECK(r == 0 || r == 1);
+        CHECK_EQ(r == 0 ? a : b, i);
+        CHECK_EQ(r == 0 ? b : a, -1);
+        p->counts[r]++;
+    }
+    CHECK_EQ(gorc_chan_send(p->done, NULL), 0);
+}
+
+GO_TEST(test_pseudo_random_send)
+{
+    int64_t base = base_count();
+    gorc_chan *done = mkchan(0, 2);
+    /* Go's form, with Go's sizes: n = 100 over an unbuffered and a buffered channel. */
+    for (int cap = 0; cap <= 100; cap += 100) {
+        prsel p = {.c = mkchan(sizeof(int), (size_t)cap), .done = done, .n = 100};
+        CHECK_EQ(gorc_go(pr_receiver, &p), 0);
+        CHECK_EQ(gorc_go(pr_send_selector, &p), 0);
+        CHECK_EQ(gorc_chan_recv(done, NULL), 0);
+        CHECK_EQ(gorc_chan_recv(done, NULL), 0);
+        check_both_chosen("TestPseudoRandomSend", p.counts[0], p.counts[1], p.n);
+        gorc_chan_release(p.c);
+    }
+
+    /* The select blocks in every round; the receiver completes it. */
+    prsel p = {.c = mkchan(sizeof(int), 0), .done = done, .n = PR_ROUNDS};
+    CHECK_EQ(gorc_go(pr_send_selector, &p), 0);
+    long ones = 0;
+    int64_t deadline = gorc_now() + 20 * GORC_SECOND;
+    for (int i = 0; i < PR_ROUNDS; i++) {
+        int v = -1;
+        while (gorc_chan_tryrecv(p.c, &v) == GORC_EAGAIN) {
+            CHECK(gorc_now() < deadline);
+            gorc_yield();
+        }
+        CHECK(v == 0 || v == 1);
+        ones += v;
+    }
+    CHECK_EQ(gorc_chan_recv(done, NULL), 0);
+    check_both_chosen("blocked send select", PR_ROUNDS - ones, ones, PR_ROUNDS);
+    gorc_chan_release(p.c);
+
+    /* The receive counterpart: two receive cases on one channel, completed by a sender. */
+    p = (prsel){.c = mkchan(sizeof(int), 0), .done = done, .n = PR_ROUNDS};
+    CHECK_EQ(gorc_go(pr_recv_selector, &p), 0);
+    for (int i = 0; i < PR_ROUNDS; i++) {
+        while (gorc_chan_trysend(p.c, &i) == GORC_EAGAIN) {
+            CHECK(gorc_now() < deadline);
+            gorc_yield();
+        }
+    }
+    CHECK_EQ(gorc_chan_recv(done, NULL), 0);
+    check_both_chosen("blocked receive select", p.counts[0], p.counts[1], PR_ROUNDS);
+    gorc_chan_release(p.c);
+    gorc_chan_release(done);
+    wait_count(base);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_nonblock_recv_race),
+        cmocka_unit_test(test_pseudo_random_send),
     };
     return cmocka_run_group_tests_name("chan_go", tests, NULL, NULL);
 }
