@@ -116,11 +116,15 @@ GORC_API void gorc_blocking_enter(void);
 GORC_API void gorc_blocking_exit(void);
 
 /* Declare the calling thread, which the runtime did not create, as one that may wake
- * goroutines (send on channels, spawn, unlock...). Such threads count from their first call
- * to this function, gorc_go, a channel function or a select, or from the first time they
- * block in gorc, until they exit; while any exist, deadlock detection is off, since the
- * runtime cannot know what they will do. Call it before goroutines start waiting for the
- * thread. Harmless on runtime threads. */
+ * goroutines (send on channels, spawn, unlock...). While any such thread exists, deadlock
+ * detection is off, since the runtime cannot know what it will do. A thread counts from its
+ * first call to this function, gorc_go or gorc_go_ex, a channel operation (send, receive,
+ * their try forms, close) or a select, or from the first time it waits in any other gorc call
+ * (a sync call that blocks, network I/O), until it exits - also when that call came before the
+ * runtime started. Other calls do not count it: making, releasing or measuring channels, sync
+ * calls that do not wait (an uncontended lock, unlock, waitgroup add/done, signal, release),
+ * timers, gorc_sleep. So call this before goroutines start waiting for the thread, as those
+ * may otherwise be reported deadlocked first. Harmless on runtime threads. */
 GORC_API void gorc_foreign_attach(void);
 
 /* Print every goroutine's id, state and wait reason to stderr (a goroutine dump). */

@@ -17,8 +17,9 @@
  *
  * The non-blocking fast paths (trysend on a full buffer, tryrecv on an empty one) answer
  * without the lock, as Go's do: closed and count are atomics and a stale answer is one that
- * was true an instant ago. (Go also peeks at the wait queues of unbuffered channels without
- * the lock; that is a data race in C11 terms, so gorc takes the lock there.)
+ * was true an instant ago. That takes care with the order of the two loads; see chan_recv.
+ * (Go also peeks at the wait queues of unbuffered channels without the lock; that is a data
+ * race in C11 terms, so gorc takes the lock there.)
  *
  * Lifetime: a channel is reference counted (gorc_chan_retain/release) since C has no GC.
  */
@@ -177,14 +178,15 @@ gorc__g *gorc__chan_recv_from(gorc_chan *c, gorc__sudog *sg, void *elem)
     return sg->g;
 }
 
-/* Lock held, room in the buffer. */
+/* Lock held, room in the buffer. count is stored with release ordering so that the lock-free
+ * fast path that reads it also sees a close made in an earlier critical section. */
 void gorc__chan_bufsend(gorc_chan *c, const void *elem)
 {
     copy_elem(c, gorc__chan_slot(c, c->sendx), elem);
     if (++c->sendx == c->cap)
         c->sendx = 0;
     atomic_store_explicit(&c->count, atomic_load_explicit(&c->count, memory_order_relaxed) + 1,
-                          memory_order_relaxed);
+                          memory_order_release);
 }
 
 /* Lock held, buffer not empty. */
@@ -194,7 +196,7 @@ void gorc__chan_bufrecv(gorc_chan *c, void *elem)
     if (++c->recvx == c->cap)
         c->recvx = 0;
     atomic_store_explicit(&c->count, atomic_load_explicit(&c->count, memory_order_relaxed) - 1,
-                          memory_order_relaxed);
+                          memory_order_release);
 }
 
 static int chan_send(gorc_chan *c, const void *elem, bool block)
@@ -205,6 +207,8 @@ static int chan_send(gorc_chan *c, const void *elem, bool block)
         gorc__park(GORC__W_CHAN_SEND_NIL, NULL, NULL);
         gorc__fatal("unreachable: goroutine blocked on a nil channel was woken");
     }
+    /* Not closed, then full: even if a close comes between the two loads, the channel was open
+     * and full at the first (after a close, count only goes down). */
     if (!block && c->cap > 0 && !atomic_load_explicit(&c->closed, memory_order_relaxed) &&
         atomic_load_explicit(&c->count, memory_order_relaxed) == c->cap)
         return -EAGAIN;
@@ -243,9 +247,23 @@ static int chan_recv(gorc_chan *c, void *elem, bool block)
         gorc__park(GORC__W_CHAN_RECV_NIL, NULL, NULL);
         gorc__fatal("unreachable: goroutine blocked on a nil channel was woken");
     }
-    if (!block && c->cap > 0 && !atomic_load_explicit(&c->closed, memory_order_acquire) &&
-        atomic_load_explicit(&c->count, memory_order_relaxed) == 0)
-        return -EAGAIN;
+    /* Empty first, then closed (Go's chanrecv). The other order can see a state the channel
+     * never had: a channel holding a value is seen open, then closed and drained by others,
+     * then seen empty - "open and empty", would block. In this order, empty and then still
+     * open means open and empty at the first load: a channel does not reopen, and a close
+     * before the critical section whose count we read would be visible (the count stores are
+     * releases, the loads acquires, and both happen under the lock). Empty and closed needs
+     * a second look at count, since a value sent before the close may have arrived between
+     * the loads; once closed, count only goes down, so empty then is empty for good. */
+    if (!block && c->cap > 0 && atomic_load_explicit(&c->count, memory_order_acquire) == 0) {
+        if (!atomic_load_explicit(&c->closed, memory_order_acquire))
+            return -EAGAIN;
+        if (atomic_load_explicit(&c->count, memory_order_acquire) == 0) {
+            if (elem && c->elemsize)
+                memset(elem, 0, c->elemsize);
+            return -EPIPE;
+        }
+    }
     gorc__lock_acquire(&c->lock);
     size_t n = atomic_load_explicit(&c->count, memory_order_relaxed);
     if (atomic_load_explicit(&c->closed, memory_order_relaxed) && n == 0) {

@@ -101,7 +101,11 @@ _Thread_local gorc__m *gorc__tls_m;
 static _Thread_local gorc__g *tls_foreign;
 static pthread_once_t init_once = PTHREAD_ONCE_INIT;
 static int init_err;
+/* Un-counts a foreign thread when it exits. Created on first use, not at runtime start: a
+ * thread may call gorc (a channel, say) before the runtime exists. */
 static pthread_key_t foreign_key;
+static pthread_once_t foreign_key_once = PTHREAD_ONCE_INIT;
+static bool foreign_key_ok;
 static _Atomic uint32_t mainwait;
 static _Atomic uint32_t main_busy; /* a gorc_main call is in progress */
 static _Atomic uint32_t next_mid = 1;
@@ -129,9 +133,15 @@ __attribute__((noinline)) gorc__m *gorc__getm(void)
 static void foreign_exit(void *arg)
 {
     gorc__g *g = arg;
+    tls_foreign = NULL; /* a later destructor calling gorc registers the thread afresh */
     atomic_fetch_sub(&gorc__s.nforeign, 1);
     free(g->sleept);
     free(g);
+}
+
+static void foreign_key_init(void)
+{
+    foreign_key_ok = pthread_key_create(&foreign_key, foreign_exit) == 0;
 }
 
 static gorc__g *foreign_g(void)
@@ -145,8 +155,13 @@ static gorc__g *foreign_g(void)
     g->foreign = true;
     g->id = 0;
     atomic_store(&g->status, GORC__G_RUNNING);
+    /* Without the key (no keys left) or its value (no memory), no destructor runs and the
+     * thread stays counted after it exits: deadlock detection is then off for good, the safe
+     * way to fail. */
+    pthread_once(&foreign_key_once, foreign_key_init);
+    if (foreign_key_ok)
+        (void)pthread_setspecific(foreign_key, g);
     atomic_fetch_add(&gorc__s.nforeign, 1);
-    pthread_setspecific(foreign_key, g);
     tls_foreign = g;
     return g;
 }
@@ -1557,7 +1572,6 @@ void gorc__init(void)
     }
     gorc__s.allp = allp;
     gorc__s.nprocs = n;
-    pthread_key_create(&foreign_key, foreign_exit);
     membarrier_init();
     for (int i = n - 1; i >= 0; i--) {
         gorc__p *p = &gorc__s.allp[i];

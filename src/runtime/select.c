@@ -8,7 +8,10 @@
  *     same global order, so two selects over the same channels cannot deadlock.
  *
  * With all channels locked, pass 1 looks for a case that can proceed now. If none can (and the
- * call may block), pass 2 queues one sudog per case on its channel and parks. The first
+ * call may block), pass 2 queues one sudog per case on its channel and parks. The sudogs are
+ * queued in poll order, not lock order: a partner takes the first one on its channel's queue,
+ * so this is what makes the choice among several cases on one channel random once the select
+ * has blocked (lock order would always put the same one first). The first
  * operation to reach any of them claims the whole select by flipping g->selectdone from 0 to
  * 1 (gorc__waitlist_take); everyone else finding a sudog of a claimed select skips it. A
  * timeout is a timer that tries the same flip. On wake-up the select relocks everything and
@@ -211,12 +214,12 @@ static int do_select(gorc_case *cases, size_t n, bool block, int64_t deadline)
         return r;
     }
 
-    /* Pass 2: queue on every channel and park. */
+    /* Pass 2: queue on every channel, in poll order, and park. */
     gorc__g *g = gorc__getg();
     g->param = NULL;
     atomic_store(&g->selectdone, 0);
     for (size_t m = 0; m < active; m++) {
-        size_t i = lo[m];
+        size_t i = po[m];
         gorc__sudog *sg = &sgs[m];
         *sg = (gorc__sudog){
             .g = g, .elem = cases[i].elem, .c = cases[i].chan, .caseidx = (int)i, .isselect = true};

@@ -17,6 +17,8 @@
  *                          deadlock, exits 0
  *   foreign-exit-deadlock  a foreign thread attaches, then exits; afterwards deadlock
  *                          detection is back on and main's eternal receive is reported
+ *   foreign-before-main    before gorc_main (so before the runtime starts) a thread uses a
+ *                          channel and exits; main then deadlocks, which must be reported
  *   releaseblocked         the last reference to a channel is released while a goroutine is
  *                          blocked on it -> fatal error, exit 2
  * Before crashing, the overflow cases print "crashers: overflowing id=<goroutine id>" to
@@ -138,6 +140,42 @@ static void foreign_exit_deadlock(void *arg)
     if (pthread_create(&th, NULL, attach_and_leave, NULL) != 0)
         exit(10);
     gorc_blocking(join_thread, &th);
+    gorc_chan *c = mkchan(0, 0);
+    gorc_chan_recv(c, NULL);
+    exit(11);
+}
+
+/* Channel calls on a thread of its own before the runtime has started; they count the thread
+ * as a foreign one, which must stop counting when it exits. */
+static void *chan_user(void *arg)
+{
+    (void)arg;
+    gorc_chan *c = mkchan(sizeof(int), 2);
+    int v = 7;
+    if (gorc_chan_trysend(c, &v) != 0 || gorc_chan_send(c, &v) != 0 ||
+        gorc_chan_trysend(c, &v) != GORC_EAGAIN || gorc_chan_recv(c, &v) != 0 ||
+        gorc_chan_tryrecv(c, &v) != 0 || gorc_chan_tryrecv(c, &v) != GORC_EAGAIN ||
+        gorc_chan_close(c) != 0) {
+        fprintf(stderr, "crashers: channel calls before gorc_main failed\n");
+        exit(10);
+    }
+    gorc_case cs[1] = {{.chan = c, .dir = GORC_RECV, .elem = &v}};
+    if (gorc_select_try(cs, 1) != 0 || !cs[0].closed)
+        exit(10);
+    gorc_chan_release(c);
+    return NULL;
+}
+
+static void before_foreign_before_main(void)
+{
+    pthread_t th;
+    if (pthread_create(&th, NULL, chan_user, NULL) != 0 || pthread_join(th, NULL) != 0)
+        exit(10);
+}
+
+static void foreign_before_main(void *arg)
+{
+    (void)arg;
     gorc_chan *c = mkchan(0, 0);
     gorc_chan_recv(c, NULL);
     exit(11);
@@ -286,17 +324,19 @@ int main(int argc, char **argv)
     static const struct {
         const char *name;
         gorc_fn fn;
+        void (*before)(void); /* run before gorc_main, if set */
     } cases[] = {
-        {"deadlock", deadlock},
-        {"nilsend", nilsend},
-        {"nilrecv", nilrecv},
-        {"selectnone", selectnone},
-        {"overflow", overflow},
-        {"overflow-noguard", overflow_noguard},
-        {"sleepok", sleepok},
-        {"foreign-exit-deadlock", foreign_exit_deadlock},
-        {"releaseblocked", releaseblocked},
-        {"spawn-enomem", spawn_enomem},
+        {"deadlock", deadlock, NULL},
+        {"nilsend", nilsend, NULL},
+        {"nilrecv", nilrecv, NULL},
+        {"selectnone", selectnone, NULL},
+        {"overflow", overflow, NULL},
+        {"overflow-noguard", overflow_noguard, NULL},
+        {"sleepok", sleepok, NULL},
+        {"foreign-exit-deadlock", foreign_exit_deadlock, NULL},
+        {"foreign-before-main", foreign_before_main, before_foreign_before_main},
+        {"releaseblocked", releaseblocked, NULL},
+        {"spawn-enomem", spawn_enomem, NULL},
     };
     if (argc != 2) {
         fprintf(stderr, "usage: crashers <case>\ncases:");
@@ -306,9 +346,13 @@ int main(int argc, char **argv)
         return 64;
     }
     alarm(30); /* hang guard: SIGALRM kills us */
-    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
-        if (strcmp(argv[1], cases[i].name) == 0)
-            return gorc_main(cases[i].fn, NULL) == 0 ? 0 : 13;
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        if (strcmp(argv[1], cases[i].name) != 0)
+            continue;
+        if (cases[i].before)
+            cases[i].before();
+        return gorc_main(cases[i].fn, NULL) == 0 ? 0 : 13;
+    }
     fprintf(stderr, "crashers: unknown case %s\n", argv[1]);
     return 64;
 }

@@ -4,7 +4,8 @@
  * Runs each case of tests/unit/crashers.c in a child process (posix_spawn) and checks its stderr
  * and exit status: deadlock reports (Go's "fatal error: all goroutines are asleep - deadlock!"
  * with every goroutine's wait reason: chan receive, chan send, select, the nil-channel and
- * no-case variants), detection coming back once foreign threads have exited, sleeping is not
+ * no-case variants), detection coming back once foreign threads have exited (also one that
+ * used a channel before the runtime started), sleeping is not
  * a deadlock, stack overflow on a guard page and in canary mode (GORC_STACK_GUARD=none),
  * releasing a channel with blocked goroutines. Exit status 2 throughout, as Go's runtime.
  *
@@ -83,8 +84,10 @@ static int64_t now_ms(void)
 }
 
 /* Run `crashers name` with extra "K=V" environment entries (NULL-terminated list); stdout and
- * stderr both go to r->out. */
-static void run_case(const char *name, const char *const *extra_env, result *r)
+ * stderr both go to r->out. A child still running after timeout_ms is killed and the test
+ * fails. */
+static void run_case_within(const char *name, const char *const *extra_env, result *r,
+                            int timeout_ms)
 {
     if (crashers[0] == 0 && !find_crashers())
         fail_msg("crashers binary not found (build it: make build/<variant>/tests/crashers)");
@@ -134,7 +137,7 @@ static void run_case(const char *name, const char *const *extra_env, result *r)
         fail_msg("posix_spawn %s: %s", crashers, strerror(rc));
     }
     r->len = 0;
-    int64_t deadline = now_ms() + 30000;
+    int64_t deadline = now_ms() + timeout_ms;
     bool killed = false;
     for (;;) {
         struct pollfd p = {.fd = fds[0], .events = POLLIN};
@@ -161,6 +164,11 @@ static void run_case(const char *name, const char *const *extra_env, result *r)
     assert_int_equal(waitpid(pid, &r->status, 0), pid);
     if (killed)
         fail_msg("crashers %s hung; output so far:\n%s", name, r->out);
+}
+
+static void run_case(const char *name, const char *const *extra_env, result *r)
+{
+    run_case_within(name, extra_env, r, 30000);
 }
 
 static void show(const char *name, const result *r)
@@ -263,6 +271,18 @@ static void test_deadlock_after_foreign_exit(void **state)
     expect_text("foreign-exit-deadlock", &res, "goroutine 1 [chan receive]");
 }
 
+/* A thread whose first gorc call (a channel) came before the runtime started, and which has
+ * exited since, must not keep deadlock detection off: the deadlock is reported, promptly. */
+static void test_deadlock_after_early_foreign_exit(void **state)
+{
+    (void)state;
+    run_case_within("foreign-before-main", NULL, &res, 10000);
+    expect_exit("foreign-before-main", &res, 2);
+    expect_text("foreign-before-main", &res, DEADLOCK);
+    expect_text("foreign-before-main", &res, "goroutine 1 [chan receive]");
+    expect_no_text("foreign-before-main", &res, "crashers:");
+}
+
 static void test_release_while_blocked(void **state)
 {
     (void)state;
@@ -345,6 +365,7 @@ int main(void)
         cmocka_unit_test(test_select_no_cases),
         cmocka_unit_test(test_sleep_is_not_deadlock),
         cmocka_unit_test(test_deadlock_after_foreign_exit),
+        cmocka_unit_test(test_deadlock_after_early_foreign_exit),
         cmocka_unit_test(test_spawn_enomem),
         cmocka_unit_test(test_release_while_blocked),
         cmocka_unit_test(test_stack_overflow_guard),
