@@ -21,7 +21,7 @@
  * ---------------------------------------------------------------------------------------- */
 
 static _Atomic int api_results[16];
-static gorc_chan *gate; /* the /slow handler waits for a value here */
+static gorc_chan *gate;          /* the /slow handler waits for a value here */
 static _Atomic int slow_entered; /* /slow handlers that have started */
 
 static void h_echo_body(gorc_http_rw *w, gorc_http_request *r)
