@@ -75,7 +75,7 @@ SRC_OS      := src/os/futex_linux.c src/os/cpus_linux.c src/os/membarrier_linux.
                src/os/guard_linux.c src/os/netpoll_$(POLLER).c
 SRC_RUNTIME := src/runtime/support.c src/runtime/ctx.c src/runtime/stack.c src/runtime/proc.c \
                src/runtime/timer.c src/runtime/chan.c src/runtime/select.c src/runtime/sync.c \
-               src/runtime/netpoll.c src/runtime/cancel.c src/runtime/errors.c \
+               src/runtime/netpoll.c src/runtime/cancel.c src/runtime/leak.c src/runtime/errors.c \
                src/runtime/version.c
 SRC_TIME    := src/time/sleep.c
 SRC_CONTEXT := src/context/context.c src/context/wait.c src/context/group.c

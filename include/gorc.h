@@ -127,6 +127,24 @@ GORC_API void gorc_blocking_exit(void);
  * may otherwise be reported deadlocked first. Harmless on runtime threads. */
 GORC_API void gorc_foreign_attach(void);
 
+/* Leak checks (Go: go.uber.org/goleak, and Go 1.27's goroutineleak profile).
+ *
+ * gorc_leak_mark returns a mark: every goroutine started after the call has a larger id (ids
+ * only grow). gorc_leak_check waits up to timeout_ns for every goroutine started after mark
+ * to finish - except the calling goroutine and the runtime's own (the signal goroutine) -
+ * then prints one report per survivor to stderr: id, state and wait reason, how long it has
+ * been parked and on what (a channel, or a sync object's lock word), the function it was
+ * started with and where it was spawned (addresses, with the module and offset for addr2line
+ * or gdb). A survivor blocked where nothing can ever wake it (a nil channel, a select with no
+ * cases) is marked "certain leak". Returns the number of survivors (0: none). A mark of 0
+ * checks every goroutine. Marking turns on the park-time bookkeeping (one clock read per
+ * park), which stays on for the process. It cannot fail. With GORC_LEAKCHECK=1 in the
+ * environment, gorc_main runs the check (timeout GORC_LEAKCHECK_MS, default 1000) on the
+ * goroutines started during its call when its function returns, and exits with status 2 if
+ * any survived. */
+GORC_API uint64_t gorc_leak_mark(void);
+GORC_API int gorc_leak_check(uint64_t mark, int64_t timeout_ns);
+
 /* Print every goroutine's id, state and wait reason to stderr (a goroutine dump). */
 GORC_API void gorc_dump(void);
 

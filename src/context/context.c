@@ -316,6 +316,7 @@ struct gorc_ctx_after {
     gorc__cancel *src;
     gorc_fn fn;
     void *arg;
+    uintptr_t pc; /* gorc_ctx_after_func's caller: where the goroutine is "spawned" */
     _Atomic int refs;
     _Atomic bool stopped; /* for a context that is never cancelled: stop was called */
 };
@@ -336,7 +337,7 @@ static void after_fn(gorc__cancel_hook *h, gorc__cancel *src, gorc__cancel_later
 static void after_run(gorc__cancel_hook *h)
 {
     gorc_ctx_after *a = (gorc_ctx_after *)(void *)h;
-    if (gorc_go(a->fn, a->arg) != 0)
+    if (gorc__go_from(a->fn, a->arg, a->pc, false) != 0)
         gorc__fatal("out of memory starting a context after-function");
     after_put(a);
 }
@@ -353,6 +354,7 @@ int gorc_ctx_after_func(gorc_ctx_after **out, gorc_ctx *c, gorc_fn fn, void *arg
     a->src = c->canceller;
     a->fn = fn;
     a->arg = arg;
+    a->pc = (uintptr_t)__builtin_return_address(0);
     /* A context that is never cancelled holds no registration. */
     atomic_init(&a->refs, (out ? 1 : 0) + (a->src ? 1 : 0));
     if (out)

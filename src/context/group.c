@@ -82,7 +82,7 @@ static void run(void *p)
 }
 
 /* Start a task that already holds a slot. */
-static int start(gorc_group *g, gorc_group_fn fn, void *arg)
+static int start(gorc_group *g, gorc_group_fn fn, void *arg, uintptr_t pc)
 {
     task *t = malloc(sizeof *t);
     int rc = t ? 0 : -ENOMEM;
@@ -90,7 +90,7 @@ static int start(gorc_group *g, gorc_group_fn fn, void *arg)
         *t = (task){g, fn, arg};
         atomic_fetch_add(&g->running, 1);
         gorc_waitgroup_add(&g->wg, 1);
-        rc = gorc_go(run, t);
+        rc = gorc__go_from(run, t, pc, false);
         if (rc != 0) {
             free(t);
             atomic_fetch_sub(&g->running, 1);
@@ -111,7 +111,7 @@ int gorc_group_go(gorc_group *g, gorc_group_fn fn, void *arg)
         return -EINVAL;
     if (g->limit > 0)
         gorc_sema_acquire(&g->sem, 1);
-    return start(g, fn, arg);
+    return start(g, fn, arg, (uintptr_t)__builtin_return_address(0));
 }
 
 int gorc_group_try_go(gorc_group *g, gorc_group_fn fn, void *arg)
@@ -120,7 +120,7 @@ int gorc_group_try_go(gorc_group *g, gorc_group_fn fn, void *arg)
         return -EINVAL;
     if (g->limit > 0 && !gorc_sema_tryacquire(&g->sem, 1))
         return -EAGAIN;
-    return start(g, fn, arg);
+    return start(g, fn, arg, (uintptr_t)__builtin_return_address(0));
 }
 
 int gorc_group_wait(gorc_group *g)

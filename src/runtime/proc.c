@@ -836,6 +836,10 @@ void gorc__park(int reason, void (*unlock)(void *), void *arg)
     }
     gorc__g *g = m->curg;
     g->waitreason = (uint8_t)reason;
+    if (GORC__UNLIKELY(atomic_load_explicit(&gorc__leak_on, memory_order_relaxed))) {
+        g->parkwhen = gorc__nanotime();
+        g->waiton = reason == GORC__W_SELECT || reason == GORC__W_SLEEP ? NULL : arg;
+    }
     atomic_store_explicit(&g->status, GORC__G_WAITING, memory_order_relaxed);
     m->after = GORC__AFTER_UNLOCK;
     m->after_unlock = unlock;
@@ -917,7 +921,7 @@ int gorc__ensure_init(void)
     return init_err;
 }
 
-static int spawn(gorc_fn fn, void *arg, size_t stack_req, bool is_main)
+static int spawn(gorc_fn fn, void *arg, size_t stack_req, bool is_main, uintptr_t pc, bool system)
 {
     int rc = gorc__ensure_init();
     if (rc != 0)
@@ -952,6 +956,10 @@ static int spawn(gorc_fn fn, void *arg, size_t stack_req, bool is_main)
     g->stk = stk;
     g->is_main = is_main;
     g->waitreason = GORC__W_NONE;
+    g->spawnpc = pc;
+    g->system = system;
+    g->parent = m && m->curg != &m->g0 ? m->curg->id : 0;
+    g->waiton = NULL;
     g->id = atomic_fetch_add_explicit(&gorc__s.goidgen, 1, memory_order_relaxed) + 1;
     atomic_fetch_add_explicit(&gorc__s.ngoroutines, 1, memory_order_relaxed);
     atomic_store_explicit(&g->status, GORC__G_RUNNABLE, memory_order_release);
@@ -966,11 +974,23 @@ static int spawn(gorc_fn fn, void *arg, size_t stack_req, bool is_main)
     return 0;
 }
 
+uint64_t gorc__last_goid(void)
+{
+    return atomic_load_explicit(&gorc__s.goidgen, memory_order_relaxed);
+}
+
+int gorc__go_from(gorc_fn fn, void *arg, uintptr_t pc, bool system)
+{
+    if (fn == NULL)
+        return -EINVAL;
+    return spawn(fn, arg, 0, false, pc, system);
+}
+
 int gorc_go(gorc_fn fn, void *arg)
 {
     if (fn == NULL)
         return -EINVAL;
-    return spawn(fn, arg, 0, false);
+    return spawn(fn, arg, 0, false, (uintptr_t)__builtin_return_address(0), false);
 }
 
 int gorc_go_ex(gorc_fn fn, void *arg, const gorc_go_opts *attr)
@@ -980,7 +1000,7 @@ int gorc_go_ex(gorc_fn fn, void *arg, const gorc_go_opts *attr)
     size_t ss = attr ? attr->stack_size : 0;
     if (ss != 0 && (ss < 4096 || ss > ((size_t)1 << 34)))
         return -EINVAL;
-    return spawn(fn, arg, ss, false);
+    return spawn(fn, arg, ss, false, (uintptr_t)__builtin_return_address(0), false);
 }
 
 uint64_t gorc_id(void)
@@ -1391,22 +1411,39 @@ static const char *status_str(uint32_t s)
     }
 }
 
-static void dump_all(FILE *f)
+void gorc__each_g(void (*fn)(gorc__g *g, void *arg), void *arg)
 {
     gorc__lock_acquire(&gorc__s.lock);
     gorc__g *all = gorc__s.allg;
     gorc__lock_release(&gorc__s.lock);
     for (gorc__g *g = all; g; g = g->allnext) {
         uint32_t s = atomic_load(&g->status);
-        if (s == GORC__G_FREE || s == GORC__G_DEAD)
-            continue;
+        if (s != GORC__G_FREE && s != GORC__G_DEAD)
+            fn(g, arg);
+    }
+}
+
+static void dump_one(gorc__g *g, void *arg)
+{
+    FILE *f = arg;
+    uint32_t s = atomic_load(&g->status);
+    {
         if (s == GORC__G_WAITING || (s == GORC__G_RUNNING && g->waitreason == GORC__W_BLOCKING))
             fprintf(f, "goroutine %llu [%s]:\n", (unsigned long long)g->id,
                     gorc__waitreason_str(g->waitreason));
         else
             fprintf(f, "goroutine %llu [%s]:\n", (unsigned long long)g->id, status_str(s));
-        fprintf(f, "\tstarted at %p(%p)\n\n", (void *)(uintptr_t)g->fn, g->arg);
+        fprintf(f, "\tstarted at %p(%p)\n", (void *)(uintptr_t)g->fn, g->arg);
+        if (g->spawnpc)
+            fprintf(f, "\tcreated at %p by goroutine %llu\n", (void *)g->spawnpc,
+                    (unsigned long long)g->parent);
+        fputc('\n', f);
     }
+}
+
+static void dump_all(FILE *f)
+{
+    gorc__each_g(dump_one, f);
 }
 
 void gorc_dump(void)
@@ -1602,10 +1639,14 @@ int gorc_main(gorc_fn fn, void *arg)
     if (!atomic_compare_exchange_strong(&main_busy, &zero, 1))
         return -EBUSY; /* another thread's gorc_main is running */
     atomic_store(&mainwait, 0);
-    int rc = spawn(fn, arg, 0, true);
+    bool leakcheck = gorc__leak_main_wanted();
+    uint64_t mark = gorc__last_goid();
+    int rc = spawn(fn, arg, 0, true, (uintptr_t)__builtin_return_address(0), false);
     if (rc == 0) {
         while (atomic_load(&mainwait) == 0)
             gorc__futex_wait(&mainwait, 0, -1);
+        if (leakcheck)
+            gorc__leak_check_main(mark + 1); /* the main goroutine itself has finished */
     }
     atomic_store(&main_busy, 0);
     return rc;

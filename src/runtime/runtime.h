@@ -142,6 +142,14 @@ struct gorc__g {
     _Atomic uint32_t futex; /* foreign threads park on this */
     gorc__timer *sleept;    /* timer used by gorc_sleep and timeouts, lazily made */
     gorc__g *allnext;       /* every G ever made, for gorc_dump */
+    /* Who made it and where (gorc_go's caller), for dumps and leak reports; written at spawn. */
+    uintptr_t spawnpc;
+    uint64_t parent; /* id of the spawning goroutine, 0 for a thread */
+    bool system;     /* started by the runtime for itself: never reported as a leak */
+    /* Only while leak tracking is on (gorc__leak_on): when it parked, and on what (the channel
+     * of a channel operation, the lock word of a sync object, else NULL). */
+    int64_t parkwhen;
+    void *waiton;
 #ifdef GORC__ASAN
     void *asan_fake;
 #endif
@@ -240,6 +248,21 @@ static inline void gorc__note_foreign(void)
         gorc__note_foreign_slow();
 }
 uint64_t gorc__rand(void);
+
+/* Leak tracking (runtime/leak.c): parks record their time and object while it is on. */
+extern _Atomic bool gorc__leak_on;
+/* The last goroutine id handed out (proc.c). */
+uint64_t gorc__last_goid(void);
+/* GORC_LEAKCHECK is set (bookkeeping is then turned on); and gorc_main's check, which exits
+ * with status 2 when goroutines started after mark survive. */
+bool gorc__leak_main_wanted(void);
+void gorc__leak_check_main(uint64_t mark);
+/* Start fn(arg) as gorc_go does, recording pc as the place it was spawned from (wrappers pass
+ * their own caller's address); system goroutines are the runtime's and never leak. */
+int gorc__go_from(gorc_fn fn, void *arg, uintptr_t pc, bool system);
+/* Call fn for every goroutine that is not free or dead (a snapshot walk: goroutines may change
+ * state meanwhile; their records are never freed). */
+void gorc__each_g(void (*fn)(gorc__g *g, void *arg), void *arg);
 
 /* Park the current goroutine with the given wait reason. unlock(arg), if not NULL, runs after
  * the goroutine is fully switched out; a waker that finds the goroutine under that lock may

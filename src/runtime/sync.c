@@ -574,7 +574,8 @@ int gorc_waitgroup_go(gorc_waitgroup *wg, gorc_fn fn, void *arg)
         return -ENOMEM;
     *t = (wgtask){wg, fn, arg};
     int rc = gorc_waitgroup_add(wg, 1);
-    if (rc == 0 && (rc = gorc_go(wg_run, t)) != 0)
+    if (rc == 0 &&
+        (rc = gorc__go_from(wg_run, t, (uintptr_t)__builtin_return_address(0), false)) != 0)
         gorc_waitgroup_done(wg);
     if (rc != 0)
         free(t);

@@ -115,7 +115,7 @@ static int start(void)
         return rc;
     }
     wfd = fds[1];
-    rc = gorc_go(loop, NULL);
+    rc = gorc__go_from(loop, NULL, (uintptr_t)__builtin_return_address(0), true);
     if (rc != 0) {
         gorc_conn_close(rconn);
         gorc_conn_release(rconn);

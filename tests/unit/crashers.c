@@ -319,6 +319,37 @@ static void spawn_enomem(void *arg)
     fprintf(stderr, "crashers: all %ld goroutines finished\n", n);
 }
 
+/* GORC_LEAKCHECK=1: main returns while one goroutine waits forever on a channel nobody will
+ * send on (the "channel never closed" leak) and another finished in time. */
+static gorc_chan *leak_ch;
+
+static void leak_forever(void *arg)
+{
+    (void)arg;
+    gorc_chan_recv(leak_ch, NULL);
+}
+
+static void leak_briefly(void *arg)
+{
+    (void)arg;
+    gorc_sleep(20 * GORC_MILLISECOND);
+}
+
+static void leakmain(void *arg)
+{
+    (void)arg;
+    gorc_chan_new(&leak_ch, 0, 0);
+    gorc_go(leak_forever, NULL);
+    gorc_go(leak_briefly, NULL);
+}
+
+/* The same without the leak: the check waits for the brief one and passes. */
+static void leakmain_ok(void *arg)
+{
+    (void)arg;
+    gorc_go(leak_briefly, NULL);
+}
+
 int main(int argc, char **argv)
 {
     static const struct {
@@ -337,6 +368,8 @@ int main(int argc, char **argv)
         {"foreign-before-main", foreign_before_main, before_foreign_before_main},
         {"releaseblocked", releaseblocked, NULL},
         {"spawn-enomem", spawn_enomem, NULL},
+        {"leakmain", leakmain, NULL},
+        {"leakmain-ok", leakmain_ok, NULL},
     };
     if (argc != 2) {
         fprintf(stderr, "usage: crashers <case>\ncases:");

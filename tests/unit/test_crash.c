@@ -350,6 +350,26 @@ static void test_stack_overflow_canary(void **state)
         expect_text("overflow-noguard", &res, "canary");
 }
 
+static void test_leakcheck_env(void **state)
+{
+    (void)state;
+    const char *const env[] = {"GORC_LEAKCHECK=1", "GORC_LEAKCHECK_MS=300", NULL};
+    run_case("leakmain", env, &res);
+    expect_exit("leakmain", &res, 2);
+    expect_text("leakmain", &res, "gorc: 1 goroutine started after the mark still running");
+    expect_text("leakmain", &res, "[chan receive, ");
+    expect_text("leakmain", &res, "created by goroutine 1 at");
+    expect_text("leakmain", &res, "gorc: goroutines leaked (GORC_LEAKCHECK=1)");
+    /* Without the variable, the same program just ends. */
+    run_case("leakmain", NULL, &res);
+    expect_exit("leakmain", &res, 0);
+    expect_no_text("leakmain", &res, "leaked");
+    /* A goroutine that finishes within the bound is no leak. */
+    run_case("leakmain-ok", env, &res);
+    expect_exit("leakmain-ok", &res, 0);
+    expect_no_text("leakmain-ok", &res, "leaked");
+}
+
 static void test_usage(void **state)
 {
     (void)state;
@@ -370,6 +390,7 @@ int main(void)
         cmocka_unit_test(test_release_while_blocked),
         cmocka_unit_test(test_stack_overflow_guard),
         cmocka_unit_test(test_stack_overflow_canary),
+        cmocka_unit_test(test_leakcheck_env),
         cmocka_unit_test(test_usage),
     };
     return cmocka_run_group_tests_name("crash", tests, NULL, NULL);
