@@ -6,6 +6,7 @@
  * the lint step rather than a user's build.
  */
 #include <gorc.h>
+#include <gorc_bufio.h>
 #include <gorc_context.h>
 #include <gorc_http.h>
 #include <gorc_net.h>
