@@ -72,10 +72,8 @@ static void lines_with_step(size_t step, size_t bufsize)
     CHECK_EQ(gorc_bufreader_read_line(r, &line, &len), 0); /* end of stream */
     CHECK_EQ(gorc_bufreader_read_line(r, &line, &len), 0);
     gorc_bufreader_free(r);
-    gorc_conn_close(a);
-    gorc_conn_release(a);
+    gorc_conn_close(a); /* closes and gives up the reference */
     gorc_conn_close(b);
-    gorc_conn_release(b);
 }
 
 GO_TEST(test_lines)
@@ -125,10 +123,8 @@ GO_TEST(test_long_line_slice_peek)
     CHECK_EQ(gorc_bufreader_new(&r, NULL, 0), -EINVAL);
     gorc_bufreader_free(r);
     gorc_bufreader_free(NULL);
-    gorc_conn_close(a);
-    gorc_conn_release(a);
+    gorc_conn_close(a); /* closes and gives up the reference */
     gorc_conn_close(b);
-    gorc_conn_release(b);
 }
 
 GO_TEST(test_large_read)
@@ -154,10 +150,8 @@ GO_TEST(test_large_read)
     CHECK_EQ(have, sizeof big - 1);
     CHECK(memcmp(got, big, have) == 0);
     gorc_bufreader_free(r);
-    gorc_conn_close(a);
-    gorc_conn_release(a);
+    gorc_conn_close(a); /* closes and gives up the reference */
     gorc_conn_close(b);
-    gorc_conn_release(b);
 }
 
 /* Nothing readable on c within 20 ms. */
@@ -232,8 +226,6 @@ GO_TEST(test_writer)
     gorc_bufwriter_free(NULL);
     /* The writer is gone, the connection is still ours to close. */
     CHECK_EQ(gorc_conn_close(a), 0);
-    gorc_conn_release(a);
-    gorc_conn_release(b);
 }
 
 int main(void)
