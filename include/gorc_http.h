@@ -26,6 +26,7 @@
 #define GORC_HTTP_H
 
 #include "gorc.h"
+#include "gorc_context.h"
 #include "gorc_net.h"
 
 #include <stdarg.h>
@@ -319,7 +320,7 @@ typedef struct gorc_http_client_opts {
     int64_t response_header_timeout;  /* from the request sent to the response head (none) */
     int64_t timeout;                  /* whole exchange incl. redirects and body (none) */
     int max_redirects;                /* default 10; negative: return 3xx as they are */
-    int max_idle_per_host;            /* idle keep-alive connections kept per host (2) */
+    int max_idle_per_host;            /* idle keep-alive connections kept per host (64) */
     int64_t idle_conn_timeout;        /* idle pooled connection lifetime (90 s) */
     size_t max_response_header_bytes; /* default 64 KiB */
     bool disable_keepalive;
@@ -340,6 +341,12 @@ typedef struct gorc_http_client_request {
     ssize_t (*body_read)(void *arg, void *buf, size_t n);
     void *body_arg;
     int64_t content_length;
+    /* The request's context (Go: req.WithContext), or NULL. Its deadline bounds the whole
+     * exchange, body included; cancelling it aborts the request wherever it is (dialing waits
+     * for the connect timeout or the context's deadline), the connection is discarded, never
+     * pooled, and the call, or the body read in progress, returns the context's error. The
+     * context must outlive the response. */
+    gorc_ctx *ctx;
 } gorc_http_client_request;
 
 /* A response. Fields are read-only and live until gorc_http_response_close. */
@@ -357,6 +364,10 @@ typedef struct gorc_http_response {
 GORC_API int gorc_http_client_new(gorc_http_client **out, const gorc_http_client_opts *opts);
 /* Close idle connections and free the client (its responses must be closed first). */
 GORC_API void gorc_http_client_free(gorc_http_client *c);
+/* Idle connections pooled for hostport ("host:port", as dialed; NULL: all hosts). Returns the
+ * count; -EINVAL for a NULL client or a hostport of 256 bytes or more. Go: none (the
+ * transport's pool is hidden). */
+GORC_API int gorc_http_client_idle_conns(gorc_http_client *c, const char *hostport);
 
 /* Send req and wait for the response head; the body is read with gorc_http_response_read.
  * c NULL uses a process-wide default client. Redirects (301, 302, 303, 307, 308) are

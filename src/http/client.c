@@ -31,10 +31,21 @@
  * an exchange uses (dialing, writing, each redirect, the body), and the response-header
  * timeout narrows the read deadline only while the head is awaited.
  *
+ * Contexts. A request may carry a context (req->ctx). Its deadline joins the exchange deadline;
+ * its cancellation reaches a request blocked anywhere in it through a watch (cwatch): a hook on
+ * the context's cancellation source that shuts the connection in use down, which wakes the
+ * blocked read or write; the error is then reported as the context's, and a connection that
+ * saw a cancel never goes back to the pool. The watch follows the request from connection to
+ * connection (redirects, retries) and lives with the response until it is closed, because the
+ * body is read after gorc_http_client_do returns. Its lock guards which connection it points
+ * at; the hook's work runs without the source's lock (runtime/cancel.h), so the watch's end
+ * waits for a hook run in progress before freeing anything.
+ *
  * Idle connections past idle_conn_timeout are closed by a sweeper timer (one per client,
  * armed only while something is idle) so that a quiet client does not hold descriptors the
  * server has already given up on.
  */
+#include "context/context.h"
 #include "http/internal.h"
 
 #include <arpa/inet.h>
@@ -46,7 +57,7 @@
 
 #define DEF_CONNECT_TIMEOUT (30 * GORC_SECOND)
 #define DEF_MAX_REDIRECTS   10
-#define DEF_MAX_IDLE        2
+#define DEF_MAX_IDLE        64 /* Go keeps 2: a busy gateway then redials thousands a second */
 #define DEF_IDLE_TIMEOUT    (90 * GORC_SECOND)
 #define DEF_MAX_HEAD        ((size_t)64 << 10)
 #define DEF_READ_ALL_MAX    ((size_t)64 << 20)
@@ -91,6 +102,17 @@ struct gorc_http_client {
     gorc_waitgroup sweeps; /* one count while the sweeper is armed or running */
 };
 
+/* A request's watch on its context (see the top of the file). */
+typedef struct cwatch {
+    gorc__cancel_hook h;
+    gorc__cancel *src;
+    gorc_ctx *ctx;
+    gorc__lock mu;           /* guards cur and fired */
+    gorc_conn *cur;          /* the connection in use (a reference), or NULL */
+    bool fired;              /* the context was cancelled */
+    _Atomic bool after_done; /* the hook's work has finished (see watch_end) */
+} cwatch;
+
 /* A parsed http URL. Every string lives in mem. */
 typedef struct hurl {
     char *mem;
@@ -115,6 +137,7 @@ typedef struct xreq {
     const char *host_hdr; /* the caller's Host header, or NULL */
     char *referer;        /* the previous URL after a redirect, or NULL */
     int64_t deadline;     /* the whole exchange, 0 = none */
+    cwatch *cw;           /* the context's watch, or NULL */
 } xreq;
 
 typedef struct resp {
@@ -127,8 +150,95 @@ typedef struct resp {
     bool done;             /* the body ended */
     bool reusable;         /* the connection may be pooled after the body */
     int err;               /* sticky body error */
+    cwatch *cw;            /* the request's context watch, until close */
     gorc_http_header hv[]; /* headers, then their strings */
 } resp;
+
+/* ------------------------------------------------------------------------------------------
+ * Context watches
+ * ---------------------------------------------------------------------------------------- */
+
+static void watch_fn(gorc__cancel_hook *h, gorc__cancel *src, gorc__cancel_later *later)
+{
+    (void)src;
+    h->next = later->run;
+    later->run = h;
+}
+
+/* Runs once, without the source's lock: cut the connection in use. */
+static void watch_after(gorc__cancel_hook *h)
+{
+    cwatch *cw = (cwatch *)(void *)h;
+    gorc__lock_acquire(&cw->mu);
+    gorc_conn *c = gorc_conn_retain(cw->cur);
+    cw->fired = true;
+    gorc__lock_release(&cw->mu);
+    if (c) {
+        gorc_conn_shutdown(c, SHUT_RDWR);
+        gorc_conn_release(c);
+    }
+    atomic_store_explicit(&cw->after_done, true, memory_order_release); /* cw is gone next */
+}
+
+/* A watch for ctx, or NULL with *err 0 when ctx can never be cancelled. */
+static cwatch *watch_new(gorc_ctx *ctx, int *err)
+{
+    *err = 0;
+    gorc__cancel *src = ctx ? gorc__ctx_source(ctx) : NULL;
+    if (src == NULL)
+        return NULL;
+    cwatch *cw = calloc(1, sizeof *cw);
+    if (cw == NULL) {
+        *err = -ENOMEM;
+        return NULL;
+    }
+    cw->src = src;
+    cw->ctx = gorc_ctx_retain(ctx);
+    cw->h.fn = watch_fn;
+    cw->h.after = watch_after;
+    gorc__cancel_hook_add(src, &cw->h); /* cut at once if ctx is cancelled already */
+    return cw;
+}
+
+/* The connection now in use (NULL: none). A connection attached after the cancel is cut at
+ * once. */
+static void watch_set(cwatch *cw, gorc_conn *c)
+{
+    if (cw == NULL)
+        return;
+    gorc__lock_acquire(&cw->mu);
+    gorc_conn *old = cw->cur;
+    cw->cur = gorc_conn_retain(c);
+    bool fired = cw->fired;
+    gorc__lock_release(&cw->mu);
+    gorc_conn_release(old);
+    if (fired && c)
+        gorc_conn_shutdown(c, SHUT_RDWR);
+}
+
+static bool watch_fired(cwatch *cw)
+{
+    return cw && gorc_ctx_err(cw->ctx) != 0;
+}
+
+/* err, or the context's error when the context was cancelled: the I/O error was its doing. */
+static int watch_err(cwatch *cw, int err)
+{
+    int c = cw ? gorc_ctx_err(cw->ctx) : 0;
+    return c != 0 ? c : err;
+}
+
+static void watch_end(cwatch *cw)
+{
+    if (cw == NULL)
+        return;
+    if (!gorc__cancel_unhook(cw->src, &cw->h))
+        while (!atomic_load_explicit(&cw->after_done, memory_order_acquire))
+            gorc_yield(); /* a cancel is cutting the connection right now */
+    gorc_conn_release(cw->cur);
+    gorc_ctx_release(cw->ctx);
+    free(cw);
+}
 
 /* ------------------------------------------------------------------------------------------
  * Byte strings, hex digits, lists
@@ -681,6 +791,28 @@ void gorc_http_client_free(gorc_http_client *cl)
     free(cl);
 }
 
+int gorc_http_client_idle_conns(gorc_http_client *cl, const char *hostport)
+{
+    if (cl == NULL)
+        return -EINVAL;
+    char key[256];
+    if (hostport) {
+        size_t n = strlen(hostport);
+        if (n >= sizeof key)
+            return -EINVAL;
+        for (size_t i = 0; i <= n; i++)
+            key[i] =
+                (char)(hostport[i] >= 'A' && hostport[i] <= 'Z' ? hostport[i] + 32 : hostport[i]);
+    }
+    int total = 0;
+    gorc_mutex_lock(&cl->mu);
+    for (phost *h = cl->hosts; h; h = h->next)
+        if (hostport == NULL || strcmp(h->key, key) == 0)
+            total += h->n;
+    gorc_mutex_unlock(&cl->mu);
+    return total;
+}
+
 static gorc_once default_once;
 static gorc_http_client *default_client;
 
@@ -932,7 +1064,8 @@ static void resp_release(resp *r)
     if (pc == NULL)
         return;
     r->pc = NULL;
-    if (r->done && r->err == 0 && r->reusable && pc->off == pc->len)
+    watch_set(r->cw, NULL); /* before the pool may hand the connection to someone else */
+    if (r->done && r->err == 0 && r->reusable && pc->off == pc->len && !watch_fired(r->cw))
         pool_put(r->cl, pc);
     else
         pconn_close(pc);
@@ -1042,6 +1175,7 @@ static int exchange(gorc_http_client *cl, const xreq *x, pconn *pc, resp **out, 
     resp *rp = *out;
     rp->cl = cl;
     rp->pc = pc;
+    rp->cw = x->cw;
     if (w < 0)
         rp->reusable = false; /* an early answer: the request was cut short */
     if (rp->done)
@@ -1069,6 +1203,7 @@ static int roundtrip(gorc_http_client *cl, const xreq *x, resp **out)
         int r = pc ? 0 : dial(cl, x, &pc);
         if (r < 0)
             return r;
+        watch_set(x->cw, pc->c);
         bool stale = false;
         r = exchange(cl, x, pc, out, &stale);
         if (r == 0)
@@ -1161,6 +1296,9 @@ static void xreq_init(gorc_http_client *cl, xreq *x, const gorc_http_client_requ
     x->keep_sensitive = x->keep_host = true;
     x->host_hdr = user_header(q, "Host");
     x->deadline = cl->o.timeout > 0 ? gorc_now() + cl->o.timeout : 0;
+    int64_t d;
+    if (gorc_ctx_deadline(q->ctx, &d))
+        x->deadline = min_deadline(x->deadline, d);
 }
 
 int gorc_http_client_do(gorc_http_client *cl, const gorc_http_client_request *req,
@@ -1177,24 +1315,34 @@ int gorc_http_client_do(gorc_http_client *cl, const gorc_http_client_request *re
     int r = check_request(req);
     if (r < 0)
         return r;
+    if ((r = gorc_ctx_err(req->ctx)) != 0)
+        return r;
     xreq x = {0};
     xreq_init(cl, &x, req);
     if ((r = url_parse(&x.url, req->url)) < 0)
         return r;
-    for (int hops = 0;; hops++) {
+    x.cw = watch_new(req->ctx, &r);
+    for (int hops = 0; r == 0 || r == 1; hops++) { /* r: the watch's error, or next_hop's 1 */
         resp *rp = NULL;
         if ((r = roundtrip(cl, &x, &rp)) < 0)
             break;
         r = next_hop(cl, &x, rp, hops);
         if (r <= 0) {
-            if (r == 0)
-                *out = &rp->pub;
-            else
+            if (r == 0) {
+                *out = &rp->pub; /* the response keeps the watch until it is closed */
+                x.cw = NULL;
+            } else {
+                rp->cw = NULL;
                 gorc_http_response_close(&rp->pub);
+            }
             break;
         }
+        rp->cw = NULL; /* the watch stays with x for the next hop */
         slurp_and_close(rp);
     }
+    if (r < 0)
+        r = watch_err(x.cw, r);
+    watch_end(x.cw);
     url_free(&x.url);
     free(x.referer);
     return r;
@@ -1296,6 +1444,12 @@ ssize_t gorc_http_response_read(gorc_http_response *pub, void *buf, size_t n)
     ssize_t k = r->mode == GORC__HTTP_BODY_LENGTH    ? read_length(r, buf, n)
                 : r->mode == GORC__HTTP_BODY_CHUNKED ? read_chunked(r, buf, n)
                                                      : read_close(r, buf, n);
+    /* A cut connection looks like an error or, for a body that ends at close, like the end:
+     * either way it was the context. */
+    if (k <= 0 && watch_fired(r->cw)) {
+        k = watch_err(r->cw, (int)k);
+        r->done = false;
+    }
     if (k < 0)
         r->err = (int)k;
     if (k < 0 || r->done)
@@ -1327,5 +1481,6 @@ void gorc_http_response_close(gorc_http_response *pub)
     if (r == NULL)
         return;
     resp_release(r);
+    watch_end(r->cw);
     free(r);
 }

@@ -1014,6 +1014,122 @@ GO_TEST(test_timeouts)
 }
 
 /* ------------------------------------------------------------------------------------------
+ * Contexts
+ * ---------------------------------------------------------------------------------------- */
+
+/* Send a head and part of a close-delimited body, then stall. */
+static void h_stall_close_body(srv *s, gorc_conn *c, int idx)
+{
+    rawreq *q = malloc(sizeof *q);
+    if (read_request(c, q) > 0) {
+        write_str(c, "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nabc");
+        char b[16];
+        while (gorc_conn_read(c, b, sizeof b) > 0)
+            ;
+    }
+    free(q);
+}
+
+typedef struct later_cancel {
+    gorc_ctx *ctx;
+    int64_t after;
+} later_cancel;
+
+static void cancel_later(void *arg)
+{
+    later_cancel *lc = arg;
+    gorc_sleep(lc->after);
+    gorc_ctx_cancel_cause(lc->ctx, -ECONNABORTED);
+}
+
+GO_TEST(test_request_context)
+{
+    char buf[200];
+    gorc_http_response *r;
+    gorc_ctx *ctx;
+
+    /* A context cancelled before the call: nothing is sent. */
+    srv *s = srv_start(h_canned, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok");
+    gorc_http_client *c = client(NULL);
+    CHECK_EQ(gorc_ctx_with_cancel(&ctx, gorc_ctx_background()), 0);
+    gorc_ctx_cancel(ctx);
+    gorc_http_client_request q = {.url = s->url, .ctx = ctx};
+    CHECK_EQ(gorc_http_client_do(c, &q, &r), -ECANCELED);
+    CHECK(r == NULL);
+    CHECK_EQ(atomic_load(&s->requests), 0);
+    gorc_ctx_release(ctx);
+
+    /* A live context: the request works and its connection is pooled as usual. */
+    CHECK_EQ(gorc_ctx_with_timeout(&ctx, gorc_ctx_background(), GUARD, 0), 0);
+    q.ctx = ctx;
+    CHECK_EQ(gorc_http_client_do(c, &q, &r), 0);
+    CHECK_EQ(gorc_http_response_read(r, buf, sizeof buf), 2);
+    CHECK_EQ(gorc_http_response_read(r, buf, sizeof buf), 0);
+    gorc_http_response_close(r);
+    CHECK_EQ(gorc_http_client_idle_conns(c, s->addr), 1);
+    CHECK_EQ(gorc_http_client_idle_conns(c, NULL), 1);
+    CHECK_EQ(gorc_http_client_idle_conns(c, "127.0.0.1:1"), 0);
+    CHECK_EQ(gorc_http_client_idle_conns(NULL, NULL), -EINVAL);
+    gorc_ctx_cancel(ctx);
+    gorc_ctx_release(ctx);
+    gorc_http_client_free(c);
+    srv_stop(s);
+
+    /* A server that never answers: the context's deadline ends the wait for the head. */
+    s = srv_start(h_silent, NULL);
+    c = client(NULL);
+    CHECK_EQ(gorc_ctx_with_timeout(&ctx, gorc_ctx_background(), 50 * MS, 0), 0);
+    q = (gorc_http_client_request){.url = s->url, .ctx = ctx};
+    int64_t t0 = gorc_now();
+    CHECK_EQ(gorc_http_client_do(c, &q, &r), -ETIMEDOUT);
+    CHECK(gorc_now() - t0 < GUARD);
+    CHECK_EQ(gorc_http_client_idle_conns(c, NULL), 0);
+    gorc_ctx_release(ctx);
+
+    /* The same server, cancelled by another goroutine while the head is awaited. */
+    CHECK_EQ(gorc_ctx_with_cancel(&ctx, gorc_ctx_background()), 0);
+    later_cancel lc = {ctx, 20 * MS};
+    CHECK_EQ(gorc_go(cancel_later, &lc), 0);
+    q.ctx = ctx;
+    CHECK_EQ(gorc_http_client_do(c, &q, &r), -ECANCELED);
+    CHECK_EQ(gorc_ctx_cause(ctx), -ECONNABORTED);
+    CHECK_EQ(gorc_http_client_idle_conns(c, NULL), 0);
+    gorc_ctx_release(ctx);
+    gorc_http_client_free(c);
+    srv_stop(s);
+
+    /* Cancelled while the body is read: the read fails with the context's error, sticky. */
+    s = srv_start(h_stall_body, NULL);
+    c = client(NULL);
+    CHECK_EQ(gorc_ctx_with_cancel(&ctx, gorc_ctx_background()), 0);
+    q = (gorc_http_client_request){.url = s->url, .ctx = ctx};
+    CHECK_EQ(gorc_http_client_do(c, &q, &r), 0);
+    CHECK_EQ(gorc_http_response_read(r, buf, sizeof buf), 10);
+    lc = (later_cancel){ctx, 20 * MS};
+    CHECK_EQ(gorc_go(cancel_later, &lc), 0);
+    CHECK_EQ(gorc_http_response_read(r, buf, sizeof buf), -ECANCELED);
+    CHECK_EQ(gorc_http_response_read(r, buf, sizeof buf), -ECANCELED);
+    gorc_http_response_close(r);
+    CHECK_EQ(gorc_http_client_idle_conns(c, NULL), 0);
+    gorc_ctx_release(ctx);
+    gorc_http_client_free(c);
+    srv_stop(s);
+
+    /* A body that ends at close: the cut is not mistaken for the end of the body. */
+    s = srv_start(h_stall_close_body, NULL);
+    c = client(NULL);
+    CHECK_EQ(gorc_ctx_with_timeout(&ctx, gorc_ctx_background(), 30 * MS, 0), 0);
+    q = (gorc_http_client_request){.url = s->url, .ctx = ctx};
+    CHECK_EQ(gorc_http_client_do(c, &q, &r), 0);
+    CHECK_EQ(gorc_http_response_read(r, buf, sizeof buf), 3);
+    CHECK_EQ(gorc_http_response_read(r, buf, sizeof buf), -ETIMEDOUT);
+    gorc_http_response_close(r);
+    gorc_ctx_release(ctx);
+    gorc_http_client_free(c);
+    srv_stop(s);
+}
+
+/* ------------------------------------------------------------------------------------------
  * Malformed responses
  * ---------------------------------------------------------------------------------------- */
 
@@ -1574,6 +1690,7 @@ int main(void)
         cmocka_unit_test(test_redirects),
         cmocka_unit_test(test_streamed_body_not_replayed),
         cmocka_unit_test(test_timeouts),
+        cmocka_unit_test(test_request_context),
         cmocka_unit_test(test_malformed_responses),
         cmocka_unit_test(test_large_heads),
         cmocka_unit_test(test_request_validation),
