@@ -96,6 +96,14 @@ typedef void (*gorc_http_handler_fn)(gorc_http_rw *w, gorc_http_request *r, void
 /* The value of the request's first header named name, or NULL. Go: r.Header.Get. */
 GORC_API const char *gorc_http_request_header(const gorc_http_request *r, const char *name);
 
+/* The request's context (Go: r.Context()), made on the first call: cancelled with cause
+ * -ECONNRESET when the client goes away (noticed once the body has been read; the handler's
+ * writes then fail with -EPIPE), with cause GORC_HTTP_ESERVERCLOSED when the server is closed
+ * or its shutdown deadline passes, and in any case when the handler returns. Owned by the
+ * server: valid until the handler returns (retain it to keep it longer). A handler that never
+ * calls it pays nothing. NULL for a NULL r; out of memory, the background context. */
+GORC_API gorc_ctx *gorc_http_request_ctx(gorc_http_request *r);
+
 /* Read up to n bytes of the request body, Content-Length or chunked. The first read of a
  * request that sent "Expect: 100-continue" sends "100 Continue" first. Returns the count, 0 at
  * the end of the body, or: GORC_HTTP_ETOOLARGE (over the server's max_body_bytes; the server

@@ -32,6 +32,17 @@
  * half and all of write_timeout after it started waiting. The header and body deadlines,
  * which defend against slow clients, are exact.
  *
+ * Request contexts. gorc_http_request_ctx makes a request's context on first use only, so a
+ * handler that never asks pays nothing. It is a child of the server's base context (cancelled
+ * by gorc_http_server_close and when a shutdown's deadline passes) and is cancelled when the
+ * handler returns. Once the request body has been read, a watcher goroutine waits on the
+ * connection without taking any byte (gorc__conn_peek_wait): end of stream or a reset means
+ * the client has gone, so it cancels the context with -ECONNRESET and the handler's writes
+ * fail with -EPIPE from then on; bytes of a pipelined request mean the client is still there,
+ * and the watcher stops, as Go's background read does. When the handler returns, the watcher
+ * is called off by expiring the read deadline, awaited, and the deadline the connection had
+ * is restored.
+ *
  * Shutdown. Each connection is IDLE (between requests, no byte of the next one read) or
  * ACTIVE. Shutdown marks the server closing, closes the listeners, and closes IDLE
  * connections by moving them to CLOSED with a compare-and-swap, so it never races with a
@@ -40,6 +51,7 @@
  * when their request ends and close themselves. The same seq-cst store-then-load on each
  * side (Dekker) ensures that one of the two always notices the other.
  */
+#include "context/context.h"
 #include "http/internal.h"
 #include "net/internal.h"
 
@@ -143,6 +155,12 @@ struct hconn {
     gorc_http_header *uhdr;
     arena ar;
     char remote[GORC_ADDRSTRLEN];
+    /* The current request's context (NULL until the handler asks) and its watcher. */
+    gorc_ctx *ctx;
+    bool watching;           /* a watcher goroutine runs (wwg counts it) */
+    _Atomic bool peer_gone;  /* the watcher saw the client leave */
+    _Atomic bool unwatching; /* the handler returned: the watcher's wake-up is not the peer */
+    gorc_waitgroup wwg;
 };
 
 typedef struct lnode {
@@ -159,8 +177,75 @@ struct gorc_http_server {
     lnode *listeners;
     _Atomic bool closing;
     _Atomic int serving;
+    gorc_ctx *base; /* parent of every request context; cancelled by close, shutdown deadline */
     _Atomic uint64_t requests, conns_total, conns_open, conns_active, bad_requests, timeouts;
 };
+
+/* ------------------------------------------------------------------------------------------
+ * Request contexts (see the top of the file)
+ * ---------------------------------------------------------------------------------------- */
+
+static void watch_peer(void *arg)
+{
+    hconn *h = arg;
+    int rc = gorc__conn_peek_wait(h->c);
+    if (!atomic_load(&h->unwatching) && rc <= 0) {
+        atomic_store(&h->peer_gone, true);
+        gorc_ctx_cancel_cause(h->ctx, -ECONNRESET);
+    }
+    gorc_waitgroup_done(&h->wwg);
+}
+
+/* Watch the client once the body is read and nothing of a next request is buffered. */
+static void start_watch(hconn *h)
+{
+    if (h->watching || h->ctx == NULL ||
+        !(h->req.body_done || h->req.body == GORC__HTTP_BODY_NONE) || h->rlen > h->rpos)
+        return;
+    if (gorc_waitgroup_go(&h->wwg, watch_peer, h) == 0)
+        h->watching = true;
+}
+
+static void end_ctx(hconn *h)
+{
+    if (h->watching) {
+        atomic_store(&h->unwatching, true);
+        gorc_conn_set_read_deadline(h->c, gorc_now() - 1); /* wakes the watcher */
+        gorc_waitgroup_wait(&h->wwg);
+        gorc_conn_set_read_deadline(h->c, h->rdl); /* the deadline the server had set */
+        h->watching = false;
+        atomic_store(&h->unwatching, false);
+    }
+    if (atomic_load(&h->peer_gone))
+        h->keep = false;
+    atomic_store(&h->peer_gone, false);
+    gorc_ctx_cancel(h->ctx);
+    gorc_ctx_release(h->ctx);
+    h->ctx = NULL;
+}
+
+gorc_ctx *gorc_http_request_ctx(gorc_http_request *r)
+{
+    if (r == NULL)
+        return NULL;
+    hconn *h = ((hreq *)r)->h;
+    if (h->ctx == NULL) {
+        if (gorc_ctx_with_cancel(&h->ctx, h->s->base) != 0)
+            return gorc_ctx_background(); /* out of memory: a context that never ends */
+        start_watch(h);
+    }
+    return h->ctx;
+}
+
+/* The client is gone (seen by the watcher): writes fail from now on. */
+static bool peer_gone(gorc_http_rw *w)
+{
+    if (!atomic_load_explicit(&w->h->peer_gone, memory_order_relaxed))
+        return false;
+    if (w->err == 0)
+        w->err = -EPIPE;
+    return true;
+}
 
 /* ------------------------------------------------------------------------------------------
  * Buffer pool
@@ -702,7 +787,7 @@ ssize_t gorc_http_rw_write(gorc_http_rw *w, const void *buf, size_t n)
 {
     if (w == NULL || (buf == NULL && n > 0))
         return -EINVAL;
-    if (w->err)
+    if (w->err || peer_gone(w))
         return w->err;
     if (!status_has_body(w->status))
         return GORC_HTTP_EBODYNOTALLOWED;
@@ -764,7 +849,7 @@ int gorc_http_rw_flush(gorc_http_rw *w)
 {
     if (w == NULL)
         return -EINVAL;
-    if (w->err)
+    if (w->err || peer_gone(w))
         return w->err;
     if (!w->sent && start_stream(w->h) < 0)
         return w->err;
@@ -776,7 +861,7 @@ ssize_t gorc_http_rw_send_file(gorc_http_rw *w, int fd, int64_t off, int64_t n)
     if (w == NULL || fd < 0 || off < 0 || n < 0)
         return -EINVAL;
     hconn *h = w->h;
-    if (w->err)
+    if (w->err || peer_gone(w))
         return w->err;
     if (!status_has_body(w->status))
         return GORC_HTTP_EBODYNOTALLOWED;
@@ -991,9 +1076,11 @@ ssize_t gorc_http_request_read(gorc_http_request *r, void *buf, size_t n)
         if (e < 0)
             return body_fail(h, e);
     }
-    if (q->body == GORC__HTTP_BODY_LENGTH)
-        return read_length(h, buf, n);
-    return read_chunked(h, buf, n);
+    ssize_t k =
+        q->body == GORC__HTTP_BODY_LENGTH ? read_length(h, buf, n) : read_chunked(h, buf, n);
+    if (k == 0 || q->body_done)
+        start_watch(h); /* the body is read: from now on only the client's leaving can come */
+    return k;
 }
 
 static ssize_t body_reader(void *r, void *buf, size_t n)
@@ -1419,6 +1506,8 @@ static void serve_conn(void *arg)
         if (!read_request(h))
             break;
         s->o.handler(&h->rw, &h->req.pub, s->o.arg);
+        if (h->ctx)
+            end_ctx(h);
         atomic_fetch_add(&s->requests, 1);
         if (!finish_request(h))
             break;
@@ -1511,6 +1600,10 @@ int gorc_http_server_new(gorc_http_server **out, const gorc_http_server_opts *op
     s->lim.max_header_bytes = s->o.max_header_bytes;
     s->lim.max_headers = s->o.max_headers;
     s->rmax = s->o.max_request_line + s->o.max_header_bytes + 64;
+    if (gorc_ctx_with_cancel(&s->base, gorc_ctx_background()) != 0) {
+        free(s);
+        return -ENOMEM;
+    }
     *out = s;
     return 0;
 }
@@ -1648,6 +1741,7 @@ int gorc_http_server_shutdown(gorc_http_server *s, int64_t deadline)
             return 0;
         int64_t now = gorc_now();
         if (deadline > 0 && now >= deadline) {
+            gorc_ctx_cancel_cause(s->base, GORC_HTTP_ESERVERCLOSED);
             close_conns(s, true);
             return -ETIMEDOUT;
         }
@@ -1665,6 +1759,7 @@ int gorc_http_server_close(gorc_http_server *s)
     if (s == NULL)
         return -EINVAL;
     atomic_store(&s->closing, true);
+    gorc_ctx_cancel_cause(s->base, GORC_HTTP_ESERVERCLOSED);
     close_listeners(s);
     close_conns(s, true);
     return 0;
@@ -1689,5 +1784,7 @@ void gorc_http_server_free(gorc_http_server *s)
     /* Connection goroutines may still be returning from handlers after a forced close. */
     while (atomic_load(&s->conns_open) > 0 || atomic_load(&s->serving) > 0)
         gorc_sleep(GORC_MILLISECOND);
+    gorc_ctx_cancel(s->base);
+    gorc_ctx_release(s->base);
     free(s);
 }

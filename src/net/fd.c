@@ -637,3 +637,32 @@ int gorc__fd_connect_wait(gorc__fd *fd, int64_t deadline)
     rwunlock(fd, false);
     return r;
 }
+
+/* Wait, holding the read lock, until the peer sends something or goes away, without taking
+ * any byte: 1 when data is there, 0 at end of stream, a negative errno on a reset, -EBADF
+ * (closed) or -ETIMEDOUT (the read deadline, which is how a waiter is called off). Go's HTTP
+ * server does the same with a one-byte background read. */
+int gorc__fd_peek_wait(gorc__fd *fd)
+{
+    if (!rwlock(fd, true))
+        return -EBADF;
+    int rc;
+    for (;;) {
+        char b;
+        ssize_t n = recv(fd->sysfd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+        if (n >= 0) {
+            rc = n > 0;
+            break;
+        }
+        if (errno == EINTR)
+            continue;
+        if (errno != EAGAIN && errno != EWOULDBLOCK) {
+            rc = -errno;
+            break;
+        }
+        if ((rc = gorc__pd_wait(fd->pd, 'r')) != 0)
+            break;
+    }
+    rwunlock(fd, true);
+    return rc;
+}

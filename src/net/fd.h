@@ -41,6 +41,9 @@ ssize_t gorc__fd_read(gorc__fd *fd, void *buf, size_t n);
  * arrives. 0 or the error a read would return (-EBADF, -ETIMEDOUT). Lets a caller hold no
  * buffer while a connection idles. */
 int gorc__fd_wait_read(gorc__fd *fd);
+/* Wait until the peer sends or goes away, taking no byte: 1 (data), 0 (end of stream), or a
+ * negative errno (-ECONNRESET..., -EBADF closed, -ETIMEDOUT read deadline). */
+int gorc__fd_peek_wait(gorc__fd *fd);
 /* One write if all is false (returns after some progress), else until all n are written. */
 ssize_t gorc__fd_write(gorc__fd *fd, const void *buf, size_t n, bool all);
 /* Send n bytes of file from offset off with sendfile(2), waiting as needed: n or an error

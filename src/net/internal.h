@@ -15,5 +15,7 @@ int gorc__unix_addr(gorc_addr *out, const char *path);
 
 /* Wait until reading c is worth a buffer (see gorc__fd_wait_read). */
 int gorc__conn_wait_read(gorc_conn *c);
+/* Wait until the peer of c sends something or goes away (see gorc__fd_peek_wait). */
+int gorc__conn_peek_wait(gorc_conn *c);
 
 #endif

@@ -207,6 +207,11 @@ ssize_t gorc_conn_write_all(gorc_conn *c, const void *buf, size_t n)
     return gorc__fd_write(&c->fd, buf, n, true);
 }
 
+int gorc__conn_peek_wait(gorc_conn *c)
+{
+    return gorc__fd_peek_wait(&c->fd);
+}
+
 int gorc__conn_wait_read(gorc_conn *c)
 {
     return gorc__fd_wait_read(&c->fd);

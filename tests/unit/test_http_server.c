@@ -65,6 +65,29 @@ static void h_api(gorc_http_rw *w, gorc_http_request *r)
     api_results[12] = gorc_http_rw_set_header(w, "X-Late", "1");
 }
 
+/* /ctxwait: wait for the request's context to end (the client leaving, or the server
+ * closing), then record why and what a write says; /ctxquick: ask for the context, answer. */
+static _Atomic int ctx_err, ctx_cause, ctx_write, ctx_entered;
+
+static void h_ctxwait(gorc_http_rw *w, gorc_http_request *r)
+{
+    gorc_ctx *ctx = gorc_http_request_ctx(r);
+    CHECK(ctx != NULL);
+    atomic_store(&ctx_entered, 1);
+    gorc_case cs[1] = {{.chan = gorc_ctx_done(ctx), .dir = GORC_RECV}};
+    CHECK_EQ(gorc_select_timeout(cs, 1, 10 * GORC_SECOND), 0);
+    ctx_err = gorc_ctx_err(ctx);
+    ctx_cause = gorc_ctx_cause(ctx);
+    ctx_write = (int)gorc_http_rw_write_string(w, "too late");
+}
+
+static void h_ctxquick(gorc_http_rw *w, gorc_http_request *r)
+{
+    gorc_ctx *ctx = gorc_http_request_ctx(r);
+    CHECK(ctx != NULL && gorc_ctx_err(ctx) == 0);
+    gorc_http_rw_write_string(w, "quick");
+}
+
 static void handler(gorc_http_rw *w, gorc_http_request *r, void *arg)
 {
     const char *p = r->path;
@@ -76,6 +99,10 @@ static void handler(gorc_http_rw *w, gorc_http_request *r, void *arg)
         h_echo_body(w, r);
     } else if (strcmp(p, "/big") == 0) {
         h_big(w, r);
+    } else if (strcmp(p, "/ctxwait") == 0) {
+        h_ctxwait(w, r);
+    } else if (strcmp(p, "/ctxquick") == 0) {
+        h_ctxquick(w, r);
     } else if (strcmp(p, "/nocontent") == 0) {
         gorc_http_rw_write_header(w, 204);
         api_results[13] = (int)gorc_http_rw_write_string(w, "x");
@@ -631,6 +658,75 @@ static void shutdown_run(void *arg)
     gorc_chan_send(sh->out, &r);
 }
 
+GO_TEST(test_request_context)
+{
+    fixture f;
+    gorc_http_server_opts o = {0};
+    fixture_start(&f, &o);
+    reply r;
+
+    /* The context of a request whose handler returns normally; keep-alive goes on, with the
+     * connection's deadlines intact, and a pipelined pair works too. */
+    client *cl = dial(&f);
+    for (int i = 0; i < 3; i++) {
+        send_str(cl, "GET /ctxquick HTTP/1.1\r\nHost: h\r\n\r\n");
+        read_resp(cl, &r, false);
+        CHECK_EQ(r.status, 200);
+        CHECK(strcmp(r.body, "quick") == 0);
+        reply_free(&r);
+    }
+    send_str(cl, "GET /ctxquick HTTP/1.1\r\nHost: h\r\n\r\nGET /hello HTTP/1.1\r\nHost: h\r\n\r\n");
+    read_resp(cl, &r, false);
+    CHECK(strcmp(r.body, "quick") == 0);
+    reply_free(&r);
+    read_resp(cl, &r, false);
+    CHECK(strcmp(r.body, "Hello, World!\n") == 0);
+    reply_free(&r);
+    /* A body first: the watch starts once it is read. */
+    send_str(cl, "POST /ctxquick HTTP/1.1\r\nHost: h\r\nContent-Length: 3\r\n\r\nabc");
+    read_resp(cl, &r, false);
+    CHECK(strcmp(r.body, "quick") == 0);
+    reply_free(&r);
+    hangup(cl);
+
+    /* The client leaves while the handler waits: the context is cancelled with -ECONNRESET
+     * and the handler's writes fail. */
+    ctx_entered = 0;
+    ctx_err = ctx_cause = ctx_write = 0;
+    cl = dial(&f);
+    send_str(cl, "GET /ctxwait HTTP/1.1\r\nHost: h\r\n\r\n");
+    while (!atomic_load(&ctx_entered))
+        gorc_sleep(GORC_MILLISECOND);
+    hangup(cl);
+    int64_t deadline = gorc_now() + 10 * GORC_SECOND;
+    while (atomic_load(&ctx_write) == 0 && gorc_now() < deadline)
+        gorc_sleep(GORC_MILLISECOND);
+    CHECK_EQ(ctx_err, -ECANCELED);
+    CHECK_EQ(ctx_cause, -ECONNRESET);
+    CHECK_EQ(ctx_write, -EPIPE);
+
+    /* Closing the server cancels the contexts of running requests. */
+    ctx_entered = 0;
+    ctx_err = ctx_cause = ctx_write = 0;
+    cl = dial(&f);
+    send_str(cl, "GET /ctxwait HTTP/1.1\r\nHost: h\r\n\r\n");
+    while (!atomic_load(&ctx_entered))
+        gorc_sleep(GORC_MILLISECOND);
+    CHECK_EQ(gorc_http_server_close(f.s), 0);
+    deadline = gorc_now() + 10 * GORC_SECOND;
+    while (atomic_load(&ctx_err) == 0 && gorc_now() < deadline)
+        gorc_sleep(GORC_MILLISECOND);
+    CHECK_EQ(ctx_err, -ECANCELED);
+    CHECK_EQ(ctx_cause, GORC_HTTP_ESERVERCLOSED);
+    hangup(cl);
+    CHECK(gorc_http_request_ctx(NULL) == NULL);
+    int res;
+    CHECK_EQ(gorc_chan_recv(f.done, &res), 0);
+    gorc_http_server_free(f.s);
+    gorc_listener_release(f.l);
+    gorc_chan_release(f.done);
+}
+
 GO_TEST(test_graceful_shutdown)
 {
     fixture f;
@@ -868,6 +964,7 @@ int main(void)
         cmocka_unit_test(test_expect_continue),
         cmocka_unit_test(test_rejections),
         cmocka_unit_test(test_timeouts),
+        cmocka_unit_test(test_request_context),
         cmocka_unit_test(test_graceful_shutdown),
         cmocka_unit_test(test_shutdown_deadline),
         cmocka_unit_test(test_many_connections),
