@@ -18,8 +18,8 @@
  *    connection is closed are always safe: they return GORC_ENETCLOSED.
  *  - Writes never raise SIGPIPE: a write to a connection the peer has closed returns -EPIPE
  *    (or -ECONNRESET).
- *  - Every call that waits has a form taking a context (gorc_context.h), named _ctx, at the
- *    end of this header.
+ *  - Reads, writes, accepts, dials and lookups have forms taking a context (gorc_context.h),
+ *    named _ctx, near the end of this header.
  */
 #ifndef GORC_NET_H
 #define GORC_NET_H
