@@ -18,11 +18,14 @@
  *    connection is closed are always safe: they return GORC_ENETCLOSED.
  *  - Writes never raise SIGPIPE: a write to a connection the peer has closed returns -EPIPE
  *    (or -ECONNRESET).
+ *  - Reads, writes, accepts, dials and lookups have forms taking a context (gorc_context.h),
+ *    named _ctx, near the end of this header.
  */
 #ifndef GORC_NET_H
 #define GORC_NET_H
 
 #include "gorc.h"
+#include "gorc_context.h"
 
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -261,6 +264,79 @@ GORC_API ssize_t gorc_conn_read_from(gorc_conn *c, void *buf, size_t n, gorc_add
  * n > 0), GORC_ENETCLOSED, -ETIMEDOUT (write deadline) or a sendto error (-EMSGSIZE, ...).
  * Go: UDPConn.WriteTo. */
 GORC_API ssize_t gorc_conn_write_to(gorc_conn *c, const void *buf, size_t n, const gorc_addr *to);
+
+/* ------------------------------------------------------------------------------------------
+ * Calls with a context (Go: the ctx of Dialer.DialContext and Resolver.LookupHost, and the
+ * connection deadline net/http moves to stop a read or write). Each is the call without _ctx,
+ * and in addition: if ctx is cancelled while the call waits, the call returns at once with the
+ * context's error, -ECANCELED or -ETIMEDOUT (gorc_ctx_err); if ctx is cancelled already, the
+ * call returns that error without touching the socket; a context that can never be cancelled
+ * (gorc_ctx_done(ctx) == NULL) makes it the plain call. A cancelled call leaves the
+ * connection as it was: its deadlines are untouched and the next call works as usual (after a
+ * write_all_ctx, *written says where the stream stands). Cancellation interrupts waiting for
+ * the descriptor, not waiting behind another goroutine's call on the same direction. A NULL
+ * ctx is -EINVAL. See docs/net.md, "Cancellation".
+ * ---------------------------------------------------------------------------------------- */
+
+/* gorc_conn_read, or the context's error (nothing was read: a read returns data or an error,
+ * never both). Returns the count, 0 at end of stream, or -ECANCELED, -ETIMEDOUT (the
+ * context's error or the read deadline), -EINVAL, GORC_ENETCLOSED, -ECONNRESET, ...
+ * Go: Conn.Read, stopped by SetReadDeadline as net/http does on cancel. */
+GORC_API ssize_t gorc_conn_read_ctx(gorc_conn *c, void *buf, size_t n, gorc_ctx *ctx);
+
+/* gorc_conn_read_full with a context. *got (got may be NULL) is set to the bytes stored in buf,
+ * also on failure: n on success, fewer after an error, end of stream or cancellation. Returns
+ * n, 0 (end of stream before the first byte), GORC_EUNEXPECTEDEOF, -ECANCELED, -ETIMEDOUT,
+ * -EINVAL, GORC_ENETCLOSED, -ECONNRESET, ... Go: io.ReadFull, which returns the count too. */
+GORC_API ssize_t gorc_conn_read_full_ctx(gorc_conn *c, void *buf, size_t n, gorc_ctx *ctx,
+                                         size_t *got);
+
+/* gorc_conn_write with a context: one write after waiting for room, or the context's error
+ * (nothing was written). Returns the count (maybe less than n), or -ECANCELED, -ETIMEDOUT
+ * (the context's error or the write deadline), -EINVAL, GORC_ENETCLOSED, -EPIPE,
+ * -ECONNRESET, ... Like write(2). */
+GORC_API ssize_t gorc_conn_write_ctx(gorc_conn *c, const void *buf, size_t n, gorc_ctx *ctx);
+
+/* gorc_conn_write_all with a context. *written (written may be NULL) is set to the bytes the
+ * kernel took, also on failure: n on success; after an error, the first *written bytes of buf
+ * were sent and the rest were not. With *written == 0 the connection is as before the call;
+ * otherwise the peer has part of a message: write the rest (buf + *written) or close.
+ * Returns n, or -ECANCELED, -ETIMEDOUT (the context's error or the write deadline), -EINVAL,
+ * GORC_ENETCLOSED, -EPIPE, -ECONNRESET, -EIO, ... Go: Conn.Write, which returns the count
+ * too. */
+GORC_API ssize_t gorc_conn_write_all_ctx(gorc_conn *c, const void *buf, size_t n, gorc_ctx *ctx,
+                                         size_t *written);
+
+/* gorc_listener_accept, or the context's error (no connection was taken from the queue).
+ * Returns 0 and *out, or -ECANCELED, -ETIMEDOUT (the context's error or the listener's
+ * deadline), -EINVAL, GORC_ENETCLOSED, -ENOBUFS, -ENOMEM (*out is NULL then).
+ * Go: Listener.Accept, stopped by SetDeadline. */
+GORC_API int gorc_listener_accept_ctx(gorc_listener *l, gorc_conn **out, gorc_ctx *ctx);
+
+/* gorc_tcp_dial with a context: resolving (as gorc_resolve_ctx) and connecting stop when ctx
+ * is cancelled, and the context's deadline bounds the whole dial, as timeout_ns does (the
+ * earlier of the two counts, shared among the addresses as in gorc_tcp_dial). Returns 0 and
+ * *out, or -ECANCELED, -ETIMEDOUT (the context's error, its deadline or timeout_ns), -EINVAL,
+ * -ECONNREFUSED, -ENETUNREACH, -EHOSTUNREACH, GORC_ENOHOST, -ENOMEM, ... (*out is NULL then).
+ * Go: Dialer.DialContext(ctx, "tcp", addr) with Dialer.Timeout. */
+GORC_API int gorc_tcp_dial_ctx(gorc_conn **out, const char *addr, int64_t timeout_ns,
+                               gorc_ctx *ctx);
+
+/* gorc_unix_dial with a context, as gorc_tcp_dial_ctx (a Unix connect does not wait: a full
+ * queue is -EAGAIN at once). Returns 0 and *out, or -ECANCELED, -ETIMEDOUT, -EINVAL,
+ * -ECONNREFUSED, -ENOENT, -EAGAIN, ... (*out is NULL then). Go: Dialer.DialContext(ctx,
+ * "unix", path). */
+GORC_API int gorc_unix_dial_ctx(gorc_conn **out, const char *path, int64_t timeout_ns,
+                                gorc_ctx *ctx);
+
+/* gorc_resolve with a context. getaddrinfo cannot be interrupted, so a lookup of a name runs
+ * in a goroutine of its own: when ctx is cancelled first the call returns at once and the
+ * lookup finishes in the background, then frees what it found (it holds a thread, in
+ * gorc_blocking, as long as the resolver takes). Numeric addresses need no lookup. Returns
+ * the count (>= 1), or -ECANCELED, -ETIMEDOUT (the context's error), -EINVAL, GORC_ENOHOST,
+ * -EAGAIN, -ENOMEM, -EAFNOSUPPORT, -EIO (another resolver failure). Go:
+ * Resolver.LookupHost(ctx, host). */
+GORC_API int gorc_resolve_ctx(gorc_addr *out, int max, const char *addr, int family, gorc_ctx *ctx);
 
 /* ------------------------------------------------------------------------------------------
  * Files: blocking I/O offloaded with gorc_blocking (see gorc.h), so the caller's P keeps

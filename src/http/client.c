@@ -1,5 +1,5 @@
 /*
- * http_client.c - the HTTP/1.1 client: requests, responses, redirects, a keep-alive pool.
+ * client.c - the HTTP/1.1 client: requests, responses, redirects, a keep-alive pool.
  *
  * A request is one goroutine's straight-line work: take a connection, write the head and
  * body, read the response head; the body is then read on demand by the caller. No goroutine

@@ -1,5 +1,5 @@
 /*
- * http_common.c - small pieces every part of the HTTP package uses: status texts, header
+ * common.c - small pieces every part of the HTTP package uses: status texts, header
  * lookup, character classes, percent-decoding, query values and HTTP dates.
  *
  * The Date header is needed on every response, and formatting a date costs more than the

@@ -1,5 +1,5 @@
 /*
- * http_fs.c - serving a directory tree over HTTP (Go's http.FileServer(http.Dir(root))).
+ * fs.c - serving a directory tree over HTTP (Go's http.FileServer(http.Dir(root))).
  *
  * Safety first: a file server's one job is to never serve what lies outside its root. String
  * checks on the path are not enough (symbolic links, races with renames), so the root is

@@ -1,5 +1,5 @@
 /*
- * http_internal.h - what the HTTP server, router, file handler and client share (internal).
+ * internal.h - what the HTTP server, router, file handler and client share (internal).
  *
  * The public types live in gorc_http.h; the wire parser in http_parse.h. This header holds
  * the small helpers more than one of http_*.c needs: character classes, percent-decoding,

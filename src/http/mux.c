@@ -1,5 +1,5 @@
 /*
- * http_mux.c - the router: Go 1.22 ServeMux patterns ("[METHOD ][HOST]/PATH", {name},
+ * mux.c - the router: Go 1.22 ServeMux patterns ("[METHOD ][HOST]/PATH", {name},
  * {name...}, {$}) matched with a decision tree.
  *
  * The router sits in front of every request, so a match must cost next to nothing: it walks

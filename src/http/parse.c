@@ -1,5 +1,5 @@
 /*
- * http_parse.c - HTTP/1.x request/response heads and chunked bodies, zero-copy.
+ * parse.c - HTTP/1.x request/response heads and chunked bodies, zero-copy.
  *
  * Why it is built this way:
  *

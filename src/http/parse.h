@@ -1,5 +1,5 @@
 /*
- * http_parse.h - HTTP/1.1 message parsing for gorc's HTTP server and client (internal).
+ * parse.h - HTTP/1.1 message parsing for gorc's HTTP server and client (internal).
  *
  * A self-contained, allocation-free, zero-copy parser for HTTP/1.x request heads, response
  * heads and chunked bodies (RFC 9110, RFC 9112). It depends on nothing else in gorc. Every

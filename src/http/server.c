@@ -1,8 +1,8 @@
 /*
- * http_server.c - the HTTP/1.1 server: connections, requests, response writers, shutdown.
+ * server.c - the HTTP/1.1 server: connections, requests, response writers, shutdown.
  *
  * One goroutine per connection runs a loop: read a request head into the connection's read
- * buffer, parse it in place (http_parse.c reports slices of the buffer; the bytes after each
+ * buffer, parse it in place (parse.c reports slices of the buffer; the bytes after each
  * slice are overwritten with NULs so the handler gets C strings without a copy), call the
  * handler, finish the response, and go round again while the connection is kept alive.
  * A connection owns only its record; everything else it borrows from the buffer pool below

@@ -1,11 +1,20 @@
 /*
- * net_addr.c - "host:port" strings to socket addresses and back.
+ * addr.c - "host:port" strings to socket addresses and back.
  *
  * Name resolution is the one part of networking the kernel does not make non-blocking:
  * getaddrinfo reads files, may talk to a DNS server and sleeps in between. It runs as a
  * declared blocking call (gorc_blocking), which hands the caller's P to another thread for the
  * duration - Go's cgo resolver does the same with a thread per lookup. Numeric addresses, by
  * far the common case for servers and tests, are converted in place and never get there.
+ *
+ * With a context (gorc_resolve_ctx) the lookup cannot be interrupted either: getaddrinfo has
+ * no way to be told to stop. So it runs in a goroutine of its own, in a heap record (gai_job)
+ * that holds copies of the host and port, and the caller waits for the goroutine's "done"
+ * or the context, whichever comes first. A caller that gives up returns at once; the lookup
+ * finishes in the background and the last of the two to let go of the record - caller or
+ * goroutine, counted in `refs` - frees it with the addresses found. Nothing outlives the
+ * lookup, and a lookup holds one thread (in gorc_blocking) for as long as it takes, as
+ * without a context. Go's resolver does the same with a goroutine per lookup.
  *
  * Parsing is lenient where it cannot be ambiguous: "host:port" and "[v6]:port" as in Go,
  * but also a bare host or IPv6 literal (port 0), so one function serves lookups and dials.
@@ -139,18 +148,20 @@ static int gai_errno(int rc, int err)
     }
 }
 
-static int resolve_gai(gorc_addr *out, int max, const char *host, const char *port, int family,
-                       bool passive)
+static void gai_hints(gai_req *r, int family, bool passive)
 {
-    gai_req r = {.host = host, .port = port};
-    r.hints.ai_family = family ? family : AF_UNSPEC;
-    r.hints.ai_socktype = SOCK_STREAM; /* one entry per address, not one per socket type */
-    r.hints.ai_flags = passive ? AI_PASSIVE : 0;
-    gorc_blocking(run_gai, &r);
-    if (r.rc != 0)
-        return gai_errno(r.rc, r.err);
+    r->hints.ai_family = family ? family : AF_UNSPEC;
+    r->hints.ai_socktype = SOCK_STREAM; /* one entry per address, not one per socket type */
+    r->hints.ai_flags = passive ? AI_PASSIVE : 0;
+}
+
+/* The addresses a finished lookup found, into out; frees them. */
+static int gai_result(gai_req *r, gorc_addr *out, int max)
+{
+    if (r->rc != 0)
+        return gai_errno(r->rc, r->err);
     int n = 0;
-    for (struct addrinfo *ai = r.res; ai && n < max; ai = ai->ai_next) {
+    for (struct addrinfo *ai = r->res; ai && n < max; ai = ai->ai_next) {
         if (ai->ai_addrlen > sizeof out[n].u)
             continue;
         memset(&out[n], 0, sizeof out[n]);
@@ -158,14 +169,88 @@ static int resolve_gai(gorc_addr *out, int max, const char *host, const char *po
         out[n].len = ai->ai_addrlen;
         n++;
     }
-    freeaddrinfo(r.res);
+    freeaddrinfo(r->res);
+    r->res = NULL;
     return n > 0 ? n : GORC_ENOHOST;
 }
 
-int gorc__resolve(gorc_addr *out, int max, const char *addr, int family, bool passive)
+static int resolve_gai(gorc_addr *out, int max, const char *host, const char *port, int family,
+                       bool passive)
+{
+    gai_req r = {.host = host, .port = port};
+    gai_hints(&r, family, passive);
+    gorc_blocking(run_gai, &r);
+    return gai_result(&r, out, max);
+}
+
+/* A lookup a context may stop waiting for (see the top of the file). */
+typedef struct gai_job {
+    gai_req r; /* host and port point into the arrays below */
+    char host[HOSTMAX], port[PORTMAX];
+    gorc_chan *done;  /* capacity 1: the goroutine's one send says the lookup has finished */
+    _Atomic int refs; /* the caller's and the goroutine's */
+} gai_job;
+
+static void gai_job_put(gai_job *j)
+{
+    if (atomic_fetch_sub_explicit(&j->refs, 1, memory_order_acq_rel) != 1)
+        return;
+    if (j->r.res)
+        freeaddrinfo(j->r.res); /* the caller gave up: nobody took them */
+    gorc_chan_release(j->done);
+    free(j);
+}
+
+static void gai_work(void *arg)
+{
+    gai_job *j = arg;
+    gorc_blocking(run_gai, &j->r);
+    if (j->r.rc != 0)
+        j->r.res = NULL;
+    gorc_chan_send(j->done, NULL); /* never waits: the one value fits */
+    gai_job_put(j);
+}
+
+static int resolve_gai_ctx(gorc_addr *out, int max, const char *host, const char *port, int family,
+                           bool passive, gorc_ctx *ctx)
+{
+    if (gorc_ctx_done(ctx) == NULL)
+        return resolve_gai(out, max, host, port, family, passive);
+    gai_job *j = calloc(1, sizeof *j);
+    if (j == NULL)
+        return -ENOMEM;
+    int rc = gorc_chan_new(&j->done, 0, 1);
+    if (rc != 0) {
+        free(j);
+        return rc;
+    }
+    strcpy(j->host, host); /* both fit: split_hostport checked the lengths */
+    strcpy(j->port, port);
+    j->r.host = j->host;
+    j->r.port = j->port;
+    gai_hints(&j->r, family, passive);
+    atomic_init(&j->refs, 2);
+    rc = gorc_go(gai_work, j);
+    if (rc != 0) {
+        atomic_store(&j->refs, 1);
+        gai_job_put(j);
+        return rc;
+    }
+    rc = gorc_chan_recv_ctx(j->done, NULL, ctx);
+    if (rc == 0)
+        rc = gai_result(&j->r, out, max);
+    gai_job_put(j);
+    return rc;
+}
+
+int gorc__resolve(gorc_addr *out, int max, const char *addr, int family, bool passive,
+                  gorc_ctx *ctx)
 {
     if (out == NULL || addr == NULL || max <= 0)
         return -EINVAL;
+    int err = gorc_ctx_err(ctx);
+    if (err)
+        return err;
     if (family != 0 && family != AF_INET && family != AF_INET6)
         return -EAFNOSUPPORT;
     char host[HOSTMAX], port[PORTMAX];
@@ -179,12 +264,21 @@ int gorc__resolve(gorc_addr *out, int max, const char *addr, int family, bool pa
         return 1;
     if (host[0] == '\0' && family == 0)
         family = AF_INET; /* ":service": the unspecified IPv4 address */
+    if (ctx)
+        return resolve_gai_ctx(out, max, host, port, family, passive, ctx);
     return resolve_gai(out, max, host, port, family, passive);
 }
 
 int gorc_resolve(gorc_addr *out, int max, const char *addr, int family)
 {
-    return gorc__resolve(out, max, addr, family, false);
+    return gorc__resolve(out, max, addr, family, false, NULL);
+}
+
+int gorc_resolve_ctx(gorc_addr *out, int max, const char *addr, int family, gorc_ctx *ctx)
+{
+    if (ctx == NULL)
+        return -EINVAL;
+    return gorc__resolve(out, max, addr, family, false, ctx);
 }
 
 /* An IPv4-mapped IPv6 address as the IPv4 address it is (Go prints them so too). */

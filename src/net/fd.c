@@ -22,6 +22,21 @@
  * semaphores keyed by address, as Go's sema.go does: a descriptor carries three 32-bit counters
  * and no wait queue of its own, which matters when a server holds many idle connections.
  *
+ * Cancellation. Read, write, accept and connect take an optional gorc__fd_cancel: the context
+ * of a net.c _ctx call, as a runtime cancellation source. The operation tries its system call
+ * first, as always; only before its first wait does it register a hook with the source (one
+ * hook add and one remove per call that waits; nothing for one that does not). The hook runs
+ * under the source's lock when the context is cancelled and interrupts the poll descriptor's
+ * direction (gorc__pd_interrupt), which wakes the waiter as an expired deadline would; the wait
+ * returns -ECANCELED. Before the operation gives up its direction lock it unhooks - once
+ * gorc__cancel_unhook returns, the hook is not running and never will - and, if the hook has
+ * fired, lowers the interruption again and turns -ECANCELED into the source's error. So the
+ * interruption never outlives the call or reaches another operation (the direction lock keeps
+ * other operations out meanwhile), and the deadlines the user set are never touched. The
+ * descriptor cannot go away while the hook may run: the operation holds a reference.
+ * What changed here for this: the cx parameter, arm / fd_wait at the wait points, disarm
+ * before each unlock, and write_locked's count of what it wrote.
+ *
  * SIGPIPE: socket writes use send(MSG_NOSIGNAL); writes to other descriptors (pipes wrapped
  * with gorc_conn_from_fd) block SIGPIPE around the call and consume the one they caused. A
  * write to a closed peer returns -EPIPE and the process-wide disposition is left alone.
@@ -283,6 +298,55 @@ int gorc__fd_set_deadline(gorc__fd *fd, int64_t when, int mode)
 }
 
 /* ------------------------------------------------------------------------------------------
+ * Cancellation (see the top of the file)
+ * ---------------------------------------------------------------------------------------- */
+
+/* The source is being cancelled (its lock held): interrupt the waiting direction. Short, no
+ * parking, only the poll descriptor's lock (which nobody parks under): a hook may do that. */
+static void cancel_fn(gorc__cancel_hook *h, gorc__cancel *src, gorc__cancel_later *later)
+{
+    (void)src;
+    (void)later;
+    gorc__fd_cancel *cx = (gorc__fd_cancel *)(void *)h;
+    gorc__pd_interrupt(cx->pd, cx->mode, true);
+}
+
+void gorc__fd_cancel_init(gorc__fd_cancel *cx, gorc__cancel *src)
+{
+    *cx = (gorc__fd_cancel){.h = {.fn = cancel_fn}, .src = src};
+}
+
+/* Before the operation's first wait: watch cx's source from now on. */
+static void arm(gorc__fd *fd, int mode, gorc__fd_cancel *cx)
+{
+    if (cx == NULL || cx->src == NULL || cx->armed)
+        return;
+    cx->pd = fd->pd;
+    cx->mode = mode;
+    cx->armed = true;
+    gorc__cancel_hook_add(cx->src, &cx->h); /* interrupts at once if cancelled already */
+}
+
+static int fd_wait(gorc__fd *fd, int mode, gorc__fd_cancel *cx)
+{
+    arm(fd, mode, cx);
+    return gorc__pd_wait(fd->pd, mode);
+}
+
+/* Before the operation's unlock: stop watching; if the hook fired, end the interruption and
+ * report the source's error instead of the interruption's. Returns the operation's result. */
+static ssize_t disarm(gorc__fd_cancel *cx, ssize_t r)
+{
+    if (cx == NULL || !cx->armed)
+        return r;
+    cx->armed = false;
+    if (gorc__cancel_unhook(cx->src, &cx->h))
+        return r; /* never fired */
+    gorc__pd_interrupt(cx->pd, cx->mode, false);
+    return r == -ECANCELED ? gorc__cancel_err(cx->src) : r;
+}
+
+/* ------------------------------------------------------------------------------------------
  * Reading and writing
  * ---------------------------------------------------------------------------------------- */
 
@@ -317,7 +381,7 @@ static ssize_t read_inq(gorc__fd *fd, void *buf, size_t n)
     return r;
 }
 
-static ssize_t read_locked(gorc__fd *fd, void *buf, size_t n)
+static ssize_t read_locked(gorc__fd *fd, void *buf, size_t n, gorc__fd_cancel *cx)
 {
     int err = gorc__pd_check(fd->pd, 'r');
     if (err)
@@ -331,7 +395,7 @@ static ssize_t read_locked(gorc__fd *fd, void *buf, size_t n)
         if (fd->drained) {
             fd->drained = false;
             if (inq) {
-                err = gorc__pd_wait(fd->pd, 'r');
+                err = fd_wait(fd, 'r', cx);
                 if (err)
                     return err;
             }
@@ -343,7 +407,7 @@ static ssize_t read_locked(gorc__fd *fd, void *buf, size_t n)
             continue;
         if (errno != EAGAIN)
             return -errno;
-        err = gorc__pd_wait(fd->pd, 'r');
+        err = fd_wait(fd, 'r', cx);
         if (err)
             return err;
     }
@@ -362,11 +426,11 @@ int gorc__fd_wait_read(gorc__fd *fd)
     return err;
 }
 
-ssize_t gorc__fd_read(gorc__fd *fd, void *buf, size_t n)
+ssize_t gorc__fd_read(gorc__fd *fd, void *buf, size_t n, gorc__fd_cancel *cx)
 {
     if (!rwlock(fd, true))
         return -EBADF;
-    ssize_t r = read_locked(fd, buf, n);
+    ssize_t r = disarm(cx, read_locked(fd, buf, n, cx));
     rwunlock(fd, true);
     return r;
 }
@@ -422,12 +486,15 @@ static ssize_t op_sendfile(gorc__fd *fd, const void *src, size_t done, size_t ch
     return r;
 }
 
-static ssize_t write_locked(gorc__fd *fd, write_op op, const void *src, size_t n, bool all)
+/* Writes with op; on failure cx->written (if cx) says how much was written before. */
+static ssize_t write_locked(gorc__fd *fd, write_op op, const void *src, size_t n, bool all,
+                            gorc__fd_cancel *cx)
 {
     int err = gorc__pd_check(fd->pd, 'w');
     if (err)
         return err;
     size_t done = 0;
+    ssize_t fail = 0;
     while (done < n || n == 0) {
         size_t chunk = n - done < MAXRW ? n - done : MAXRW;
         ssize_t r = op(fd, src, done, chunk);
@@ -440,24 +507,29 @@ static ssize_t write_locked(gorc__fd *fd, write_op op, const void *src, size_t n
         if (r == 0) {
             if (n == 0)
                 break;
-            return -EIO; /* the kernel wrote nothing and reported no error */
+            fail = -EIO; /* the kernel wrote nothing and reported no error */
+            break;
         }
         if (errno == EINTR)
             continue;
-        if (errno != EAGAIN)
-            return -errno;
-        err = gorc__pd_wait(fd->pd, 'w');
-        if (err)
-            return err;
+        if (errno != EAGAIN) {
+            fail = -errno;
+            break;
+        }
+        fail = fd_wait(fd, 'w', cx);
+        if (fail)
+            break;
     }
-    return (ssize_t)done;
+    if (cx)
+        cx->written = done;
+    return fail ? fail : (ssize_t)done;
 }
 
-ssize_t gorc__fd_write(gorc__fd *fd, const void *buf, size_t n, bool all)
+ssize_t gorc__fd_write(gorc__fd *fd, const void *buf, size_t n, bool all, gorc__fd_cancel *cx)
 {
     if (!rwlock(fd, false))
         return -EBADF;
-    ssize_t r = write_locked(fd, op_write, buf, n, all);
+    ssize_t r = disarm(cx, write_locked(fd, op_write, buf, n, all, cx));
     rwunlock(fd, false);
     return r;
 }
@@ -467,7 +539,7 @@ ssize_t gorc__fd_sendfile(gorc__fd *fd, int file, int64_t off, size_t n)
     if (!rwlock(fd, false))
         return -EBADF;
     file_src src = {file, (off_t)off};
-    ssize_t r = write_locked(fd, op_sendfile, &src, n, true);
+    ssize_t r = write_locked(fd, op_sendfile, &src, n, true, NULL);
     rwunlock(fd, false);
     return r;
 }
@@ -550,7 +622,8 @@ static bool accept_retryable(int e)
     }
 }
 
-static int accept_locked(gorc__fd *fd, int *out, struct sockaddr *sa, socklen_t *salen)
+static int accept_locked(gorc__fd *fd, int *out, struct sockaddr *sa, socklen_t *salen,
+                         gorc__fd_cancel *cx)
 {
     socklen_t cap = salen ? *salen : 0;
     int64_t backoff = 0;
@@ -569,13 +642,14 @@ static int accept_locked(gorc__fd *fd, int *out, struct sockaddr *sa, socklen_t 
         if (accept_retryable(e))
             continue;
         if (e == EAGAIN) {
-            err = gorc__pd_wait(fd->pd, 'r');
+            err = fd_wait(fd, 'r', cx);
         } else if (e == EMFILE || e == ENFILE) {
             /* Out of descriptors: the connection waits in the backlog. Retry after 5 ms,
              * doubling up to 1 s (Go's net/http), still waking for close and deadlines. */
             backoff = backoff ? backoff * 2 : 5 * GORC_MILLISECOND;
             if (backoff > GORC_SECOND)
                 backoff = GORC_SECOND;
+            arm(fd, 'r', cx);
             err = gorc__pd_wait_until(fd->pd, 'r', gorc__nanotime() + backoff);
         } else {
             return -e;
@@ -585,19 +659,20 @@ static int accept_locked(gorc__fd *fd, int *out, struct sockaddr *sa, socklen_t 
     }
 }
 
-int gorc__fd_accept(gorc__fd *fd, int *out, struct sockaddr *sa, socklen_t *salen)
+int gorc__fd_accept(gorc__fd *fd, int *out, struct sockaddr *sa, socklen_t *salen,
+                    gorc__fd_cancel *cx)
 {
     if (!rwlock(fd, true))
         return -EBADF;
-    int r = accept_locked(fd, out, sa, salen);
+    int r = (int)disarm(cx, accept_locked(fd, out, sa, salen, cx));
     rwunlock(fd, true);
     return r;
 }
 
-static int connect_wait(gorc__fd *fd)
+static int connect_wait(gorc__fd *fd, gorc__fd_cancel *cx)
 {
     for (;;) {
-        int err = gorc__pd_wait(fd->pd, 'w');
+        int err = fd_wait(fd, 'w', cx);
         if (err)
             return err;
         int soerr = 0;
@@ -625,13 +700,13 @@ static int connect_wait(gorc__fd *fd)
     }
 }
 
-int gorc__fd_connect_wait(gorc__fd *fd, int64_t deadline)
+int gorc__fd_connect_wait(gorc__fd *fd, int64_t deadline, gorc__fd_cancel *cx)
 {
     if (!rwlock(fd, false))
         return -EBADF;
     if (deadline)
         gorc__pd_set_deadline(fd->pd, deadline, 'w');
-    int r = connect_wait(fd);
+    int r = (int)disarm(cx, connect_wait(fd, cx));
     if (deadline)
         gorc__pd_set_deadline(fd->pd, 0, 'w');
     rwunlock(fd, false);

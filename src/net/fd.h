@@ -4,6 +4,7 @@
 #ifndef GORC_FD_H
 #define GORC_FD_H
 
+#include "runtime/cancel.h"
 #include "runtime/netpoll.h"
 
 #include <sys/socket.h>
@@ -23,6 +24,21 @@ typedef struct gorc__fd {
     gorc__pd *pd;
 } gorc__fd;
 
+/* A cancellation source an operation watches while it waits (the _ctx calls of net.c): on the
+ * caller's stack, made by gorc__fd_cancel_init, passed to one operation at a time. Operations
+ * take NULL, or a cx whose src is NULL, for "not cancellable". When the source is cancelled
+ * while the operation waits, the operation returns the source's error (see fd.c). */
+typedef struct gorc__fd_cancel {
+    gorc__cancel_hook h;
+    gorc__cancel *src; /* NULL: nothing to watch */
+    gorc__pd *pd;      /* what the hook interrupts, and in which direction */
+    int mode;
+    bool armed;     /* h is registered with src, or has fired */
+    size_t written; /* gorc__fd_write: bytes written before it failed */
+} gorc__fd_cancel;
+
+void gorc__fd_cancel_init(gorc__fd_cancel *cx, gorc__cancel *src);
+
 /* Make fd (already non-blocking) pollable. ours: a socket gorc made (and may tune). 0 or a
  * negative errno (fd is left open). */
 int gorc__fd_init(gorc__fd *fd, int sysfd, int kind, int family, bool ours);
@@ -35,7 +51,7 @@ int gorc__fd_raw(gorc__fd *fd);
 bool gorc__fd_incref(gorc__fd *fd);
 void gorc__fd_decref(gorc__fd *fd);
 
-ssize_t gorc__fd_read(gorc__fd *fd, void *buf, size_t n);
+ssize_t gorc__fd_read(gorc__fd *fd, void *buf, size_t n, gorc__fd_cancel *cx);
 /* Wait until a read is worth making: returns at once unless the last read is known to have
  * drained the socket (TCP_INQ), else when data, end of stream, an error or the read deadline
  * arrives. 0 or the error a read would return (-EBADF, -ETIMEDOUT). Lets a caller hold no
@@ -45,7 +61,7 @@ int gorc__fd_wait_read(gorc__fd *fd);
  * negative errno (-ECONNRESET..., -EBADF closed, -ETIMEDOUT read deadline). */
 int gorc__fd_peek_wait(gorc__fd *fd);
 /* One write if all is false (returns after some progress), else until all n are written. */
-ssize_t gorc__fd_write(gorc__fd *fd, const void *buf, size_t n, bool all);
+ssize_t gorc__fd_write(gorc__fd *fd, const void *buf, size_t n, bool all, gorc__fd_cancel *cx);
 /* Send n bytes of file from offset off with sendfile(2), waiting as needed: n or an error
  * (-EIO if the file ends first). */
 ssize_t gorc__fd_sendfile(gorc__fd *fd, int file, int64_t off, size_t n);
@@ -53,9 +69,10 @@ ssize_t gorc__fd_recvfrom(gorc__fd *fd, void *buf, size_t n, struct sockaddr *sa
 ssize_t gorc__fd_sendto(gorc__fd *fd, const void *buf, size_t n, const struct sockaddr *sa,
                         socklen_t salen);
 /* Accept a connection (non-blocking, close-on-exec), backing off on EMFILE / ENFILE. */
-int gorc__fd_accept(gorc__fd *fd, int *out, struct sockaddr *sa, socklen_t *salen);
+int gorc__fd_accept(gorc__fd *fd, int *out, struct sockaddr *sa, socklen_t *salen,
+                    gorc__fd_cancel *cx);
 /* Wait for a connect(2) that returned EINPROGRESS to finish, until deadline (0: none). */
-int gorc__fd_connect_wait(gorc__fd *fd, int64_t deadline);
+int gorc__fd_connect_wait(gorc__fd *fd, int64_t deadline, gorc__fd_cancel *cx);
 /* Close: wake every waiter with -EBADF, then wait until no operation uses the descriptor and
  * it is closed. -EBADF if it was closed already. */
 int gorc__fd_close(gorc__fd *fd);

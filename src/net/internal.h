@@ -1,14 +1,17 @@
 /*
- * net_internal.h - what net.c and net_addr.c share.
+ * internal.h - what net.c and addr.c share.
  */
 #ifndef GORC_NET_INTERNAL_H
 #define GORC_NET_INTERNAL_H
 
+#include "context/context.h"
 #include "net/fd.h"
 #include "gorc_net.h"
 
-/* gorc_resolve with AI_PASSIVE when passive (an address to listen on). */
-int gorc__resolve(gorc_addr *out, int max, const char *addr, int family, bool passive);
+/* gorc_resolve with AI_PASSIVE when passive (an address to listen on), giving up when ctx
+ * (NULL: none) is cancelled, as gorc_resolve_ctx. */
+int gorc__resolve(gorc_addr *out, int max, const char *addr, int family, bool passive,
+                  gorc_ctx *ctx);
 void gorc__unmap_v4(gorc_addr *a);
 /* A Unix socket address for path ('@' prefix: abstract). */
 int gorc__unix_addr(gorc_addr *out, const char *path);

@@ -12,6 +12,12 @@
  * Defaults follow Go: TCP_NODELAY and a 15 s keep-alive on every TCP connection, SO_REUSEADDR
  * on TCP listeners, the system's maximum backlog, ":port" listening on IPv6 and IPv4 at once,
  * dials that try each resolved address in turn with a share of the timeout.
+ *
+ * The _ctx calls are the plain ones with a context's cancellation source handed to the
+ * descriptor's wait (fd.c: a hook that interrupts the waiting direction). A context that is
+ * cancelled already fails the call before it touches the socket; one that can never be
+ * cancelled makes it the plain call. A dial's deadline is the earlier of its timeout and the
+ * context's deadline, shared among the addresses as without a context.
  */
 #include "net/internal.h"
 
@@ -170,41 +176,109 @@ int gorc_conn_from_fd(gorc_conn **out, int fd)
  * Connections: I/O
  * ---------------------------------------------------------------------------------------- */
 
+/* Set up *cx to watch ctx for one operation (a context that can never be cancelled gives a
+ * cx without a source: the plain call). Returns the context's error if it is cancelled
+ * already, else 0. */
+static int watch(gorc__fd_cancel *cx, gorc_ctx *ctx)
+{
+    gorc__cancel *src = gorc__ctx_source(ctx);
+    gorc__fd_cancel_init(cx, src);
+    return src ? gorc__cancel_err(src) : 0;
+}
+
 ssize_t gorc_conn_read(gorc_conn *c, void *buf, size_t n)
 {
     if (c == NULL || (buf == NULL && n > 0))
         return -EINVAL;
-    return gorc__fd_read(&c->fd, buf, n);
+    return gorc__fd_read(&c->fd, buf, n, NULL);
+}
+
+ssize_t gorc_conn_read_ctx(gorc_conn *c, void *buf, size_t n, gorc_ctx *ctx)
+{
+    if (c == NULL || ctx == NULL || (buf == NULL && n > 0))
+        return -EINVAL;
+    gorc__fd_cancel cx;
+    int err = watch(&cx, ctx);
+    return err ? err : gorc__fd_read(&c->fd, buf, n, &cx);
+}
+
+/* Read exactly n bytes, watching ctx (NULL: none); *got: how many were read. */
+static ssize_t read_full(gorc_conn *c, void *buf, size_t n, gorc_ctx *ctx, size_t *got)
+{
+    *got = 0;
+    while (*got < n) {
+        gorc__fd_cancel cx;
+        int err = ctx ? watch(&cx, ctx) : 0;
+        ssize_t r =
+            err ? err : gorc__fd_read(&c->fd, (char *)buf + *got, n - *got, ctx ? &cx : NULL);
+        if (r < 0)
+            return r;
+        if (r == 0)
+            return *got == 0 ? 0 : GORC_EUNEXPECTEDEOF;
+        *got += (size_t)r;
+    }
+    return (ssize_t)n;
 }
 
 ssize_t gorc_conn_read_full(gorc_conn *c, void *buf, size_t n)
 {
     if (c == NULL || (buf == NULL && n > 0))
         return -EINVAL;
-    size_t got = 0;
-    while (got < n) {
-        ssize_t r = gorc__fd_read(&c->fd, (char *)buf + got, n - got);
-        if (r < 0)
-            return r;
-        if (r == 0)
-            return got == 0 ? 0 : GORC_EUNEXPECTEDEOF;
-        got += (size_t)r;
-    }
-    return (ssize_t)n;
+    size_t got;
+    return read_full(c, buf, n, NULL, &got);
+}
+
+ssize_t gorc_conn_read_full_ctx(gorc_conn *c, void *buf, size_t n, gorc_ctx *ctx, size_t *got)
+{
+    size_t dummy;
+    if (got == NULL)
+        got = &dummy;
+    *got = 0;
+    if (c == NULL || ctx == NULL || (buf == NULL && n > 0))
+        return -EINVAL;
+    int err = gorc_ctx_err(ctx);
+    return err ? err : read_full(c, buf, n, ctx, got);
 }
 
 ssize_t gorc_conn_write(gorc_conn *c, const void *buf, size_t n)
 {
     if (c == NULL || (buf == NULL && n > 0))
         return -EINVAL;
-    return gorc__fd_write(&c->fd, buf, n, false);
+    return gorc__fd_write(&c->fd, buf, n, false, NULL);
+}
+
+ssize_t gorc_conn_write_ctx(gorc_conn *c, const void *buf, size_t n, gorc_ctx *ctx)
+{
+    if (c == NULL || ctx == NULL || (buf == NULL && n > 0))
+        return -EINVAL;
+    gorc__fd_cancel cx;
+    int err = watch(&cx, ctx);
+    return err ? err : gorc__fd_write(&c->fd, buf, n, false, &cx);
 }
 
 ssize_t gorc_conn_write_all(gorc_conn *c, const void *buf, size_t n)
 {
     if (c == NULL || (buf == NULL && n > 0))
         return -EINVAL;
-    return gorc__fd_write(&c->fd, buf, n, true);
+    return gorc__fd_write(&c->fd, buf, n, true, NULL);
+}
+
+ssize_t gorc_conn_write_all_ctx(gorc_conn *c, const void *buf, size_t n, gorc_ctx *ctx,
+                                size_t *written)
+{
+    size_t dummy;
+    if (written == NULL)
+        written = &dummy;
+    *written = 0;
+    if (c == NULL || ctx == NULL || (buf == NULL && n > 0))
+        return -EINVAL;
+    gorc__fd_cancel cx;
+    int err = watch(&cx, ctx);
+    if (err)
+        return err;
+    ssize_t r = gorc__fd_write(&c->fd, buf, n, true, &cx);
+    *written = r >= 0 ? (size_t)r : cx.written;
+    return r;
 }
 
 int gorc__conn_peek_wait(gorc_conn *c)
@@ -356,7 +430,8 @@ static int64_t partial_deadline(int64_t deadline, int remaining)
 
 /* Connect first, register with the poller after: registered earlier, a socket that is not
  * yet connecting reports a hang-up, which would make the poller think the peer had gone. */
-static int dial_one(gorc_conn **out, const gorc_addr *a, int type, int64_t deadline)
+static int dial_one(gorc_conn **out, const gorc_addr *a, int type, int64_t deadline,
+                    gorc__fd_cancel *cx)
 {
     int s = new_socket(a->u.sa.sa_family, type);
     if (s < 0)
@@ -372,7 +447,7 @@ static int dial_one(gorc_conn **out, const gorc_addr *a, int type, int64_t deadl
     if (werr != 0)
         return werr;
     if (rc == -EINPROGRESS)
-        rc = gorc__fd_connect_wait(&c->fd, deadline);
+        rc = gorc__fd_connect_wait(&c->fd, deadline, cx);
     if (rc != 0) {
         gorc_conn_close(c);
         return rc;
@@ -381,20 +456,34 @@ static int dial_one(gorc_conn **out, const gorc_addr *a, int type, int64_t deadl
     return 0;
 }
 
-static int dial(gorc_conn **out, const char *addr, int type, int64_t timeout_ns)
+/* The deadline of a dial: timeout_ns from now (<= 0: none) or ctx's deadline if earlier. */
+static int64_t dial_deadline(int64_t timeout_ns, gorc_ctx *ctx)
+{
+    int64_t deadline = timeout_ns > 0 ? gorc__deadline(timeout_ns) : 0, cd;
+    if (ctx && gorc_ctx_deadline(ctx, &cd) && (deadline == 0 || cd < deadline))
+        deadline = cd;
+    return deadline;
+}
+
+/* Dial addr, watching ctx (NULL: none) while resolving and connecting. */
+static int dial(gorc_conn **out, const char *addr, int type, int64_t timeout_ns, gorc_ctx *ctx)
 {
     if (out == NULL || addr == NULL)
         return -EINVAL;
     *out = NULL;
-    int64_t deadline = timeout_ns > 0 ? gorc__deadline(timeout_ns) : 0;
     gorc_addr as[MAXADDRS];
-    int n = gorc__resolve(as, MAXADDRS, addr, 0, false);
+    int n = gorc__resolve(as, MAXADDRS, addr, 0, false, ctx);
+    int64_t deadline = dial_deadline(timeout_ns, ctx);
     int rc = n;
     for (int i = 0; i < n; i++) {
         int64_t d = partial_deadline(deadline, n - i);
+        gorc__fd_cancel cx;
+        int err = ctx ? watch(&cx, ctx) : 0;
+        if (err)
+            return err;
         if (d < 0)
             return -ETIMEDOUT;
-        rc = dial_one(out, &as[i], type, d);
+        rc = dial_one(out, &as[i], type, d, ctx ? &cx : NULL);
         if (rc == 0)
             return 0;
     }
@@ -403,13 +492,26 @@ static int dial(gorc_conn **out, const char *addr, int type, int64_t timeout_ns)
 
 int gorc_tcp_dial(gorc_conn **out, const char *addr, int64_t timeout_ns)
 {
-    int rc = dial(out, addr, SOCK_STREAM, timeout_ns);
+    int rc = dial(out, addr, SOCK_STREAM, timeout_ns, NULL);
     if (rc == 0)
         tcp_defaults((*out)->fd.sysfd, 0);
     return rc;
 }
 
-int gorc_unix_dial(gorc_conn **out, const char *path, int64_t timeout_ns)
+int gorc_tcp_dial_ctx(gorc_conn **out, const char *addr, int64_t timeout_ns, gorc_ctx *ctx)
+{
+    if (ctx == NULL) {
+        if (out)
+            *out = NULL;
+        return -EINVAL;
+    }
+    int rc = dial(out, addr, SOCK_STREAM, timeout_ns, ctx);
+    if (rc == 0)
+        tcp_defaults((*out)->fd.sysfd, 0);
+    return rc;
+}
+
+static int unix_dial(gorc_conn **out, const char *path, int64_t timeout_ns, gorc_ctx *ctx)
 {
     if (out == NULL)
         return -EINVAL;
@@ -418,7 +520,29 @@ int gorc_unix_dial(gorc_conn **out, const char *path, int64_t timeout_ns)
     int rc = gorc__unix_addr(&a, path);
     if (rc != 0)
         return rc;
-    return dial_one(out, &a, SOCK_STREAM, timeout_ns > 0 ? gorc__deadline(timeout_ns) : 0);
+    gorc__fd_cancel cx;
+    int err = ctx ? watch(&cx, ctx) : 0;
+    if (err)
+        return err;
+    int64_t deadline = dial_deadline(timeout_ns, ctx);
+    if (deadline < 0)
+        return -ETIMEDOUT;
+    return dial_one(out, &a, SOCK_STREAM, deadline, ctx ? &cx : NULL);
+}
+
+int gorc_unix_dial(gorc_conn **out, const char *path, int64_t timeout_ns)
+{
+    return unix_dial(out, path, timeout_ns, NULL);
+}
+
+int gorc_unix_dial_ctx(gorc_conn **out, const char *path, int64_t timeout_ns, gorc_ctx *ctx)
+{
+    if (ctx == NULL) {
+        if (out)
+            *out = NULL;
+        return -EINVAL;
+    }
+    return unix_dial(out, path, timeout_ns, ctx);
 }
 
 /* ------------------------------------------------------------------------------------------
@@ -449,7 +573,7 @@ static int listener_wrap(gorc_listener **out, int s, int family, int64_t keepali
 static int listen_addr(gorc_addr *a, const char *addr, int family, bool *dual)
 {
     gorc_addr as[MAXADDRS];
-    int n = gorc__resolve(as, MAXADDRS, addr, family, true);
+    int n = gorc__resolve(as, MAXADDRS, addr, family, true, NULL);
     if (n < 0)
         return n;
     int pick = 0;
@@ -628,18 +752,34 @@ int gorc_listeners_from_systemd(gorc_listener **out, int max, bool unset_env)
     return (int)n;
 }
 
-int gorc_listener_accept(gorc_listener *l, gorc_conn **out)
+static int accept_conn(gorc_listener *l, gorc_conn **out, gorc__fd_cancel *cx)
 {
-    if (l == NULL || out == NULL)
-        return -EINVAL;
-    *out = NULL;
     int s;
-    int rc = gorc__fd_accept(&l->fd, &s, NULL, NULL);
+    int rc = gorc__fd_accept(&l->fd, &s, NULL, NULL, cx);
     if (rc != 0)
         return rc;
     if (l->family == AF_INET || l->family == AF_INET6)
         tcp_defaults(s, l->keepalive);
     return conn_wrap(out, s, GORC__FD_STREAM, l->family, true);
+}
+
+int gorc_listener_accept(gorc_listener *l, gorc_conn **out)
+{
+    if (l == NULL || out == NULL)
+        return -EINVAL;
+    *out = NULL;
+    return accept_conn(l, out, NULL);
+}
+
+int gorc_listener_accept_ctx(gorc_listener *l, gorc_conn **out, gorc_ctx *ctx)
+{
+    if (out)
+        *out = NULL;
+    if (l == NULL || out == NULL || ctx == NULL)
+        return -EINVAL;
+    gorc__fd_cancel cx;
+    int err = watch(&cx, ctx);
+    return err ? err : accept_conn(l, out, &cx);
 }
 
 int gorc_listener_set_deadline(gorc_listener *l, int64_t t)
@@ -733,7 +873,7 @@ int gorc_udp_listen(gorc_conn **out, const char *addr)
 
 int gorc_udp_dial(gorc_conn **out, const char *addr)
 {
-    return dial(out, addr, SOCK_DGRAM, 0);
+    return dial(out, addr, SOCK_DGRAM, 0, NULL);
 }
 
 ssize_t gorc_conn_read_from(gorc_conn *c, void *buf, size_t n, gorc_addr *from)

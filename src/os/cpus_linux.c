@@ -1,5 +1,5 @@
 /*
- * cpus.c - how many Ps to run.
+ * cpus_linux.c - how many Ps to run.
  *
  * GORC_MAXPROCS wins when set. Otherwise the count is what this process may really use: the
  * CPUs in its affinity mask, further capped by a cgroup v2 CPU quota (cpu.max "quota period",

@@ -1,5 +1,5 @@
 /*
- * futex.c - the one primitive every sleeping thread uses.
+ * futex_linux.c - the one primitive every sleeping thread uses.
  *
  * Parked Ms, foreign threads blocked on a channel and the monitor all sleep on a 32-bit word
  * with futex(2): no mutex or condition variable to keep consistent, and a wake-up costs a

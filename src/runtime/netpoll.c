@@ -24,6 +24,12 @@
  * as the sequence number. Closing (evict) marks the descriptor closing, which every check sees,
  * and wakes both directions. Nothing is ever waited for here that evict cannot interrupt.
  *
+ * An interruption (gorc__pd_interrupt) is a third way to wake a direction: a flag beside the
+ * deadline that fails the direction's checks with -ECANCELED until it is lowered again. It is
+ * how a cancelled context stops a blocked network call (net/fd.c). It is kept apart from the
+ * deadline so that the deadline the user set is never overwritten, never needs restoring, and
+ * may be moved meanwhile without undoing the interruption.
+ *
  * Descriptors come from a cache and are never freed: an event for a descriptor that was closed
  * and recycled may still be in flight in another thread's epoll_wait results. Events carry
  * (table index, recycle count), and a stale count is ignored.
@@ -121,6 +127,7 @@ int gorc__pd_open(gorc__pd **out, int fd)
     gorc__lock_acquire(&pd->lock);
     pd->fd = fd;
     pd->closing = false;
+    pd->rintr = pd->wintr = false;
     pd->rd = pd->wd = 0;
     atomic_store(&pd->rg, GORC__PD_NIL);
     atomic_store(&pd->wg, GORC__PD_NIL);
@@ -303,6 +310,10 @@ static void publish_info(gorc__pd *pd)
         info |= GORC__PD_RD_EXPIRED;
     if (pd->wd < 0)
         info |= GORC__PD_WD_EXPIRED;
+    if (pd->rintr)
+        info |= GORC__PD_RD_INTR;
+    if (pd->wintr)
+        info |= GORC__PD_WD_INTR;
     atomic_store_explicit(&pd->info, info, memory_order_release);
 }
 
@@ -369,6 +380,22 @@ void gorc__pd_set_deadline(gorc__pd *pd, int64_t when, int mode)
         gorc__ready(rg);
     if (wg)
         gorc__ready(wg);
+}
+
+void gorc__pd_interrupt(gorc__pd *pd, int mode, bool on)
+{
+    gorc__g *g = NULL;
+    gorc__lock_acquire(&pd->lock);
+    if (mode == 'r')
+        pd->rintr = on;
+    else
+        pd->wintr = on;
+    publish_info(pd);
+    if (on && !pd->closing) /* closing has woken everyone already */
+        g = unblock(pd, mode, false);
+    gorc__lock_release(&pd->lock);
+    if (g)
+        gorc__ready(g);
 }
 
 void gorc__pd_evict(gorc__pd *pd)

@@ -71,19 +71,22 @@
 #define GORC__PD_CLOSING    1u
 #define GORC__PD_RD_EXPIRED 2u
 #define GORC__PD_WD_EXPIRED 4u
+#define GORC__PD_RD_INTR    8u  /* reads interrupted (gorc__pd_interrupt) */
+#define GORC__PD_WD_INTR    16u /* writes interrupted */
 
 typedef struct gorc__pd gorc__pd;
 
 struct gorc__pd {
     _Atomic uintptr_t rg, wg; /* GORC__PD_* or the waiting gorc__g * */
-    _Atomic uint32_t info;    /* GORC__PD_CLOSING | _RD_EXPIRED | _WD_EXPIRED */
+    _Atomic uint32_t info;    /* GORC__PD_CLOSING | _RD_EXPIRED | _WD_EXPIRED | _RD/WD_INTR */
     _Atomic uint32_t seq;     /* bumped when the descriptor is recycled: stale events */
     _Atomic uint32_t unusual; /* out-of-band data, hang-up or error was seen: see fd.c */
     uint32_t idx;             /* position in the descriptor table (backend event tag) */
     int fd;
-    gorc__lock lock; /* deadlines, timers, closing */
+    gorc__lock lock; /* deadlines, timers, interruptions, closing */
     bool closing;
-    int64_t rd, wd; /* deadlines: 0 none, -1 expired, else gorc_now() time */
+    bool rintr, wintr; /* interrupted directions (gorc__pd_interrupt) */
+    int64_t rd, wd;    /* deadlines: 0 none, -1 expired, else gorc_now() time */
     gorc__timer rt, wt;
     gorc__pd *next; /* free list */
 };
@@ -98,13 +101,20 @@ void gorc__pd_close(gorc__pd *pd);
 void gorc__pd_evict(gorc__pd *pd);
 /* Deadline for mode 'r', 'w' or 'r' + 'w': an absolute gorc_now() time, 0 for none. */
 void gorc__pd_set_deadline(gorc__pd *pd, int64_t when, int mode);
-/* Wait until the direction may be ready. 0, -EBADF (closing) or -ETIMEDOUT (deadline). */
+/* Interrupt mode 'r' or 'w' (on) or end the interruption (off). While a direction is
+ * interrupted its waiter is woken and every wait and check in it fails with -ECANCELED, as
+ * with an expired deadline, but the deadline itself is left as it is. For the cancellable
+ * calls of net/fd.c, which interrupt only a direction whose lock they hold. Takes pd->lock
+ * and may ready a goroutine: callable from a cancellation hook. */
+void gorc__pd_interrupt(gorc__pd *pd, int mode, bool on);
+/* Wait until the direction may be ready. 0, -EBADF (closing), -ECANCELED (interrupted) or
+ * -ETIMEDOUT (deadline). */
 int gorc__pd_wait(gorc__pd *pd, int mode);
 /* The same, but also return 0 at `until` (used to back off on EMFILE while still
  * noticing close and deadlines). */
 int gorc__pd_wait_until(gorc__pd *pd, int mode, int64_t until);
 
-/* Error a closed or expired descriptor gives for mode, or 0. */
+/* Error a closed, interrupted or expired descriptor gives for mode, or 0. */
 static inline int gorc__pd_check(gorc__pd *pd, int mode)
 {
     uint32_t info = atomic_load_explicit(&pd->info, memory_order_acquire);
@@ -112,6 +122,8 @@ static inline int gorc__pd_check(gorc__pd *pd, int mode)
         return 0;
     if (info & GORC__PD_CLOSING)
         return -EBADF;
+    if ((mode == 'r' && (info & GORC__PD_RD_INTR)) || (mode == 'w' && (info & GORC__PD_WD_INTR)))
+        return -ECANCELED;
     if ((mode == 'r' && (info & GORC__PD_RD_EXPIRED)) ||
         (mode == 'w' && (info & GORC__PD_WD_EXPIRED)))
         return -ETIMEDOUT;
