@@ -317,7 +317,8 @@ GORC_API int gorc_listener_accept_ctx(gorc_listener *l, gorc_conn **out, gorc_ct
  * is cancelled, and the context's deadline bounds the whole dial, as timeout_ns does (the
  * earlier of the two counts, shared among the addresses as in gorc_tcp_dial). Returns 0 and
  * *out, or -ECANCELED, -ETIMEDOUT (the context's error, its deadline or timeout_ns), -EINVAL,
- * -ECONNREFUSED, -ENETUNREACH, -EHOSTUNREACH, GORC_ENOHOST, -ENOMEM, ... (*out is NULL then).
+ * -ECONNREFUSED, -ENETUNREACH, -EHOSTUNREACH, -ENOMEM, and the resolver's GORC_ENOHOST,
+ * -EAFNOSUPPORT, -EAGAIN, -EIO (*out is NULL then).
  * Go: Dialer.DialContext(ctx, "tcp", addr) with Dialer.Timeout. */
 GORC_API int gorc_tcp_dial_ctx(gorc_conn **out, const char *addr, int64_t timeout_ns,
                                gorc_ctx *ctx);
