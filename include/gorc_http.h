@@ -350,10 +350,9 @@ typedef struct gorc_http_client_request {
     void *body_arg;
     int64_t content_length;
     /* The request's context (Go: req.WithContext), or NULL. Its deadline bounds the whole
-     * exchange, body included; cancelling it aborts the request wherever it is (dialing waits
-     * for the connect timeout or the context's deadline), the connection is discarded, never
-     * pooled, and the call, or the body read in progress, returns the context's error. The
-     * context must outlive the response. */
+     * exchange, body included; cancelling it aborts the request wherever it is, dialing
+     * included; the connection is discarded, never pooled, and the call, or the body read in
+     * progress, returns the context's error. The context must outlive the response. */
     gorc_ctx *ctx;
 } gorc_http_client_request;
 

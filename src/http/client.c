@@ -1144,7 +1144,8 @@ static int dial(const gorc_http_client *cl, const xreq *x, pconn **out)
         t = t == 0 || left < t ? left : t;
     }
     gorc_conn *c;
-    int r = gorc_tcp_dial(&c, x->url.dial, t);
+    int r = x->cw ? gorc_tcp_dial_ctx(&c, x->url.dial, t, x->cw->ctx)
+                  : gorc_tcp_dial(&c, x->url.dial, t);
     if (r < 0)
         return r;
     *out = pconn_new(c, x->url.key);
