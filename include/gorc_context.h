@@ -165,6 +165,21 @@ GORC_API int gorc_sleep_ctx(int64_t ns, gorc_ctx *ctx);
  * semaphore.Acquire(ctx, n). */
 GORC_API int gorc_sema_acquire_ctx(gorc_sema *s, int64_t n, gorc_ctx *ctx);
 
+/* gorc_mutex_lock that gives up when ctx is cancelled: 0 with the lock held, or the context's
+ * error (-ECANCELED, -ETIMEDOUT) without it. An uncontended lock is taken at once; a
+ * contended one is waited for by a helper goroutine that unlocks again if the caller has
+ * given up, so a cancelled call never leaves the mutex held. Also -EINVAL (NULL m or ctx),
+ * -ENOMEM or -EAGAIN (no helper could be started). Go: none (x/sync's semaphore.Acquire(ctx)
+ * on a weight-1 semaphore is the usual stand-in). */
+GORC_API int gorc_mutex_lock_ctx(gorc_mutex *m, gorc_ctx *ctx);
+
+/* gorc_waitgroup_wait that gives up when ctx is cancelled: 0 once the counter is zero, or the
+ * context's error (-ECANCELED, -ETIMEDOUT). A helper goroutine does the wait; after a cancel
+ * it ends when the counter reaches zero. Also -EINVAL (NULL wg or ctx), -ENOMEM or -EAGAIN
+ * (no helper could be started). Go: a select on ctx.Done() and a channel closed after
+ * wg.Wait(). */
+GORC_API int gorc_waitgroup_wait_ctx(gorc_waitgroup *wg, gorc_ctx *ctx);
+
 /* ------------------------------------------------------------------------------------------
  * Task groups (for WaitGroup.Go, see gorc_waitgroup_go in gorc.h)
  * ---------------------------------------------------------------------------------------- */

@@ -90,3 +90,101 @@ int gorc_sema_acquire_ctx(gorc_sema *s, int64_t n, gorc_ctx *ctx)
         return -EINVAL;
     return gorc__sema_acquire_cancel(s, n, gorc__ctx_source(ctx));
 }
+
+/* ------------------------------------------------------------------------------------------
+ * Waits the runtime has no cancellable form of (a mutex lock, a wait-group wait): a helper
+ * goroutine makes the plain call and reports through a channel, and the caller selects on
+ * that channel and the context. Whoever comes second loses a compare-and-swap on `state` and
+ * cleans up: a helper that got the mutex for a caller who left unlocks it, so a cancelled lock
+ * never leaves the mutex held. The fast paths (trylock, a counter already at zero) start no
+ * goroutine.
+ * ---------------------------------------------------------------------------------------- */
+
+enum { PENDING, GRANTED, GAVE_UP };
+
+typedef struct proxy {
+    _Atomic int refs; /* the caller and the helper */
+    _Atomic int state;
+    gorc_chan *done; /* closed by the helper once the wait is over */
+    gorc_mutex *m;
+    gorc_waitgroup *wg;
+} proxy;
+
+static void proxy_put(proxy *p)
+{
+    if (atomic_fetch_sub(&p->refs, 1) == 1) {
+        gorc_chan_release(p->done);
+        free(p);
+    }
+}
+
+static void proxy_run(void *arg)
+{
+    proxy *p = arg;
+    if (p->m)
+        gorc_mutex_lock(p->m);
+    else
+        gorc_waitgroup_wait(p->wg);
+    int pending = PENDING;
+    if (!atomic_compare_exchange_strong(&p->state, &pending, GRANTED) && p->m)
+        gorc_mutex_unlock(p->m); /* the caller gave up: the lock is not theirs */
+    gorc_chan_close(p->done);
+    proxy_put(p);
+}
+
+static int proxy_wait(gorc_mutex *m, gorc_waitgroup *wg, gorc_ctx *ctx)
+{
+    proxy *p = calloc(1, sizeof *p);
+    if (p == NULL)
+        return -ENOMEM;
+    int rc = gorc_chan_new(&p->done, 0, 0);
+    if (rc != 0) {
+        free(p);
+        return rc;
+    }
+    atomic_init(&p->refs, 2);
+    p->m = m;
+    p->wg = wg;
+    if ((rc = gorc_go(proxy_run, p)) != 0) {
+        gorc_chan_release(p->done);
+        free(p);
+        return rc;
+    }
+    gorc_case cs[2] = {{.chan = p->done, .dir = GORC_RECV},
+                       {.chan = gorc_ctx_done(ctx), .dir = GORC_RECV}};
+    if (gorc_select(cs, 2) == 0) {
+        rc = 0; /* the helper is done: the lock is ours, or the counter reached zero */
+    } else {
+        int pending = PENDING;
+        rc = atomic_compare_exchange_strong(&p->state, &pending, GAVE_UP) ? gorc_ctx_err(ctx)
+                                                                          : 0; /* granted */
+    }
+    proxy_put(p);
+    return rc;
+}
+
+int gorc_mutex_lock_ctx(gorc_mutex *m, gorc_ctx *ctx)
+{
+    if (m == NULL || ctx == NULL)
+        return -EINVAL;
+    if (gorc_mutex_trylock(m))
+        return 0;
+    if (gorc_ctx_done(ctx) == NULL) {
+        gorc_mutex_lock(m);
+        return 0;
+    }
+    int err = gorc_ctx_err(ctx);
+    return err != 0 ? err : proxy_wait(m, NULL, ctx);
+}
+
+int gorc_waitgroup_wait_ctx(gorc_waitgroup *wg, gorc_ctx *ctx)
+{
+    if (wg == NULL || ctx == NULL)
+        return -EINVAL;
+    if (gorc_ctx_done(ctx) == NULL) {
+        gorc_waitgroup_wait(wg);
+        return 0;
+    }
+    int err = gorc_ctx_err(ctx);
+    return err != 0 ? err : proxy_wait(NULL, wg, ctx);
+}

@@ -643,6 +643,109 @@ GO_TEST(test_many_siblings)
     gorc_ctx_release(root);
 }
 
+/* ---- mutex and wait group with a context ---- */
+
+typedef struct lockrace {
+    gorc_mutex mu;
+    gorc_ctx *ctx;
+    _Atomic long got, gave_up;
+    gorc_waitgroup wg;
+} lockrace;
+
+static void lock_waiter(void *p)
+{
+    lockrace *l = p;
+    int rc = gorc_mutex_lock_ctx(&l->mu, l->ctx);
+    if (rc == 0) {
+        atomic_fetch_add(&l->got, 1);
+        gorc_mutex_unlock(&l->mu);
+    } else {
+        CHECK_EQ(rc, -ECANCELED);
+        atomic_fetch_add(&l->gave_up, 1);
+    }
+    gorc_waitgroup_done(&l->wg);
+}
+
+static void lock_canceller(void *p)
+{
+    lockrace *l = p;
+    gorc_yield();
+    gorc_ctx_cancel(l->ctx);
+    gorc_waitgroup_done(&l->wg);
+}
+
+static void lock_releaser(void *p)
+{
+    lockrace *l = p;
+    gorc_yield();
+    gorc_mutex_unlock(&l->mu);
+    gorc_waitgroup_done(&l->wg);
+}
+
+/* The mutex is free again within the hang guard (a helper may still be handing it back). */
+static void wait_unlocked(gorc_mutex *m)
+{
+    int64_t deadline = gorc_now() + 10 * GORC_SECOND;
+    while (!gorc_mutex_trylock(m)) {
+        CHECK(gorc_now() < deadline);
+        gorc_sleep(MS / 4);
+    }
+    gorc_mutex_unlock(m);
+}
+
+GO_TEST(test_mutex_and_waitgroup_ctx)
+{
+    int64_t base = base_count();
+    lockrace l = {0};
+    gorc_ctx *c;
+    CHECK_EQ(gorc_mutex_lock_ctx(NULL, gorc_ctx_background()), -EINVAL);
+    CHECK_EQ(gorc_waitgroup_wait_ctx(&l.wg, NULL), -EINVAL);
+
+    /* Uncontended: taken at once, even with a cancelled context. */
+    CHECK_EQ(gorc_ctx_with_cancel(&c, gorc_ctx_background()), 0);
+    gorc_ctx_cancel(c);
+    CHECK_EQ(gorc_mutex_lock_ctx(&l.mu, c), 0);
+    /* Contended and cancelled: the error, and the mutex stays the holder's. */
+    CHECK_EQ(gorc_mutex_lock_ctx(&l.mu, c), -ECANCELED);
+    gorc_ctx_release(c);
+    CHECK_EQ(gorc_ctx_with_timeout(&c, gorc_ctx_background(), 5 * MS, 0), 0);
+    CHECK_EQ(gorc_mutex_lock_ctx(&l.mu, c), -ETIMEDOUT);
+    gorc_ctx_release(c);
+    CHECK(!gorc_mutex_trylock(&l.mu));
+    gorc_mutex_unlock(&l.mu);
+    wait_unlocked(&l.mu); /* the helper that took it for the gone caller gave it back */
+
+    /* Races: an unlock and a cancel at once; the lock is granted or not, never lost. */
+    long rounds = scaled(2000);
+    for (long i = 0; i < rounds; i++) {
+        gorc_mutex_lock(&l.mu);
+        CHECK_EQ(gorc_ctx_with_cancel(&l.ctx, gorc_ctx_background()), 0);
+        gorc_waitgroup_add(&l.wg, 3);
+        CHECK_EQ(gorc_go(lock_waiter, &l), 0);
+        CHECK_EQ(gorc_go(lock_canceller, &l), 0);
+        CHECK_EQ(gorc_go(lock_releaser, &l), 0);
+        gorc_waitgroup_wait(&l.wg);
+        wait_unlocked(&l.mu);
+        gorc_ctx_release(l.ctx);
+    }
+    CHECK_EQ(atomic_load(&l.got) + atomic_load(&l.gave_up), rounds);
+
+    /* Wait group: the deadline ends the wait; once the counter is zero it returns 0. */
+    gorc_waitgroup wg = {0};
+    gorc_waitgroup_add(&wg, 1);
+    CHECK_EQ(gorc_ctx_with_timeout(&c, gorc_ctx_background(), 5 * MS, 0), 0);
+    CHECK_EQ(gorc_waitgroup_wait_ctx(&wg, c), -ETIMEDOUT);
+    CHECK_EQ(gorc_waitgroup_wait_ctx(&wg, c), -ETIMEDOUT); /* cancelled: at once */
+    gorc_ctx_release(c);
+    CHECK_EQ(gorc_ctx_with_cancel(&c, gorc_ctx_background()), 0);
+    gorc_waitgroup_done(&wg);
+    CHECK_EQ(gorc_waitgroup_wait_ctx(&wg, c), 0);
+    CHECK_EQ(gorc_waitgroup_wait_ctx(&wg, gorc_ctx_background()), 0);
+    gorc_ctx_cancel(c);
+    gorc_ctx_release(c);
+    wait_count(base); /* every helper has ended */
+}
+
 /* ---- groups ---- */
 
 static _Atomic int now_running, max_running;
@@ -747,6 +850,7 @@ int main(void)
         cmocka_unit_test(test_cancel_from_foreign_thread),
         cmocka_unit_test(test_deep_chain),
         cmocka_unit_test(test_many_siblings),
+        cmocka_unit_test(test_mutex_and_waitgroup_ctx),
         cmocka_unit_test(test_group),
         cmocka_unit_test(test_waitgroup_go),
     };
