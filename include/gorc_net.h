@@ -30,6 +30,7 @@
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 #include <sys/un.h>
 
 #ifdef __cplusplus
@@ -195,6 +196,13 @@ GORC_API ssize_t gorc_conn_write(gorc_conn *c, const void *buf, size_t n);
 /* Write all n bytes, waiting as needed. Returns n or an error as gorc_conn_write (some bytes
  * may have been sent). Concurrent writers do not interleave their data. Go: Conn.Write. */
 GORC_API ssize_t gorc_conn_write_all(gorc_conn *c, const void *buf, size_t n);
+
+/* Write all of the iovcnt pieces iov, in order, gathered into as few system calls as possible
+ * (sendmsg for sockets, writev otherwise; 64 pieces each). Returns the total. Errors: -EINVAL
+ * (NULL c, iovcnt < 0, NULL iov with iovcnt > 0, a total over SSIZE_MAX), and those of
+ * gorc_conn_write_all: -EPIPE, -ECONNRESET, -ETIMEDOUT, GORC_ENETCLOSED, -EIO. Go:
+ * net.Buffers.WriteTo. */
+GORC_API ssize_t gorc_conn_writev(gorc_conn *c, const struct iovec *iov, int iovcnt);
 
 /* Send n bytes of the file file_fd, from offset off, with sendfile(2) (no copy through user
  * space), waiting as needed. The file's own offset is not changed. Returns n, -EIO if the

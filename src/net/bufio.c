@@ -9,9 +9,9 @@
  * does, so bulk transfers pay no copy.
  *
  * Writer. Small writes are copied into the buffer; a write that would overflow it flushes
- * first; a write at least as large as the buffer is sent directly once the buffer is out, so
- * it is never copied. gorc_conn_write_all does the waiting, so a partial write never escapes
- * to the caller.
+ * first; a write at least as large as the buffer goes out together with what is buffered in
+ * one gathering write (gorc_conn_writev), so it is never copied. gorc_conn_write_all does the
+ * waiting, so a partial write never escapes to the caller.
  *
  * Both errors are sticky (as in Go): the first error is returned by every later call.
  */
@@ -244,16 +244,18 @@ ssize_t gorc_bufwriter_write(gorc_bufwriter *w, const void *buf, size_t n)
         return -EINVAL;
     if (w->err)
         return w->err;
+    if (n >= w->cap) { /* as large as the buffer: no copy, one gathering write with it */
+        struct iovec iov[2] = {{w->buf, w->n}, {(void *)buf, n}};
+        ssize_t k = gorc_conn_writev(w->c, iov + (w->n == 0), w->n == 0 ? 1 : 2);
+        if (k < 0)
+            return w->err = (int)k;
+        w->n = 0;
+        return (ssize_t)n;
+    }
     if (w->n + n > w->cap) {
         int rc = gorc_bufwriter_flush(w);
         if (rc < 0)
             return rc;
-    }
-    if (n >= w->cap) { /* as large as the buffer: no copy */
-        ssize_t k = gorc_conn_write_all(w->c, buf, n);
-        if (k < 0)
-            return w->err = (int)k;
-        return (ssize_t)n;
     }
     if (n > 0)
         memcpy(w->buf + w->n, buf, n);

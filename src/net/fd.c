@@ -47,6 +47,7 @@
 #include <netinet/tcp.h>
 #include <signal.h>
 #include <sys/sendfile.h>
+#include <sys/uio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -435,14 +436,14 @@ ssize_t gorc__fd_read(gorc__fd *fd, void *buf, size_t n, gorc__fd_cancel *cx)
     return r;
 }
 
-/* write(2) to a descriptor that is not a socket, without dying of SIGPIPE. */
-static ssize_t write_nosigpipe(int sysfd, const void *buf, size_t n)
+/* writev(2) to a descriptor that is not a socket, without dying of SIGPIPE. */
+static ssize_t writev_nosigpipe(int sysfd, const struct iovec *iov, int cnt)
 {
     sigset_t pipeset, old;
     sigemptyset(&pipeset);
     sigaddset(&pipeset, SIGPIPE);
     pthread_sigmask(SIG_BLOCK, &pipeset, &old);
-    ssize_t r = write(sysfd, buf, n);
+    ssize_t r = writev(sysfd, iov, cnt);
     int e = errno;
     if (r < 0 && e == EPIPE && !sigismember(&old, SIGPIPE)) {
         struct timespec zero = {0, 0};
@@ -453,10 +454,21 @@ static ssize_t write_nosigpipe(int sysfd, const void *buf, size_t n)
     return r;
 }
 
-static ssize_t sys_write(gorc__fd *fd, const void *buf, size_t n)
+/* One gathering write of cnt pieces: sendmsg for sockets (MSG_NOSIGNAL), writev otherwise. */
+static ssize_t sys_writev(gorc__fd *fd, struct iovec *iov, int cnt)
 {
     if (fd->kind == GORC__FD_OTHER)
-        return write_nosigpipe(fd->sysfd, buf, n);
+        return writev_nosigpipe(fd->sysfd, iov, cnt);
+    struct msghdr m = {.msg_iov = iov, .msg_iovlen = (size_t)cnt};
+    return sendmsg(fd->sysfd, &m, MSG_NOSIGNAL);
+}
+
+static ssize_t sys_write(gorc__fd *fd, const void *buf, size_t n)
+{
+    if (fd->kind == GORC__FD_OTHER) {
+        struct iovec one = {(void *)buf, n};
+        return writev_nosigpipe(fd->sysfd, &one, 1);
+    }
     return send(fd->sysfd, buf, n, MSG_NOSIGNAL);
 }
 
@@ -467,6 +479,36 @@ typedef ssize_t (*write_op)(gorc__fd *fd, const void *src, size_t done, size_t c
 static ssize_t op_write(gorc__fd *fd, const void *src, size_t done, size_t chunk)
 {
     return sys_write(fd, (const char *)src + done, chunk);
+}
+
+/* A scatter source: the pieces of one gorc_conn_writev. */
+typedef struct iov_src {
+    const struct iovec *iov;
+    int cnt;
+} iov_src;
+
+#define IOV_BATCH 64 /* pieces per system call */
+
+/* The pieces after the first done bytes, at most chunk bytes, in one system call. */
+static ssize_t op_writev(gorc__fd *fd, const void *src, size_t done, size_t chunk)
+{
+    const iov_src *v = src;
+    struct iovec part[IOV_BATCH];
+    int i = 0, k = 0;
+    size_t skip = done;
+    for (; i < v->cnt && skip >= v->iov[i].iov_len; i++)
+        skip -= v->iov[i].iov_len;
+    for (; i < v->cnt && k < IOV_BATCH && chunk > 0; i++, skip = 0) {
+        size_t len = v->iov[i].iov_len - skip;
+        if (len == 0)
+            continue;
+        if (len > chunk)
+            len = chunk;
+        part[k].iov_base = (char *)v->iov[i].iov_base + skip;
+        part[k++].iov_len = len;
+        chunk -= len;
+    }
+    return k == 0 ? 0 : sys_writev(fd, part, k);
 }
 
 /* The file side of a sendfile: descriptor and its next offset. */
@@ -530,6 +572,16 @@ ssize_t gorc__fd_write(gorc__fd *fd, const void *buf, size_t n, bool all, gorc__
     if (!rwlock(fd, false))
         return -EBADF;
     ssize_t r = disarm(cx, write_locked(fd, op_write, buf, n, all, cx));
+    rwunlock(fd, false);
+    return r;
+}
+
+ssize_t gorc__fd_writev(gorc__fd *fd, const struct iovec *iov, int cnt, size_t total)
+{
+    if (!rwlock(fd, false))
+        return -EBADF;
+    iov_src src = {iov, cnt};
+    ssize_t r = write_locked(fd, op_writev, &src, total, true, NULL);
     rwunlock(fd, false);
     return r;
 }

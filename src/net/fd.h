@@ -62,6 +62,8 @@ int gorc__fd_wait_read(gorc__fd *fd);
 int gorc__fd_peek_wait(gorc__fd *fd);
 /* One write if all is false (returns after some progress), else until all n are written. */
 ssize_t gorc__fd_write(gorc__fd *fd, const void *buf, size_t n, bool all, gorc__fd_cancel *cx);
+/* Write all total bytes of the cnt pieces iov (gathered, up to 64 pieces per system call). */
+ssize_t gorc__fd_writev(gorc__fd *fd, const struct iovec *iov, int cnt, size_t total);
 /* Send n bytes of file from offset off with sendfile(2), waiting as needed: n or an error
  * (-EIO if the file ends first). */
 ssize_t gorc__fd_sendfile(gorc__fd *fd, int file, int64_t off, size_t n);

@@ -21,6 +21,7 @@
  */
 #include "net/internal.h"
 
+#include <limits.h>
 #include <fcntl.h>
 #include <netinet/tcp.h>
 #include <stdlib.h>
@@ -279,6 +280,19 @@ ssize_t gorc_conn_write_all_ctx(gorc_conn *c, const void *buf, size_t n, gorc_ct
     ssize_t r = gorc__fd_write(&c->fd, buf, n, true, &cx);
     *written = r >= 0 ? (size_t)r : cx.written;
     return r;
+}
+
+ssize_t gorc_conn_writev(gorc_conn *c, const struct iovec *iov, int iovcnt)
+{
+    if (c == NULL || iovcnt < 0 || (iov == NULL && iovcnt > 0))
+        return -EINVAL;
+    size_t total = 0;
+    for (int i = 0; i < iovcnt; i++) {
+        if (iov[i].iov_len > (size_t)SSIZE_MAX - total)
+            return -EINVAL;
+        total += iov[i].iov_len;
+    }
+    return gorc__fd_writev(&c->fd, iov, iovcnt, total);
 }
 
 int gorc__conn_peek_wait(gorc_conn *c)

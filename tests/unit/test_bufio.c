@@ -228,13 +228,61 @@ GO_TEST(test_writer)
     CHECK_EQ(gorc_conn_close(a), 0);
 }
 
+GO_TEST(test_writev)
+{
+    gorc_conn *a, *b;
+    pair(&a, &b);
+    /* 200 pieces (more than one system call takes), some empty, then a large one. */
+    static char big[50000];
+    memset(big, 'q', sizeof big);
+    struct iovec iov[201];
+    char small[200][12];
+    size_t total = 0;
+    for (int i = 0; i < 200; i++) {
+        snprintf(small[i], sizeof small[i], "%03d", i);
+        iov[i].iov_base = small[i];
+        iov[i].iov_len = i % 7 == 0 ? 0 : 3; /* "%03d" of i < 200 is 3 bytes */
+        total += iov[i].iov_len;
+    }
+    iov[200].iov_base = big;
+    iov[200].iov_len = sizeof big;
+    total += sizeof big;
+    gorc_bufreader *r;
+    CHECK_EQ(gorc_bufreader_new(&r, b, 0), 0);
+    CHECK_EQ(gorc_conn_writev(a, iov, 201), (ssize_t)total);
+    CHECK_EQ(gorc_conn_shutdown(a, SHUT_WR), 0);
+    static char got[60000];
+    size_t have = 0;
+    ssize_t k;
+    while ((k = gorc_bufreader_read(r, got + have, sizeof got - have)) > 0)
+        have += (size_t)k;
+    CHECK_EQ(have, total);
+    size_t off = 0;
+    for (int i = 0; i < 200; i++) {
+        CHECK(memcmp(got + off, small[i], iov[i].iov_len) == 0);
+        off += iov[i].iov_len;
+    }
+    CHECK(memcmp(got + off, big, sizeof big) == 0);
+    gorc_bufreader_free(r);
+    /* Argument errors, and the peer gone. */
+    CHECK_EQ(gorc_conn_writev(NULL, iov, 1), -EINVAL);
+    CHECK_EQ(gorc_conn_writev(a, NULL, 1), -EINVAL);
+    CHECK_EQ(gorc_conn_writev(a, iov, -1), -EINVAL);
+    CHECK_EQ(gorc_conn_writev(b, iov, 0), 0);
+    gorc_conn_close(a);
+    ssize_t e = 0;
+    for (int i = 0; i < 100 && e >= 0; i++)
+        e = gorc_conn_writev(b, iov + 200, 1);
+    CHECK(e == -EPIPE || e == -ECONNRESET);
+    gorc_conn_close(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_lines),
-        cmocka_unit_test(test_long_line_slice_peek),
-        cmocka_unit_test(test_large_read),
-        cmocka_unit_test(test_writer),
+        cmocka_unit_test(test_lines),      cmocka_unit_test(test_long_line_slice_peek),
+        cmocka_unit_test(test_large_read), cmocka_unit_test(test_writer),
+        cmocka_unit_test(test_writev),
     };
     return cmocka_run_group_tests_name("bufio", tests, NULL, NULL);
 }
