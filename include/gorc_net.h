@@ -224,6 +224,15 @@ GORC_API int gorc_conn_set_deadline(gorc_conn *c, int64_t t);
 GORC_API int gorc_conn_set_read_deadline(gorc_conn *c, int64_t t);
 GORC_API int gorc_conn_set_write_deadline(gorc_conn *c, int64_t t);
 
+/* Relative timeouts (Go: none; what people build with a SetReadDeadline before every Read):
+ * from now on every read (write, sendfile) call may wait about d nanoseconds - at least d/2,
+ * at most d - before failing with -ETIMEDOUT. The deadline is re-armed only when less than
+ * half of d is left, so a stream of quick calls costs one clock read each and a timer update
+ * every d/2, not one per call. d = 0 turns it off. An absolute deadline set afterwards
+ * replaces it. Returns 0; -EINVAL (NULL c, d < 0); GORC_ENETCLOSED (closed). */
+GORC_API int gorc_conn_set_read_timeout(gorc_conn *c, int64_t d);
+GORC_API int gorc_conn_set_write_timeout(gorc_conn *c, int64_t d);
+
 /* Local and remote address as strings (see gorc_addr_string), while the connection is open.
  * Returns the length, -EINVAL (NULL c or buf, n == 0), GORC_ENETCLOSED, a getsockname or
  * getpeername error (-ENOTCONN, -ENOTSOCK), -ENOSPC, -EAFNOSUPPORT.

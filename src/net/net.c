@@ -35,6 +35,8 @@ struct gorc_conn {
     gorc__fd fd;
     _Atomic int32_t refs;
     int family;
+    /* Relative timeouts (0: none) and the deadline each last armed; see rearm(). */
+    _Atomic int64_t rto, wto, rarmed, warmed;
 };
 
 struct gorc_listener {
@@ -187,10 +189,28 @@ static int watch(gorc__fd_cancel *cx, gorc_ctx *ctx)
     return src ? gorc__cancel_err(src) : 0;
 }
 
+/* A relative timeout d in force for mode: make sure the call about to start may wait at least
+ * d/2 and at most d. The deadline moves only when less than half of d is left, so a stream of
+ * quick calls costs a clock read each and a timer update every d/2, not one per call. */
+static void rearm(gorc_conn *c, int mode)
+{
+    _Atomic int64_t *to = mode == 'r' ? &c->rto : &c->wto;
+    int64_t d = atomic_load_explicit(to, memory_order_relaxed);
+    if (__builtin_expect(d <= 0, 1))
+        return;
+    _Atomic int64_t *armed = mode == 'r' ? &c->rarmed : &c->warmed;
+    int64_t now = gorc_now();
+    if (atomic_load_explicit(armed, memory_order_relaxed) - now >= d / 2)
+        return;
+    atomic_store_explicit(armed, now + d, memory_order_relaxed);
+    gorc__fd_set_deadline(&c->fd, now + d, mode);
+}
+
 ssize_t gorc_conn_read(gorc_conn *c, void *buf, size_t n)
 {
     if (c == NULL || (buf == NULL && n > 0))
         return -EINVAL;
+    rearm(c, 'r');
     return gorc__fd_read(&c->fd, buf, n, NULL);
 }
 
@@ -200,6 +220,7 @@ ssize_t gorc_conn_read_ctx(gorc_conn *c, void *buf, size_t n, gorc_ctx *ctx)
         return -EINVAL;
     gorc__fd_cancel cx;
     int err = watch(&cx, ctx);
+    rearm(c, 'r');
     return err ? err : gorc__fd_read(&c->fd, buf, n, &cx);
 }
 
@@ -210,6 +231,7 @@ static ssize_t read_full(gorc_conn *c, void *buf, size_t n, gorc_ctx *ctx, size_
     while (*got < n) {
         gorc__fd_cancel cx;
         int err = ctx ? watch(&cx, ctx) : 0;
+        rearm(c, 'r');
         ssize_t r =
             err ? err : gorc__fd_read(&c->fd, (char *)buf + *got, n - *got, ctx ? &cx : NULL);
         if (r < 0)
@@ -245,6 +267,7 @@ ssize_t gorc_conn_write(gorc_conn *c, const void *buf, size_t n)
 {
     if (c == NULL || (buf == NULL && n > 0))
         return -EINVAL;
+    rearm(c, 'w');
     return gorc__fd_write(&c->fd, buf, n, false, NULL);
 }
 
@@ -254,6 +277,7 @@ ssize_t gorc_conn_write_ctx(gorc_conn *c, const void *buf, size_t n, gorc_ctx *c
         return -EINVAL;
     gorc__fd_cancel cx;
     int err = watch(&cx, ctx);
+    rearm(c, 'w');
     return err ? err : gorc__fd_write(&c->fd, buf, n, false, &cx);
 }
 
@@ -261,6 +285,7 @@ ssize_t gorc_conn_write_all(gorc_conn *c, const void *buf, size_t n)
 {
     if (c == NULL || (buf == NULL && n > 0))
         return -EINVAL;
+    rearm(c, 'w');
     return gorc__fd_write(&c->fd, buf, n, true, NULL);
 }
 
@@ -277,6 +302,7 @@ ssize_t gorc_conn_write_all_ctx(gorc_conn *c, const void *buf, size_t n, gorc_ct
     int err = watch(&cx, ctx);
     if (err)
         return err;
+    rearm(c, 'w');
     ssize_t r = gorc__fd_write(&c->fd, buf, n, true, &cx);
     *written = r >= 0 ? (size_t)r : cx.written;
     return r;
@@ -292,6 +318,7 @@ ssize_t gorc_conn_writev(gorc_conn *c, const struct iovec *iov, int iovcnt)
             return -EINVAL;
         total += iov[i].iov_len;
     }
+    rearm(c, 'w');
     return gorc__fd_writev(&c->fd, iov, iovcnt, total);
 }
 
@@ -309,6 +336,7 @@ ssize_t gorc_conn_sendfile(gorc_conn *c, int file_fd, int64_t off, size_t n)
 {
     if (c == NULL || file_fd < 0 || off < 0)
         return -EINVAL;
+    rearm(c, 'w');
     return gorc__fd_sendfile(&c->fd, file_fd, off, n);
 }
 
@@ -323,19 +351,53 @@ int gorc_conn_shutdown(gorc_conn *c, int how)
     return rc;
 }
 
+/* An absolute deadline replaces a relative timeout for its direction. */
+static int set_deadline(gorc_conn *c, int64_t t, bool r, bool w)
+{
+    if (c == NULL)
+        return -EINVAL;
+    if (r)
+        atomic_store(&c->rto, 0);
+    if (w)
+        atomic_store(&c->wto, 0);
+    return gorc__fd_set_deadline(&c->fd, t, (r ? 'r' : 0) + (w ? 'w' : 0));
+}
+
 int gorc_conn_set_deadline(gorc_conn *c, int64_t t)
 {
-    return c ? gorc__fd_set_deadline(&c->fd, t, 'r' + 'w') : -EINVAL;
+    return set_deadline(c, t, true, true);
 }
 
 int gorc_conn_set_read_deadline(gorc_conn *c, int64_t t)
 {
-    return c ? gorc__fd_set_deadline(&c->fd, t, 'r') : -EINVAL;
+    return set_deadline(c, t, true, false);
 }
 
 int gorc_conn_set_write_deadline(gorc_conn *c, int64_t t)
 {
-    return c ? gorc__fd_set_deadline(&c->fd, t, 'w') : -EINVAL;
+    return set_deadline(c, t, false, true);
+}
+
+/* A relative timeout: 0 turns it off (and clears the deadline it armed). */
+static int set_timeout(gorc_conn *c, int64_t d, int mode)
+{
+    if (c == NULL || d < 0)
+        return -EINVAL;
+    _Atomic int64_t *to = mode == 'r' ? &c->rto : &c->wto;
+    _Atomic int64_t *armed = mode == 'r' ? &c->rarmed : &c->warmed;
+    atomic_store(armed, 0);
+    atomic_store(to, d);
+    return gorc__fd_set_deadline(&c->fd, 0, mode); /* the next call arms it */
+}
+
+int gorc_conn_set_read_timeout(gorc_conn *c, int64_t d)
+{
+    return set_timeout(c, d, 'r');
+}
+
+int gorc_conn_set_write_timeout(gorc_conn *c, int64_t d)
+{
+    return set_timeout(c, d, 'w');
 }
 
 /* ------------------------------------------------------------------------------------------

@@ -277,12 +277,70 @@ GO_TEST(test_writev)
     gorc_conn_close(b);
 }
 
+typedef struct ticker_feed {
+    gorc_conn *c;
+    int n;
+    int64_t every;
+} ticker_feed;
+
+static void tick_writer(void *arg)
+{
+    ticker_feed *t = arg;
+    for (int i = 0; i < t->n; i++) {
+        gorc_sleep(t->every);
+        CHECK_EQ(gorc_conn_write_all(t->c, "x", 1), 1);
+    }
+}
+
+GO_TEST(test_relative_timeouts)
+{
+    gorc_conn *a, *b;
+    pair(&a, &b);
+    char x;
+    CHECK_EQ(gorc_conn_set_read_timeout(NULL, 1), -EINVAL);
+    CHECK_EQ(gorc_conn_set_read_timeout(a, -1), -EINVAL);
+
+    /* Nothing comes: the read fails after at least d/2. */
+    int64_t d = 40 * GORC_MILLISECOND;
+    CHECK_EQ(gorc_conn_set_read_timeout(a, d), 0);
+    int64_t t0 = gorc_now();
+    CHECK_EQ(gorc_conn_read(a, &x, 1), -ETIMEDOUT);
+    CHECK(gorc_now() - t0 >= d / 2);
+    CHECK(gorc_now() - t0 < 10 * GORC_SECOND);
+
+    /* A byte every 5 ms for 150 ms: every read succeeds, though 150 ms is far past d. */
+    ticker_feed tf = {b, 30, 5 * GORC_MILLISECOND};
+    CHECK_EQ(gorc_go(tick_writer, &tf), 0);
+    for (int i = 0; i < 30; i++)
+        CHECK_EQ(gorc_conn_read(a, &x, 1), 1);
+
+    /* An absolute deadline replaces the timeout: none now, so a late byte still arrives. */
+    CHECK_EQ(gorc_conn_set_read_deadline(a, 0), 0);
+    ticker_feed late = {b, 1, 3 * d}; /* tf may still be read by its writer's last loop test */
+    CHECK_EQ(gorc_go(tick_writer, &late), 0);
+    CHECK_EQ(gorc_conn_read(a, &x, 1), 1);
+
+    /* A write that cannot progress (nobody reads b) fails with the write timeout. */
+    CHECK_EQ(gorc_conn_set_write_timeout(a, d), 0);
+    static char big[1 << 20];
+    ssize_t w = 0;
+    for (int i = 0; i < 64 && w >= 0; i++)
+        w = gorc_conn_write_all(a, big, sizeof big);
+    CHECK_EQ(w, -ETIMEDOUT);
+    CHECK_EQ(gorc_conn_set_write_timeout(a, 0), 0);
+    gorc_conn_retain(a); /* keep the record to ask it after the close */
+    gorc_conn_close(a);
+    CHECK_EQ(gorc_conn_set_read_timeout(a, d), GORC_ENETCLOSED);
+    gorc_conn_release(a);
+    gorc_conn_close(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_lines),      cmocka_unit_test(test_long_line_slice_peek),
         cmocka_unit_test(test_large_read), cmocka_unit_test(test_writer),
-        cmocka_unit_test(test_writev),
+        cmocka_unit_test(test_writev),     cmocka_unit_test(test_relative_timeouts),
     };
     return cmocka_run_group_tests_name("bufio", tests, NULL, NULL);
 }
