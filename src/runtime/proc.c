@@ -1123,8 +1123,14 @@ int gorc__nprocs_idle(void)
            atomic_load_explicit(&gorc__s.nmspinning, memory_order_relaxed);
 }
 
+/* Dekker again, with the poller (poll_ready): the poller stores npolling, then reads every
+ * P's timer0; a timer's adder stored timer0, then reads npolling here. Without a full barrier
+ * between each side's store and load, both can miss the other - the poller sleeps with no
+ * timeout while a timer is due, and nothing breaks it out (seen as a test that hung until a
+ * debugger's attach interrupted epoll_wait). */
 void gorc__poller_poke(int64_t when)
 {
+    full_fence();
     if (atomic_load(&gorc__s.npolling) == 0)
         return;
     int64_t pw = atomic_load(&gorc__s.pollwhen);
@@ -1310,6 +1316,7 @@ static gorc__g *poll_ready(bool block, gorc__m *m)
     int32_t zero = 0;
     if (!atomic_compare_exchange_strong(&gorc__s.npolling, &zero, 1))
         return NULL;
+    full_fence(); /* npolling before timer0: see gorc__poller_poke */
     int64_t when = gorc__timers_next();
     atomic_store(&gorc__s.pollwhen, when ? when : -1);
     int64_t timeout = -1;
