@@ -350,6 +350,54 @@ static void leakmain_ok(void *arg)
     gorc_go(leak_briefly, NULL);
 }
 
+/* The poller backend cannot start (no descriptor left for its eventfd): gorc_main fails with
+ * -EAGAIN, and the epoll descriptor it had opened is closed again. Runs instead of a gorc_main
+ * program, so it exits itself. */
+static int count_fds(void)
+{
+    int n = 0;
+    char path[64];
+    for (int fd = 0; fd < 1024; fd++) {
+        snprintf(path, sizeof path, "/proc/self/fd/%d", fd);
+        n += access(path, F_OK) == 0;
+    }
+    return n;
+}
+
+static void noop(void *arg)
+{
+    (void)arg;
+}
+
+static void before_init_emfile(void)
+{
+    /* Exactly one free descriptor: fill every free slot under a low limit, then free one.
+     * epoll_create1 gets it, eventfd does not. */
+    struct rlimit rl;
+    getrlimit(RLIMIT_NOFILE, &rl);
+    rl.rlim_cur = 64;
+    if (setrlimit(RLIMIT_NOFILE, &rl) != 0) {
+        perror("setrlimit");
+        exit(3);
+    }
+    int last = -1;
+    for (int fd; (fd = dup(2)) >= 0;)
+        last = fd;
+    if (last < 0) {
+        perror("dup");
+        exit(3);
+    }
+    close(last);
+    int before = count_fds();
+    int rc = gorc_main(noop, NULL);
+    int again = gorc_main(noop, NULL); /* a failed start is permanent */
+    int after = count_fds();
+    fprintf(stderr,
+            "crashers: gorc_main failed with %d, then %d; descriptors %d before, %d after\n", rc,
+            again, before, after);
+    exit(rc == -EAGAIN && again == -EAGAIN && before == after ? 0 : 1);
+}
+
 int main(int argc, char **argv)
 {
     static const struct {
@@ -369,6 +417,7 @@ int main(int argc, char **argv)
         {"releaseblocked", releaseblocked, NULL},
         {"spawn-enomem", spawn_enomem, NULL},
         {"leakmain", leakmain, NULL},
+        {"init-emfile", noop, before_init_emfile},
         {"leakmain-ok", leakmain_ok, NULL},
     };
     if (argc != 2) {

@@ -350,6 +350,18 @@ static void test_stack_overflow_canary(void **state)
         expect_text("overflow-noguard", &res, "canary");
 }
 
+static void test_poller_init_failure(void **state)
+{
+    (void)state;
+    /* An emulator keeps descriptors of its own: the limit would not mean the same there. */
+    const char *runner = getenv("GORC_TEST_RUNNER");
+    if (runner && *runner)
+        skip();
+    run_case("init-emfile", NULL, &res);
+    expect_exit("init-emfile", &res, 0);
+    expect_text("init-emfile", &res, "gorc_main failed with -11, then -11");
+}
+
 static void test_leakcheck_env(void **state)
 {
     (void)state;
@@ -390,6 +402,7 @@ int main(void)
         cmocka_unit_test(test_release_while_blocked),
         cmocka_unit_test(test_stack_overflow_guard),
         cmocka_unit_test(test_stack_overflow_canary),
+        cmocka_unit_test(test_poller_init_failure),
         cmocka_unit_test(test_leakcheck_env),
         cmocka_unit_test(test_usage),
     };
