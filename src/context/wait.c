@@ -1,10 +1,12 @@
 /*
  * wait.c - the blocking calls that take a context.
  *
- * Channel operations, select and sleep need nothing new: a context's done channel is one more
- * case of a select, and select already guarantees that exactly one case happens, so a value
- * is either delivered or not taken. A semaphore acquire is a runtime wait of its own; it gets
- * the context's cancellation source (runtime/sync.c wakes the waiter through a hook, the way
+ * Channel operations and select go through a select that watches the context's cancellation
+ * source (runtime/select.c): the context is one more "case" in the poll order when it is
+ * already cancelled, and a hook on the source wakes the parked select the way a timeout does,
+ * so exactly one case happens and a value is either delivered or not taken. Sleep selects on
+ * the context's done channel with a timeout. A semaphore acquire is a runtime wait of its own; it
+ * gets the context's cancellation source (runtime/sync.c wakes the waiter through a hook, the way
  * a timeout does).
  */
 #include "context/context.h"
@@ -13,61 +15,53 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* Case arrays up to this size live on the stack. */
-#define SMALL 16
+/* A select that also watches ctx: the case performed, or the context's error. The context
+ * costs a hook on its cancellation source, not a lock and a queued waiter on its done
+ * channel. Only when no case has a channel does the done channel stand in. */
+static int select_watching(gorc_case *cases, size_t n, gorc_ctx *ctx)
+{
+    gorc__cancel *cx = gorc__ctx_source(ctx);
+    if (cx == NULL)
+        return gorc_select(cases, n);
+    bool any = false;
+    for (size_t i = 0; i < n && !any; i++)
+        any = cases[i].chan != NULL;
+    if (!any) {
+        gorc_case done = {.chan = gorc_ctx_done(ctx), .dir = GORC_RECV};
+        int r = gorc_select(&done, 1);
+        return r < 0 ? r : gorc_ctx_err(ctx);
+    }
+    int r = gorc__select_cancel(cases, n, cx);
+    return r == -ECANCELED ? gorc_ctx_err(ctx) : r;
+}
 
 int gorc_chan_send_ctx(gorc_chan *c, const void *elem, gorc_ctx *ctx)
 {
     if (ctx == NULL)
         return -EINVAL;
-    gorc_chan *done = gorc_ctx_done(ctx);
-    if (done == NULL)
-        return gorc_chan_send(c, elem);
-    gorc_case cs[2] = {{.chan = c, .dir = GORC_SEND, .elem = (void *)elem},
-                       {.chan = done, .dir = GORC_RECV}};
-    int r = gorc_select(cs, 2);
-    if (r == 0)
-        return cs[0].closed ? -EPIPE : 0;
-    return r == 1 ? gorc_ctx_err(ctx) : r;
+    if (c == NULL || gorc__ctx_source(ctx) == NULL)
+        return c ? gorc_chan_send(c, elem) : select_watching(NULL, 0, ctx);
+    gorc_case cs[1] = {{.chan = c, .dir = GORC_SEND, .elem = (void *)elem}};
+    int r = select_watching(cs, 1, ctx);
+    return r == 0 ? (cs[0].closed ? -EPIPE : 0) : r;
 }
 
 int gorc_chan_recv_ctx(gorc_chan *c, void *elem, gorc_ctx *ctx)
 {
     if (ctx == NULL)
         return -EINVAL;
-    gorc_chan *done = gorc_ctx_done(ctx);
-    if (done == NULL)
-        return gorc_chan_recv(c, elem);
-    gorc_case cs[2] = {{.chan = c, .dir = GORC_RECV, .elem = elem},
-                       {.chan = done, .dir = GORC_RECV}};
-    int r = gorc_select(cs, 2);
-    if (r == 0)
-        return cs[0].closed ? -EPIPE : 0;
-    return r == 1 ? gorc_ctx_err(ctx) : r;
+    if (c == NULL || gorc__ctx_source(ctx) == NULL)
+        return c ? gorc_chan_recv(c, elem) : select_watching(NULL, 0, ctx);
+    gorc_case cs[1] = {{.chan = c, .dir = GORC_RECV, .elem = elem}};
+    int r = select_watching(cs, 1, ctx);
+    return r == 0 ? (cs[0].closed ? -EPIPE : 0) : r;
 }
 
 int gorc_select_ctx(gorc_case *cases, size_t n, gorc_ctx *ctx)
 {
     if (ctx == NULL || (cases == NULL && n > 0))
         return -EINVAL;
-    gorc_chan *done = gorc_ctx_done(ctx);
-    if (done == NULL)
-        return gorc_select(cases, n);
-    gorc_case small[SMALL], *all = small;
-    if (n + 1 > SMALL) {
-        all = malloc((n + 1) * sizeof *all);
-        if (all == NULL)
-            return -ENOMEM;
-    }
-    if (n > 0)
-        memcpy(all, cases, n * sizeof *all);
-    all[n] = (gorc_case){.chan = done, .dir = GORC_RECV};
-    int r = gorc_select(all, n + 1);
-    if (r >= 0 && (size_t)r < n)
-        cases[r].closed = all[r].closed;
-    if (all != small)
-        free(all);
-    return r >= 0 && (size_t)r == n ? gorc_ctx_err(ctx) : r;
+    return select_watching(cases, n, ctx);
 }
 
 int gorc_sleep_ctx(int64_t ns, gorc_ctx *ctx)

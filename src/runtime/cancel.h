@@ -81,4 +81,9 @@ typedef struct gorc__cancel_wake {
 } gorc__cancel_wake;
 void gorc__cancel_wake_init(gorc__cancel_wake *w, gorc__g *g);
 
+/* gorc_select that also watches cx (runtime/select.c): the index of the case performed, or
+ * -ECANCELED when cx was chosen (then no case was performed). At least one case must have a
+ * channel; errors as gorc_select. */
+int gorc__select_cancel(gorc_case *cases, size_t n, gorc__cancel *cx);
+
 #endif

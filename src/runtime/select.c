@@ -17,11 +17,18 @@
  * timeout is a timer that tries the same flip. On wake-up the select relocks everything and
  * unqueues the sudogs that did not fire.
  *
+ * A select may also watch a cancellation source (runtime/cancel.h: a context's), which is how
+ * gorc_select_ctx waits on a context without locking and queueing on its done channel. The
+ * source counts as one more case in the poll order when it is already cancelled, and while
+ * parked a hook on it tries the same selectdone flip as a timeout; the select then returns
+ * -ECANCELED. The hook is armed, like the timer, before the channels are unlocked.
+ *
  * The unlock after parking needs care: once the last channel is unlocked, the goroutine may be
  * woken, return, and reuse the stack where the case and lock-order arrays live. Channels are
  * unlocked in reverse lock order and the first one last; the woken goroutine must lock that one
  * before it can leave, so nothing is read after it is released.
  */
+#include "runtime/cancel.h"
 #include "runtime/chan.h"
 
 #include <stdlib.h>
@@ -35,6 +42,8 @@ typedef struct selctx {
     size_t nlock;
     gorc__g *g;
     int64_t deadline;
+    gorc__cancel *cx;      /* a cancellation source to watch, or NULL */
+    gorc__cancel_wake cxw; /* our hook on it */
 } selctx;
 
 static void sellock(gorc_case *cases, const size_t *lo, size_t n)
@@ -74,6 +83,8 @@ static void park_unlock(void *arg)
     selctx *s = arg;
     if (s->deadline)
         gorc__sleept_arm(s->g, s->deadline, on_timeout);
+    if (s->cx)
+        gorc__cancel_hook_add(s->cx, &s->cxw.h); /* wakes us at once if already cancelled */
     selunlock(s->cases, s->lockorder, s->nlock);
 }
 
@@ -109,9 +120,20 @@ static void sort_lockorder(gorc_case *cases, size_t *a, size_t n)
 
 /* Pass 1: with all locks held, perform the first case in poll order that can proceed.
  * Returns its index (locks released) or -1 (locks still held). */
-static int try_cases(gorc_case *cases, const size_t *po, size_t n, const size_t *lo)
+#define CANCELLED (-ECANCELED)
+
+static int try_cases(gorc_case *cases, const size_t *po, size_t n, const size_t *lo,
+                     gorc__cancel *cx)
 {
-    for (size_t k = 0; k < n; k++) {
+    /* A cancelled source is ready too: it takes a uniformly random place in the poll order. */
+    size_t cxat = cx && gorc__cancel_err(cx) ? (size_t)(gorc__rand() % (n + 1)) : SIZE_MAX;
+    for (size_t k = 0; k <= n; k++) {
+        if (k == cxat) {
+            selunlock(cases, lo, n);
+            return CANCELLED;
+        }
+        if (k == n)
+            break;
         size_t i = po[k];
         gorc_case *cs = &cases[i];
         gorc_chan *c = cs->chan;
@@ -158,7 +180,7 @@ static int sleep_until(int64_t deadline)
     return -ETIMEDOUT;
 }
 
-static int do_select(gorc_case *cases, size_t n, bool block, int64_t deadline)
+static int do_select(gorc_case *cases, size_t n, bool block, int64_t deadline, gorc__cancel *cx)
 {
     if (n > 0 && cases == NULL)
         return -EINVAL;
@@ -204,7 +226,11 @@ static int do_select(gorc_case *cases, size_t n, bool block, int64_t deadline)
     sort_lockorder(cases, lo, active);
 
     sellock(cases, lo, active);
-    int r = try_cases(cases, po, active, lo);
+    int r = try_cases(cases, po, active, lo, cx);
+    if (r == CANCELLED) {
+        free(heap);
+        return r;
+    }
     if (r >= 0 || !block || (deadline && deadline <= gorc_now())) {
         if (r < 0) {
             selunlock(cases, lo, active);
@@ -226,12 +252,17 @@ static int do_select(gorc_case *cases, size_t n, bool block, int64_t deadline)
         gorc__waitlist_push(
             cases[i].dir == GORC_RECV ? &cases[i].chan->recvq : &cases[i].chan->sendq, sg);
     }
-    selctx ctx = {.cases = cases, .lockorder = lo, .nlock = active, .g = g, .deadline = deadline};
+    selctx ctx = {
+        .cases = cases, .lockorder = lo, .nlock = active, .g = g, .deadline = deadline, .cx = cx};
+    if (cx)
+        gorc__cancel_wake_init(&ctx.cxw, g);
     gorc__park(GORC__W_SELECT, park_unlock, &ctx);
 
-    /* Woken by a channel operation (g->param is its sudog) or the timeout (NULL). */
+    /* Woken by a channel operation (g->param is its sudog), the timeout or the cancel (NULL). */
     if (deadline)
         gorc__sleept_cancel(g);
+    if (cx)
+        gorc__cancel_unhook(cx, &ctx.cxw.h); /* also waits for a wake hook in progress */
     gorc__sudog *won = g->param;
     sellock(cases, lo, active);
     for (size_t m = 0; m < active; m++) {
@@ -243,7 +274,7 @@ static int do_select(gorc_case *cases, size_t n, bool block, int64_t deadline)
     }
     selunlock(cases, lo, active);
     if (won == NULL) {
-        r = -ETIMEDOUT;
+        r = cx ? CANCELLED : -ETIMEDOUT;
     } else {
         r = won->caseidx;
         cases[r].closed = !won->success;
@@ -252,24 +283,29 @@ static int do_select(gorc_case *cases, size_t n, bool block, int64_t deadline)
     return r;
 }
 
+int gorc__select_cancel(gorc_case *cases, size_t n, gorc__cancel *cx)
+{
+    return do_select(cases, n, true, 0, cx);
+}
+
 int gorc_select(gorc_case *cases, size_t n)
 {
-    return do_select(cases, n, true, 0);
+    return do_select(cases, n, true, 0, NULL);
 }
 
 int gorc_select_try(gorc_case *cases, size_t n)
 {
-    return do_select(cases, n, false, 0);
+    return do_select(cases, n, false, 0, NULL);
 }
 
 int gorc_select_timeout(gorc_case *cases, size_t n, int64_t timeout_ns)
 {
     if (timeout_ns <= 0) {
-        int r = do_select(cases, n, false, 0);
+        int r = do_select(cases, n, false, 0, NULL);
         return r == -EAGAIN ? -ETIMEDOUT : r;
     }
     int err = gorc__ensure_init(); /* the timeout needs the runtime's timer heaps */
     if (err != 0)
         return err;
-    return do_select(cases, n, true, gorc__deadline(timeout_ns));
+    return do_select(cases, n, true, gorc__deadline(timeout_ns), NULL);
 }
