@@ -129,6 +129,10 @@ static int conn_wrap(gorc_conn **out, int s, int kind, int family, bool ours)
     }
     atomic_init(&c->refs, 1);
     c->family = family;
+    atomic_init(&c->rto, 0);
+    atomic_init(&c->wto, 0);
+    atomic_init(&c->rarmed, 0);
+    atomic_init(&c->warmed, 0);
     *out = c;
     return 0;
 }
