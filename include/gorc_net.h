@@ -210,6 +210,12 @@ GORC_API ssize_t gorc_conn_writev(gorc_conn *c, const struct iovec *iov, int iov
  * sent). Reading the file may block the thread on a cold page cache, as in nginx without
  * aio. Go: TCPConn.ReadFrom(*os.File). */
 GORC_API ssize_t gorc_conn_sendfile(gorc_conn *c, int file_fd, int64_t off, size_t n);
+/* gorc_conn_sendfile that a cancel of ctx stops: returns n, or the context's error
+ * (-ECANCELED, -ETIMEDOUT) or another error as gorc_conn_sendfile (-EIO, -EINVAL, -EPIPE,
+ * -ECONNRESET, GORC_ENETCLOSED); *sent (if not NULL) says how many bytes went out, also on
+ * error. -EINVAL also for a NULL ctx. Go: TCPConn.ReadFrom(*os.File), stopped by a deadline. */
+GORC_API ssize_t gorc_conn_sendfile_ctx(gorc_conn *c, int file_fd, int64_t off, size_t n,
+                                        gorc_ctx *ctx, size_t *sent);
 
 /* Shut down reading (SHUT_RD), writing (SHUT_WR: the peer reads end of stream, while this
  * side can still read) or both. Returns 0, -EINVAL (NULL c, bad how), GORC_ENETCLOSED, or a
@@ -281,6 +287,14 @@ GORC_API ssize_t gorc_conn_read_from(gorc_conn *c, void *buf, size_t n, gorc_add
  * n > 0), GORC_ENETCLOSED, -ETIMEDOUT (write deadline) or a sendto error (-EMSGSIZE, ...).
  * Go: UDPConn.WriteTo. */
 GORC_API ssize_t gorc_conn_write_to(gorc_conn *c, const void *buf, size_t n, const gorc_addr *to);
+/* The same two with a context: a cancel stops the wait with the context's error (-ECANCELED,
+ * -ETIMEDOUT), before anything was received or sent. Other errors as the plain calls: -EINVAL
+ * (also for NULL ctx), GORC_ENETCLOSED, a recvfrom or sendto error (-EMSGSIZE, ...). Go:
+ * UDPConn.ReadFrom and WriteTo, stopped by a deadline. */
+GORC_API ssize_t gorc_conn_read_from_ctx(gorc_conn *c, void *buf, size_t n, gorc_addr *from,
+                                         gorc_ctx *ctx);
+GORC_API ssize_t gorc_conn_write_to_ctx(gorc_conn *c, const void *buf, size_t n,
+                                        const gorc_addr *to, gorc_ctx *ctx);
 
 /* ------------------------------------------------------------------------------------------
  * Calls with a context (Go: the ctx of Dialer.DialContext and Resolver.LookupHost, and the

@@ -586,12 +586,12 @@ ssize_t gorc__fd_writev(gorc__fd *fd, const struct iovec *iov, int cnt, size_t t
     return r;
 }
 
-ssize_t gorc__fd_sendfile(gorc__fd *fd, int file, int64_t off, size_t n)
+ssize_t gorc__fd_sendfile(gorc__fd *fd, int file, int64_t off, size_t n, gorc__fd_cancel *cx)
 {
     if (!rwlock(fd, false))
         return -EBADF;
     file_src src = {file, (off_t)off};
-    ssize_t r = write_locked(fd, op_sendfile, &src, n, true, NULL);
+    ssize_t r = disarm(cx, write_locked(fd, op_sendfile, &src, n, true, cx));
     rwunlock(fd, false);
     return r;
 }
@@ -599,7 +599,7 @@ ssize_t gorc__fd_sendfile(gorc__fd *fd, int file, int64_t off, size_t n)
 /* Right after a non-blocking datagram call returned *r (-1 with errno set): true to try again
  * (interrupted, or it would have blocked and the descriptor is ready now); false with the
  * final result, or the error as a negative errno, in *r. */
-static bool again(gorc__fd *fd, int mode, ssize_t *r)
+static bool again(gorc__fd *fd, int mode, ssize_t *r, gorc__fd_cancel *cx)
 {
     if (*r >= 0)
         return false;
@@ -608,11 +608,12 @@ static bool again(gorc__fd *fd, int mode, ssize_t *r)
         return true;
     if (*r != -EAGAIN)
         return false;
-    *r = gorc__pd_wait(fd->pd, mode);
+    *r = fd_wait(fd, mode, cx);
     return *r == 0;
 }
 
-ssize_t gorc__fd_recvfrom(gorc__fd *fd, void *buf, size_t n, struct sockaddr *sa, socklen_t *salen)
+ssize_t gorc__fd_recvfrom(gorc__fd *fd, void *buf, size_t n, struct sockaddr *sa, socklen_t *salen,
+                          gorc__fd_cancel *cx)
 {
     if (!rwlock(fd, true))
         return -EBADF;
@@ -625,15 +626,16 @@ ssize_t gorc__fd_recvfrom(gorc__fd *fd, void *buf, size_t n, struct sockaddr *sa
         if (salen)
             *salen = cap;
         r = recvfrom(fd->sysfd, buf, n, 0, sa, salen);
-        if (!again(fd, 'r', &r))
+        if (!again(fd, 'r', &r, cx))
             break;
     }
+    r = disarm(cx, r);
     rwunlock(fd, true);
     return r;
 }
 
 ssize_t gorc__fd_sendto(gorc__fd *fd, const void *buf, size_t n, const struct sockaddr *sa,
-                        socklen_t salen)
+                        socklen_t salen, gorc__fd_cancel *cx)
 {
     if (!rwlock(fd, false))
         return -EBADF;
@@ -643,9 +645,10 @@ ssize_t gorc__fd_sendto(gorc__fd *fd, const void *buf, size_t n, const struct so
         if (r)
             break;
         r = sendto(fd->sysfd, buf, n, MSG_NOSIGNAL, sa, salen);
-        if (!again(fd, 'w', &r))
+        if (!again(fd, 'w', &r, cx))
             break;
     }
+    r = disarm(cx, r);
     rwunlock(fd, false);
     return r;
 }

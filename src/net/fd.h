@@ -66,10 +66,11 @@ ssize_t gorc__fd_write(gorc__fd *fd, const void *buf, size_t n, bool all, gorc__
 ssize_t gorc__fd_writev(gorc__fd *fd, const struct iovec *iov, int cnt, size_t total);
 /* Send n bytes of file from offset off with sendfile(2), waiting as needed: n or an error
  * (-EIO if the file ends first). */
-ssize_t gorc__fd_sendfile(gorc__fd *fd, int file, int64_t off, size_t n);
-ssize_t gorc__fd_recvfrom(gorc__fd *fd, void *buf, size_t n, struct sockaddr *sa, socklen_t *salen);
+ssize_t gorc__fd_sendfile(gorc__fd *fd, int file, int64_t off, size_t n, gorc__fd_cancel *cx);
+ssize_t gorc__fd_recvfrom(gorc__fd *fd, void *buf, size_t n, struct sockaddr *sa, socklen_t *salen,
+                          gorc__fd_cancel *cx);
 ssize_t gorc__fd_sendto(gorc__fd *fd, const void *buf, size_t n, const struct sockaddr *sa,
-                        socklen_t salen);
+                        socklen_t salen, gorc__fd_cancel *cx);
 /* Accept a connection (non-blocking, close-on-exec), backing off on EMFILE / ENFILE. */
 int gorc__fd_accept(gorc__fd *fd, int *out, struct sockaddr *sa, socklen_t *salen,
                     gorc__fd_cancel *cx);

@@ -341,7 +341,26 @@ ssize_t gorc_conn_sendfile(gorc_conn *c, int file_fd, int64_t off, size_t n)
     if (c == NULL || file_fd < 0 || off < 0)
         return -EINVAL;
     rearm(c, 'w');
-    return gorc__fd_sendfile(&c->fd, file_fd, off, n);
+    return gorc__fd_sendfile(&c->fd, file_fd, off, n, NULL);
+}
+
+ssize_t gorc_conn_sendfile_ctx(gorc_conn *c, int file_fd, int64_t off, size_t n, gorc_ctx *ctx,
+                               size_t *sent)
+{
+    size_t dummy;
+    if (sent == NULL)
+        sent = &dummy;
+    *sent = 0;
+    if (c == NULL || file_fd < 0 || off < 0 || ctx == NULL)
+        return -EINVAL;
+    gorc__fd_cancel cx;
+    int err = watch(&cx, ctx);
+    if (err)
+        return err;
+    rearm(c, 'w');
+    ssize_t r = gorc__fd_sendfile(&c->fd, file_fd, off, n, &cx);
+    *sent = r >= 0 ? (size_t)r : cx.written;
+    return r;
 }
 
 int gorc_conn_shutdown(gorc_conn *c, int how)
@@ -956,24 +975,38 @@ int gorc_udp_dial(gorc_conn **out, const char *addr)
     return dial(out, addr, SOCK_DGRAM, 0, NULL);
 }
 
-ssize_t gorc_conn_read_from(gorc_conn *c, void *buf, size_t n, gorc_addr *from)
+static ssize_t read_from(gorc_conn *c, void *buf, size_t n, gorc_addr *from, gorc__fd_cancel *cx)
 {
-    if (c == NULL || (buf == NULL && n > 0))
-        return -EINVAL;
+    rearm(c, 'r');
     if (from == NULL)
-        return gorc__fd_recvfrom(&c->fd, buf, n, NULL, NULL);
+        return gorc__fd_recvfrom(&c->fd, buf, n, NULL, NULL, cx);
     memset(from, 0, sizeof *from);
     from->len = sizeof from->u;
-    ssize_t r = gorc__fd_recvfrom(&c->fd, buf, n, &from->u.sa, &from->len);
+    ssize_t r = gorc__fd_recvfrom(&c->fd, buf, n, &from->u.sa, &from->len, cx);
     if (r >= 0)
         gorc__unmap_v4(from);
     return r;
 }
 
-ssize_t gorc_conn_write_to(gorc_conn *c, const void *buf, size_t n, const gorc_addr *to)
+ssize_t gorc_conn_read_from(gorc_conn *c, void *buf, size_t n, gorc_addr *from)
 {
-    if (c == NULL || to == NULL || (buf == NULL && n > 0))
+    if (c == NULL || (buf == NULL && n > 0))
         return -EINVAL;
+    return read_from(c, buf, n, from, NULL);
+}
+
+ssize_t gorc_conn_read_from_ctx(gorc_conn *c, void *buf, size_t n, gorc_addr *from, gorc_ctx *ctx)
+{
+    if (c == NULL || ctx == NULL || (buf == NULL && n > 0))
+        return -EINVAL;
+    gorc__fd_cancel cx;
+    int err = watch(&cx, ctx);
+    return err ? err : read_from(c, buf, n, from, &cx);
+}
+
+static ssize_t write_to(gorc_conn *c, const void *buf, size_t n, const gorc_addr *to,
+                        gorc__fd_cancel *cx)
+{
     gorc_addr m;
     if (c->family == AF_INET6 && to->u.sa.sa_family == AF_INET) {
         /* A dual-stack socket reaches IPv4 peers through IPv4-mapped addresses. */
@@ -986,7 +1019,25 @@ ssize_t gorc_conn_write_to(gorc_conn *c, const void *buf, size_t n, const gorc_a
         m.len = sizeof m.u.in6;
         to = &m;
     }
-    return gorc__fd_sendto(&c->fd, buf, n, &to->u.sa, to->len);
+    rearm(c, 'w');
+    return gorc__fd_sendto(&c->fd, buf, n, &to->u.sa, to->len, cx);
+}
+
+ssize_t gorc_conn_write_to(gorc_conn *c, const void *buf, size_t n, const gorc_addr *to)
+{
+    if (c == NULL || to == NULL || (buf == NULL && n > 0))
+        return -EINVAL;
+    return write_to(c, buf, n, to, NULL);
+}
+
+ssize_t gorc_conn_write_to_ctx(gorc_conn *c, const void *buf, size_t n, const gorc_addr *to,
+                               gorc_ctx *ctx)
+{
+    if (c == NULL || to == NULL || ctx == NULL || (buf == NULL && n > 0))
+        return -EINVAL;
+    gorc__fd_cancel cx;
+    int err = watch(&cx, ctx);
+    return err ? err : write_to(c, buf, n, to, &cx);
 }
 
 /* ------------------------------------------------------------------------------------------

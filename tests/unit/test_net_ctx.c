@@ -951,6 +951,67 @@ GO_TEST(test_resolve_ctx)
     CHECK_EQ(count_fds(), fds);
 }
 
+/* UDP and sendfile: a datagram read woken by a cancel and by the context's deadline, a
+ * write to a cancelled context that sends nothing, and a sendfile to a peer that does not read,
+ * cut by a cancel with the bytes sent reported. */
+GO_TEST(test_udp_and_sendfile_ctx)
+{
+    (void)arg;
+    int64_t base = base_count();
+    int fds = count_fds();
+    gorc_conn *u;
+    CHECK_EQ(gorc_udp_listen(&u, "127.0.0.1:0"), 0);
+    char addr[GORC_ADDRSTRLEN];
+    CHECK(gorc_conn_local_addr(u, addr, sizeof addr) > 0);
+    char buf[64];
+    gorc_addr from;
+    gorc_ctx *ctx = cancellable();
+    int64_t t0 = gorc_now();
+    cancel_after(ctx, 30 * MS);
+    CHECK_EQ(gorc_conn_read_from_ctx(u, buf, sizeof buf, &from, ctx), -ECANCELED);
+    check_woken(t0, 30 * MS);
+    gorc_ctx_release(ctx);
+    ctx = timeout_ctx(20 * MS);
+    CHECK_EQ(gorc_conn_read_from_ctx(u, buf, sizeof buf, NULL, ctx), -ETIMEDOUT);
+    /* Cancelled before the call: nothing sent, nothing received. */
+    gorc_addr to;
+    CHECK_EQ(gorc_resolve(&to, 1, addr, 0), 1);
+    CHECK_EQ(gorc_conn_write_to_ctx(u, "x", 1, &to, ctx), -ETIMEDOUT);
+    gorc_ctx_release(ctx);
+    ctx = cancellable();
+    CHECK_EQ(gorc_conn_write_to_ctx(u, "hi", 2, &to, ctx), 2);
+    CHECK_EQ(gorc_conn_read_from_ctx(u, buf, sizeof buf, &from, ctx), 2);
+    CHECK(memcmp(buf, "hi", 2) == 0);
+    CHECK_EQ(gorc_conn_write_to_ctx(u, "x", 1, &to, NULL), -EINVAL);
+    gorc_ctx_release(ctx);
+    gorc_conn_close(u);
+
+    /* sendfile of 8 MiB to a peer that never reads. */
+    char path[] = "/tmp/gorc-sendfile-XXXXXX";
+    int f = mkstemp(path);
+    CHECK(f >= 0);
+    unlink(path);
+    size_t n = 8 << 20;
+    CHECK_EQ(ftruncate(f, (off_t)n), 0);
+    gorc_conn *a, *b;
+    tcp_pair(&a, &b);
+    gorc_conn_set_write_buffer(a, 4096);
+    ctx = cancellable();
+    cancel_after(ctx, 30 * MS);
+    size_t sent = 0;
+    t0 = gorc_now();
+    CHECK_EQ(gorc_conn_sendfile_ctx(a, f, 0, n, ctx, &sent), -ECANCELED);
+    check_woken(t0, 30 * MS);
+    CHECK(sent < n);
+    CHECK_EQ(gorc_conn_sendfile_ctx(a, f, 0, n, NULL, &sent), -EINVAL);
+    gorc_ctx_release(ctx);
+    close(f);
+    gorc_conn_close(a);
+    gorc_conn_close(b);
+    wait_count(base);
+    CHECK_EQ(count_fds(), fds);
+}
+
 int main(void)
 {
     real_getaddrinfo = (gai_fn)dlsym(RTLD_NEXT, "getaddrinfo");
@@ -970,6 +1031,7 @@ int main(void)
         cmocka_unit_test(test_cancel_races_data),
         cmocka_unit_test(test_foreign_threads),
         cmocka_unit_test(test_resolve_ctx),
+        cmocka_unit_test(test_udp_and_sendfile_ctx),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
