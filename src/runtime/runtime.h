@@ -45,7 +45,8 @@ typedef struct gorc__m gorc__m;
 typedef struct gorc__p gorc__p;
 typedef struct gorc__timer gorc__timer;
 
-/* ---- spin lock (short critical sections only: channel and queue state) ---- */
+/* ---- runtime lock (short critical sections only: channel and queue state); waiters spin,
+ * then nap (support.c) ---- */
 
 typedef struct gorc__lock {
     _Atomic uint32_t v;
