@@ -394,9 +394,17 @@ static uint32_t runqgrab(gorc__p *p2, gorc__p *p, uint32_t t, bool steal_next)
             gorc__g *next = atomic_load(&p2->runnext);
             if (next == NULL)
                 return 0;
-            /* The owner probably is about to switch to it; give it a moment, as Go does. */
-            if (atomic_load(&p2->owner) != 0)
+            /* The owner probably is about to switch to it; give it a moment, as Go does. If it
+             * switched meanwhile, it is not stuck, and what runnext holds now is most likely a
+             * goroutine readied since: a producer and its consumer take turns there, and
+             * comparing pointers alone would steal one of the pair half the time, at a moment
+             * the owner was about to run it, and split them over two CPUs. */
+            if (atomic_load(&p2->owner) != 0) {
+                uint32_t tick = atomic_load_explicit(&p2->schedtick, memory_order_relaxed);
                 usleep(3);
+                if (atomic_load_explicit(&p2->schedtick, memory_order_relaxed) != tick)
+                    return 0;
+            }
             if (!atomic_compare_exchange_strong(&p2->runnext, &next, NULL))
                 continue;
             atomic_store_explicit(&p->runq[t % GORC__RUNQ], next, memory_order_relaxed);
