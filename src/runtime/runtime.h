@@ -88,9 +88,10 @@ int gorc__stack_alloc(gorc__p *p, gorc__stack *s, size_t size);
 /* A size that gets its own mapping rather than a default stack from the arenas. */
 bool gorc__stack_custom(size_t size);
 /* Reserve a default-size stack for a goroutine about to be spawned (0 or -ENOMEM), or give the
- * reservation back if the goroutine is not created after all. */
-int gorc__stack_promise(void);
-void gorc__stack_unpromise(void);
+ * reservation back if the goroutine is not created after all. p: the caller's P, held, or
+ * NULL. */
+int gorc__stack_promise(gorc__p *p);
+void gorc__stack_unpromise(gorc__p *p);
 void gorc__stack_free(gorc__p *p, gorc__stack *s);
 void gorc__stack_check(gorc__g *g, void *sp);
 void gorc__stack_trim(void);
@@ -183,7 +184,8 @@ struct gorc__m {
 
 /* ---- Ps ---- */
 
-#define GORC__RUNQ 256
+#define GORC__RUNQ        256
+#define GORC__GFREE_LOCAL 64
 
 struct gorc__p {
     int id;
@@ -197,10 +199,17 @@ struct gorc__p {
     _Atomic uint32_t runqtail;
     _Atomic(gorc__g *) runnext;
     _Atomic(gorc__g *) runq[GORC__RUNQ];
-    gorc__g *gfree; /* free Gs (with or without stacks) */
+    gorc__g *gfree[GORC__GFREE_LOCAL]; /* free Gs (with or without stacks) */
     int ngfree;
     gorc__stack *stkcache; /* free default-size stacks */
     int nstkcache;
+    /* Stack promises this P may make without touching the global count (stack.c), and the
+     * goroutines it created minus those that ended on it (their sum over the Ps, plus a global
+     * count for threads without a P, is gorc_count). Written only by the P's owner: a
+     * spawner and a finishing goroutine on another CPU would otherwise fight over two
+     * shared counters on every spawn. */
+    int stkcredit;
+    _Atomic int64_t ngoroutines;
     /* timers: a 4-ary min-heap by deadline, guarded by tlock */
     gorc__lock tlock;
     gorc__timer **timers;
