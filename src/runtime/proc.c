@@ -1085,6 +1085,9 @@ static int spawn(gorc_fn fn, void *arg, size_t stack_req, bool is_main)
     gorc__m *m = gorc__getm();
     if (m == NULL && !is_main)
         foreign_g(); /* a foreign thread spawning goroutines counts as a possible waker */
+    if (m && GORC__UNLIKELY(atomic_load_explicit(&m->preempt, memory_order_relaxed) ==
+                            GORC__PREEMPT_ASKED))
+        atomic_store_explicit(&m->preempt, GORC__PREEMPT_ALIVE, memory_order_relaxed);
     bool held = m && in_sched(m);
     gorc__p *p = NULL;
     if (m)
@@ -1147,6 +1150,13 @@ uint64_t gorc_id(void)
     if (m == NULL || m->curg == &m->g0)
         return 0;
     return m->curg->id;
+}
+
+void gorc__preempted(gorc__m *m)
+{
+    atomic_store_explicit(&m->preempt, GORC__PREEMPT_NONE, memory_order_relaxed);
+    if (m->curg != &m->g0)
+        gorc_yield();
 }
 
 void gorc_yield(void)
@@ -1644,6 +1654,52 @@ static bool try_retake(gorc__p *p, gorc__m *m, uint32_t owner)
     return true;
 }
 
+/* The monitor moves p's queued goroutines to the global queue, where the other Ps find them
+ * (each looks there at least every 61 switches): p's goroutine is busy in the runtime without
+ * switching, and another thread for p would only compete with it for a CPU. */
+static void donate(gorc__p *p)
+{
+    gorc__g *batch[GORC__RUNQ / 2 + 1];
+    uint32_t n;
+    for (;;) {
+        uint32_t h = atomic_load_explicit(&p->runqhead, memory_order_acquire);
+        uint32_t t = atomic_load_explicit(&p->runqtail, memory_order_acquire);
+        n = t - h;
+        n = n - n / 2;
+        if (n > GORC__RUNQ / 2)
+            continue; /* read an inconsistent head/tail pair */
+        for (uint32_t i = 0; i < n; i++)
+            batch[i] = atomic_load_explicit(&p->runq[(h + i) % GORC__RUNQ], memory_order_relaxed);
+        if (atomic_compare_exchange_strong_explicit(&p->runqhead, &h, h + n, memory_order_release,
+                                                    memory_order_relaxed))
+            break;
+    }
+    gorc__g *next = atomic_load(&p->runnext);
+    if (next && atomic_compare_exchange_strong(&p->runnext, &next, NULL))
+        batch[n++] = next;
+    if (n == 0)
+        return;
+    gorc__lock_acquire(&gorc__s.lock);
+    globrunqput_n(batch, (int)n);
+    gorc__lock_release(&gorc__s.lock);
+    gorc__wakep();
+}
+
+/* Some P other than p is idle or switched goroutines in the last RETAKE_NS. */
+static bool others_progress(const gorc__p *p, int64_t now)
+{
+    for (int i = 0; i < gorc__s.nprocs; i++) {
+        gorc__p *p2 = &gorc__s.allp[i];
+        if (p2 != p && (p2->monitor_when == 0 || now - p2->monitor_when < RETAKE_NS))
+            return true;
+    }
+    return false;
+}
+
+/* Every P whose goroutine has not come back to the scheduler for 10 ms while other work waits
+ * for the P: first ask it to yield (after 5 ms); then, if it answered that it is busy in the
+ * runtime, hand the P's queue to the others; otherwise (stuck in C code or the kernel, or no
+ * other P is making progress) give the P to another thread. */
 static void retake(int64_t now)
 {
     for (int i = 0; i < gorc__s.nprocs; i++) {
@@ -1658,10 +1714,24 @@ static void retake(int64_t now)
         if (tick != p->monitor_tick || p->monitor_when == 0) {
             p->monitor_tick = tick;
             p->monitor_when = now;
+            if (atomic_load_explicit(&m->preempt, memory_order_relaxed) != GORC__PREEMPT_NONE)
+                atomic_store_explicit(&m->preempt, GORC__PREEMPT_NONE, memory_order_relaxed);
             continue;
         }
-        if (now - p->monitor_when < RETAKE_NS || !p_has_work(p))
+        if (!p_has_work(p))
             continue;
+        uint32_t pr = atomic_load_explicit(&m->preempt, memory_order_relaxed);
+        if (now - p->monitor_when < RETAKE_NS) {
+            if (now - p->monitor_when >= RETAKE_NS / 2 && pr == GORC__PREEMPT_NONE)
+                atomic_store_explicit(&m->preempt, GORC__PREEMPT_ASKED, memory_order_relaxed);
+            continue;
+        }
+        /* (Timers stay with the P: only a thread with the P runs them on time.) */
+        if (pr == GORC__PREEMPT_ALIVE && atomic_load(&p->timer0) == 0 && others_progress(p, now)) {
+            atomic_store_explicit(&m->preempt, GORC__PREEMPT_ASKED, memory_order_relaxed);
+            donate(p);
+            continue;
+        }
         gorc__lock_acquire(&gorc__s.lock);
         bool taken = try_retake(p, m, owner);
         gorc__lock_release(&gorc__s.lock);

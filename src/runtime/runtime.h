@@ -172,7 +172,9 @@ struct gorc__m {
      * P whose M is inside the scheduler. Written only by this M. */
     _Atomic uint32_t insched;
     bool inblocking; /* inside gorc_blocking_enter/exit, P handed off */
-    int after;       /* GORC__AFTER_* */
+    /* GORC__PREEMPT_*: the monitor asks the goroutine running here to let others run. */
+    _Atomic uint32_t preempt;
+    int after; /* GORC__AFTER_* */
     gorc__g *after_g;
     void (*after_unlock)(void *);
     void *after_arg;
@@ -248,6 +250,26 @@ static inline void gorc__note_foreign(void)
 {
     if (GORC__UNLIKELY(gorc__tls_m == NULL))
         gorc__note_foreign_slow();
+}
+
+/* Preemption requests (m->preempt). The monitor asks when a goroutine has not switched for
+ * 5 ms while its P has other work; the goroutine yields at its next call that may block
+ * anyway (gorc__may_block), or, inside a call that may not switch (gorc_go), answers that it
+ * is alive: it is busy in the runtime, not stuck in C code or the kernel, so the monitor
+ * hands its P's queue to the other Ps instead of starting another thread for the P. */
+enum { GORC__PREEMPT_NONE = 0, GORC__PREEMPT_ASKED, GORC__PREEMPT_ALIVE };
+void gorc__preempted(gorc__m *m);
+
+/* At the start of a public call that may block, so may also switch goroutines and threads
+ * (channel send and receive, select, mutex lock): note a foreign caller, or yield if the
+ * monitor asked. */
+static inline void gorc__may_block(void)
+{
+    gorc__m *m = gorc__tls_m;
+    if (GORC__UNLIKELY(m == NULL))
+        gorc__note_foreign_slow();
+    else if (GORC__UNLIKELY(atomic_load_explicit(&m->preempt, memory_order_relaxed) != 0))
+        gorc__preempted(m);
 }
 uint64_t gorc__rand(void);
 
