@@ -438,6 +438,30 @@ static void runqput(gorc__p *p, gorc__g *g, bool next)
     }
 }
 
+/* The next goroutines' records and saved frames are likely cold: queued long ago (a timer
+ * that fired, a backlog of new goroutines) or by another CPU. Start fetching them while the
+ * current one runs: the record of the one after next, and the saved frame on the stack of the
+ * next one, whose record the previous call fetched. (A thief may take and run them meanwhile:
+ * the reads are only hints.) */
+static void runq_prefetch(gorc__p *p, uint32_t h, uint32_t t)
+{
+    if (h == t)
+        return;
+    gorc__g *next = atomic_load_explicit(&p->runq[h % GORC__RUNQ], memory_order_relaxed);
+    if (h + 1 != t)
+        __builtin_prefetch(
+            atomic_load_explicit(&p->runq[(h + 1) % GORC__RUNQ], memory_order_relaxed));
+#ifndef GORC__TSAN /* a racy read by design: g->sp is written without atomics when it runs */
+    char *sp = __atomic_load_n(&next->sp, __ATOMIC_RELAXED);
+    if (sp) {
+        __builtin_prefetch(sp);
+        __builtin_prefetch(sp + 64);
+    }
+#else
+    (void)next;
+#endif
+}
+
 /* Owner only. */
 static gorc__g *runqget(gorc__p *p)
 {
@@ -452,11 +476,7 @@ static gorc__g *runqget(gorc__p *p)
         gorc__g *g = atomic_load_explicit(&p->runq[h % GORC__RUNQ], memory_order_relaxed);
         if (atomic_compare_exchange_strong_explicit(&p->runqhead, &h, h + 1, memory_order_release,
                                                     memory_order_relaxed)) {
-            /* The next one's record is likely cold (queued long ago, or by another CPU):
-             * start fetching it while this one runs. */
-            if (h + 1 != t)
-                __builtin_prefetch(
-                    atomic_load_explicit(&p->runq[(h + 1) % GORC__RUNQ], memory_order_relaxed));
+            runq_prefetch(p, h + 1, t);
             return g;
         }
     }
@@ -1013,6 +1033,33 @@ void gorc__ready(gorc__g *g)
     gorc__wakep();
 }
 
+void gorc__ready_batch(gorc__g *const *gs, int n)
+{
+    gorc__m *m = gorc__getm();
+    gorc__p *p = NULL;
+    bool held = m && in_sched(m);
+    if (m)
+        p = held ? m->p : p_enter(m);
+    for (int i = 0; i < n; i++) {
+        gorc__g *g = gs[i];
+        if (i + 1 < n)
+            __builtin_prefetch(gs[i + 1], 1);
+        g->waitreason = GORC__W_NONE;
+        atomic_store_explicit(&g->status, GORC__G_RUNNABLE, memory_order_relaxed);
+        if (p)
+            runqput(p, g, false);
+    }
+    if (p) {
+        if (!held)
+            p_leave(m);
+    } else {
+        gorc__lock_acquire(&gorc__s.lock);
+        globrunqput_n(gs, n);
+        gorc__lock_release(&gorc__s.lock);
+    }
+    gorc__wakep();
+}
+
 void gorc__inject(gorc__g *head, gorc__g *tail, int n)
 {
     (void)tail;
@@ -1331,13 +1378,17 @@ static gorc__g *steal_work(gorc__p *p, int64_t now)
     return NULL;
 }
 
-/* Run every P's expired timers (after the poller woke for a deadline). */
-static void run_all_timers(int64_t now)
+/* Run the expired timers of p and of every idle P (nobody else will; the poller sleeps until
+ * the earliest of them). A running P's own M runs its timers at its next switch, and other Ms
+ * run them only when they find nothing else to do (steal_work): an M that ran them as a
+ * matter of course fought the P's own M for the heap's lock, and readied the P's sleepers on
+ * its own P, away from the caches that held them. */
+static void run_due_timers(gorc__p *p, int64_t now)
 {
     for (int i = 0; i < gorc__s.nprocs; i++) {
         gorc__p *p2 = &gorc__s.allp[i];
         int64_t t0 = atomic_load(&p2->timer0);
-        if (t0 != 0 && t0 <= now)
+        if (t0 != 0 && t0 <= now && (p2 == p || atomic_load(&p2->owner) == 0))
             gorc__timers_run(p2, now);
     }
 }
@@ -1350,7 +1401,7 @@ static gorc__g *findrunnable(gorc__m *m)
 top:;
     gorc__p *p = m->p;
     int64_t now = gorc__nanotime();
-    run_all_timers(now);
+    run_due_timers(p, now);
     if (p->schedtick % 61 == 0 && (g = globrunqget_locked(p, 1)) != NULL)
         goto found;
     if ((g = runqget(p)) != NULL)

@@ -212,9 +212,9 @@ struct gorc__p {
      * shared counters on every spawn. */
     int stkcredit;
     _Atomic int64_t ngoroutines;
-    /* timers: a 4-ary min-heap by deadline, guarded by tlock */
+    /* timers: a 4-ary min-heap by deadline, guarded by tlock (timer.c) */
     gorc__lock tlock;
-    gorc__timer **timers;
+    struct gorc__timerwhen *timers;
     int ntimers, captimers;
     _Atomic int64_t timer0; /* earliest deadline, 0 = none */
 };
@@ -283,6 +283,9 @@ void gorc__ready(gorc__g *g);
 void gorc__wakep(void);
 /* Put a list of runnable Gs in the global run queue (used by timers and the poller). */
 void gorc__inject(gorc__g *head, gorc__g *tail, int n);
+/* Make n parked goroutines runnable at the tail of the current P's queue (not runnext: they
+ * are a batch, timers that fell due together) and wake at most one M for them. */
+void gorc__ready_batch(gorc__g *const *gs, int n);
 
 /* ---- timers (src/runtime/timer.c) ----
  *
