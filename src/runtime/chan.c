@@ -299,13 +299,13 @@ static int chan_recv(gorc_chan *c, void *elem, bool block)
 
 int gorc_chan_send(gorc_chan *c, const void *elem)
 {
-    gorc__note_foreign();
+    gorc__may_block();
     return chan_send(c, elem, true);
 }
 
 int gorc_chan_recv(gorc_chan *c, void *elem)
 {
-    gorc__note_foreign();
+    gorc__may_block();
     return chan_recv(c, elem, true);
 }
 

@@ -71,18 +71,40 @@ void __tsan_switch_to_fiber(void *fiber, unsigned flags);
 
 /* The scheduler as a whole. Only this file reads it; the rest of the runtime asks through the
  * functions declared in runtime.h. */
+/* A block of G pointers. The global run queue and the global list of free Gs are chains of
+ * these rather than lists linked through the Gs: moving a hundred Gs in or out then reads and
+ * writes a few contiguous cache lines, where following links through the Gs costs one
+ * dependent cache miss per G. That matters when a spawner outruns the goroutines' runners:
+ * with 200,000 goroutines queued, their records are no longer in any cache, and walking them
+ * one miss at a time made running them slower still, so the backlog fed itself (spawn's
+ * 130-350 ns per goroutine from run to run). */
+#define GBLOCK 126 /* a block is 1 KiB */
+typedef struct gblock {
+    struct gblock *next;
+    uint32_t head, tail; /* g[head..tail) */
+    gorc__g *g[GBLOCK];
+} gblock;
+
+/* A FIFO of Gs in blocks. Only if no block can be allocated, Gs are linked through schedlink
+ * on `ovf` instead (taken first, so none waits behind later blocks for long). */
+typedef struct gqueue {
+    gblock *head, *tail;
+    gorc__g *ovf, *ovftail;
+    gblock *spare; /* one emptied block kept for reuse */
+} gqueue;
+
 typedef struct gorc__sched {
     gorc__lock lock; /* idle lists, global run queue, counters below */
-    gorc__g *runqhead, *runqtail;
+    gqueue runq;
     _Atomic int32_t runqsize;
     gorc__p *pidle;
     _Atomic int32_t npidle;
     gorc__m *midle;
     int mcount;
     _Atomic int32_t nmspinning;
-    _Atomic int32_t nlostp;   /* Ms running a goroutine after losing their P */
-    _Atomic int32_t nforeign; /* foreign threads that have used the runtime */
-    _Atomic int64_t ngoroutines;
+    _Atomic int32_t nlostp;      /* Ms running a goroutine after losing their P */
+    _Atomic int32_t nforeign;    /* foreign threads that have used the runtime */
+    _Atomic int64_t ngoroutines; /* spawned minus ended without a P (each P counts its own) */
     _Atomic uint64_t goidgen;
     _Atomic int32_t main_active;
     _Atomic int32_t npolling; /* Ms blocked in the poller */
@@ -113,7 +135,6 @@ static _Atomic int dead_reported;
 
 #define RETAKE_NS   (10 * GORC_MILLISECOND)
 #define MAX_THREADS 10000
-#define GFREE_LOCAL 64
 
 static void m_loop(gorc__m *m);
 static void *mstart(void *arg);
@@ -297,22 +318,86 @@ static gorc__p *pidleget(void)
  * Run queues
  * ---------------------------------------------------------------------------------------- */
 
-/* Under sched.lock. */
-static void globrunqput_batch(gorc__g *head, gorc__g *tail, int n)
+static gblock *gblock_new(gqueue *q)
 {
-    tail->schedlink = NULL;
-    if (gorc__s.runqtail)
-        gorc__s.runqtail->schedlink = head;
-    else
-        gorc__s.runqhead = head;
-    gorc__s.runqtail = tail;
+    gblock *b = q->spare;
+    if (b)
+        q->spare = NULL;
+    else if ((b = malloc(sizeof *b)) == NULL)
+        return NULL;
+    b->next = NULL;
+    b->head = b->tail = 0;
+    return b;
+}
+
+static void gqueue_push(gqueue *q, gorc__g *const *gs, int n)
+{
+    while (n > 0) {
+        gblock *b = q->tail;
+        if (b == NULL || b->tail == GBLOCK) {
+            gblock *nb = gblock_new(q);
+            if (nb == NULL) {
+                for (int i = 0; i < n; i++) {
+                    gs[i]->schedlink = NULL;
+                    if (q->ovftail)
+                        q->ovftail->schedlink = gs[i];
+                    else
+                        q->ovf = gs[i];
+                    q->ovftail = gs[i];
+                }
+                return;
+            }
+            if (b)
+                b->next = nb;
+            else
+                q->head = nb;
+            q->tail = b = nb;
+        }
+        int k = GBLOCK - (int)b->tail;
+        if (k > n)
+            k = n;
+        memcpy(&b->g[b->tail], gs, (size_t)k * sizeof *gs);
+        b->tail += (uint32_t)k;
+        gs += k;
+        n -= k;
+    }
+}
+
+/* The oldest G, or NULL. */
+static gorc__g *gqueue_pop(gqueue *q)
+{
+    gorc__g *g = q->ovf;
+    if (g) {
+        if ((q->ovf = g->schedlink) == NULL)
+            q->ovftail = NULL;
+        return g;
+    }
+    gblock *b = q->head;
+    if (b == NULL)
+        return NULL;
+    g = b->g[b->head++];
+    if (b->head == b->tail) {
+        if ((q->head = b->next) == NULL)
+            q->tail = NULL;
+        if (q->spare == NULL)
+            q->spare = b;
+        else
+            free(b);
+    }
+    return g;
+}
+
+/* Under sched.lock. */
+static void globrunqput_n(gorc__g *const *gs, int n)
+{
+    gqueue_push(&gorc__s.runq, gs, n);
     atomic_fetch_add(&gorc__s.runqsize, n);
 }
 
 static void globrunqput(gorc__g *g)
 {
     gorc__lock_acquire(&gorc__s.lock);
-    globrunqput_batch(g, g, 1);
+    globrunqput_n(&g, 1);
     gorc__lock_release(&gorc__s.lock);
 }
 
@@ -326,10 +411,8 @@ static bool runqputslow(gorc__p *p, gorc__g *g, uint32_t h, uint32_t t)
                                                  memory_order_relaxed))
         return false;
     batch[n] = g;
-    for (uint32_t i = 0; i < n; i++)
-        batch[i]->schedlink = batch[i + 1];
     gorc__lock_acquire(&gorc__s.lock);
-    globrunqput_batch(batch[0], batch[n], (int)n + 1);
+    globrunqput_n(batch, (int)n + 1);
     gorc__lock_release(&gorc__s.lock);
     return true;
 }
@@ -355,6 +438,30 @@ static void runqput(gorc__p *p, gorc__g *g, bool next)
     }
 }
 
+/* The next goroutines' records and saved frames are likely cold: queued long ago (a timer
+ * that fired, a backlog of new goroutines) or by another CPU. Start fetching them while the
+ * current one runs: the record of the one after next, and the saved frame on the stack of the
+ * next one, whose record the previous call fetched. (A thief may take and run them meanwhile:
+ * the reads are only hints.) */
+static void runq_prefetch(gorc__p *p, uint32_t h, uint32_t t)
+{
+    if (h == t)
+        return;
+    gorc__g *next = atomic_load_explicit(&p->runq[h % GORC__RUNQ], memory_order_relaxed);
+    if (h + 1 != t)
+        __builtin_prefetch(
+            atomic_load_explicit(&p->runq[(h + 1) % GORC__RUNQ], memory_order_relaxed));
+#ifndef GORC__TSAN /* a racy read by design: g->sp is written without atomics when it runs */
+    char *sp = __atomic_load_n(&next->sp, __ATOMIC_RELAXED);
+    if (sp) {
+        __builtin_prefetch(sp);
+        __builtin_prefetch(sp + 64);
+    }
+#else
+    (void)next;
+#endif
+}
+
 /* Owner only. */
 static gorc__g *runqget(gorc__p *p)
 {
@@ -368,8 +475,10 @@ static gorc__g *runqget(gorc__p *p)
             return NULL;
         gorc__g *g = atomic_load_explicit(&p->runq[h % GORC__RUNQ], memory_order_relaxed);
         if (atomic_compare_exchange_strong_explicit(&p->runqhead, &h, h + 1, memory_order_release,
-                                                    memory_order_relaxed))
+                                                    memory_order_relaxed)) {
+            runq_prefetch(p, h + 1, t);
             return g;
+        }
     }
 }
 
@@ -394,9 +503,17 @@ static uint32_t runqgrab(gorc__p *p2, gorc__p *p, uint32_t t, bool steal_next)
             gorc__g *next = atomic_load(&p2->runnext);
             if (next == NULL)
                 return 0;
-            /* The owner probably is about to switch to it; give it a moment, as Go does. */
-            if (atomic_load(&p2->owner) != 0)
+            /* The owner probably is about to switch to it; give it a moment, as Go does. If it
+             * switched meanwhile, it is not stuck, and what runnext holds now is most likely a
+             * goroutine readied since: a producer and its consumer take turns there, and
+             * comparing pointers alone would steal one of the pair half the time, at a moment
+             * the owner was about to run it, and split them over two CPUs. */
+            if (atomic_load(&p2->owner) != 0) {
+                uint32_t tick = atomic_load_explicit(&p2->schedtick, memory_order_relaxed);
                 usleep(3);
+                if (atomic_load_explicit(&p2->schedtick, memory_order_relaxed) != tick)
+                    return 0;
+            }
             if (!atomic_compare_exchange_strong(&p2->runnext, &next, NULL))
                 continue;
             atomic_store_explicit(&p->runq[t % GORC__RUNQ], next, memory_order_relaxed);
@@ -442,15 +559,9 @@ static gorc__g *globrunqget(gorc__p *p, int max)
     if (n > GORC__RUNQ / 2)
         n = GORC__RUNQ / 2;
     atomic_fetch_sub(&gorc__s.runqsize, n);
-    gorc__g *g = gorc__s.runqhead;
-    gorc__s.runqhead = g->schedlink;
-    for (int i = 1; i < n; i++) {
-        gorc__g *g2 = gorc__s.runqhead;
-        gorc__s.runqhead = g2->schedlink;
-        runqput(p, g2, false);
-    }
-    if (gorc__s.runqhead == NULL)
-        gorc__s.runqtail = NULL;
+    gorc__g *g = gqueue_pop(&gorc__s.runq);
+    for (int i = 1; i < n; i++)
+        runqput(p, gqueue_pop(&gorc__s.runq), false);
     return g;
 }
 
@@ -593,8 +704,6 @@ static gorc__g *gslab_new(void)
     gorc__g *s = calloc(GSLAB, sizeof *s);
     if (s == NULL)
         return NULL;
-    for (int i = 0; i < GSLAB - 1; i++)
-        s[i].schedlink = &s[i + 1];
     gorc__lock_acquire(&gorc__s.lock);
     for (int i = 0; i < GSLAB; i++) {
         s[i].allnext = gorc__s.allg;
@@ -604,55 +713,118 @@ static gorc__g *gslab_new(void)
     return s;
 }
 
+/* p: held by the caller, or NULL (see gorc__p.ngoroutines). */
+static void count_goroutines(gorc__p *p, int64_t d)
+{
+    if (p)
+        atomic_store_explicit(&p->ngoroutines,
+                              atomic_load_explicit(&p->ngoroutines, memory_order_relaxed) + d,
+                              memory_order_relaxed);
+    else
+        atomic_fetch_add_explicit(&gorc__s.ngoroutines, d, memory_order_relaxed);
+}
+
+/* Free Gs: up to GORC__GFREE_LOCAL in each P's array, the rest on a stack of blocks under
+ * gfree_lock (Gs linked through schedlink on gfree_ovf if no block could be allocated). */
 static gorc__lock gfree_lock;
-static gorc__g *gfree_global;
-static int ngfree_global;
+static gblock *gfree_top; /* g[0..tail) of each block */
+static gblock *gfree_spare;
+static gorc__g *gfree_ovf;
+
+/* Under gfree_lock. */
+static void gfree_push(gorc__g *const *gs, int n)
+{
+    while (n > 0) {
+        gblock *b = gfree_top;
+        if (b == NULL || b->tail == GBLOCK) {
+            gblock *nb = gfree_spare;
+            if (nb)
+                gfree_spare = NULL;
+            else if ((nb = malloc(sizeof *nb)) == NULL) {
+                for (int i = 0; i < n; i++) {
+                    gs[i]->schedlink = gfree_ovf;
+                    gfree_ovf = gs[i];
+                }
+                return;
+            }
+            nb->head = nb->tail = 0;
+            nb->next = b;
+            gfree_top = b = nb;
+        }
+        int k = GBLOCK - (int)b->tail;
+        if (k > n)
+            k = n;
+        memcpy(&b->g[b->tail], gs, (size_t)k * sizeof *gs);
+        b->tail += (uint32_t)k;
+        gs += k;
+        n -= k;
+    }
+}
+
+/* Under gfree_lock: up to max Gs into out, the most recently freed first. */
+static int gfree_pop(gorc__g **out, int max)
+{
+    int k = 0;
+    while (k < max && gfree_ovf) {
+        out[k++] = gfree_ovf;
+        gfree_ovf = gfree_ovf->schedlink;
+    }
+    while (k < max && gfree_top) {
+        gblock *b = gfree_top;
+        while (k < max && b->tail > 0)
+            out[k++] = b->g[--b->tail];
+        if (b->tail == 0) {
+            gfree_top = b->next;
+            if (gfree_spare == NULL)
+                gfree_spare = b;
+            else
+                free(b);
+        }
+    }
+    return k;
+}
 
 static gorc__g *galloc(gorc__p *p)
 {
-    if (p && p->gfree == NULL) {
+    if (p && p->ngfree == 0) {
         gorc__lock_acquire(&gfree_lock);
-        while (gfree_global && p->ngfree < GFREE_LOCAL / 2) {
-            gorc__g *g = gfree_global;
-            gfree_global = g->schedlink;
-            ngfree_global--;
-            g->schedlink = p->gfree;
-            p->gfree = g;
-            p->ngfree++;
-        }
+        p->ngfree = gfree_pop(p->gfree, GORC__GFREE_LOCAL / 2);
         gorc__lock_release(&gfree_lock);
-        if (p->gfree == NULL) {
+        if (p->ngfree == 0) {
             gorc__g *s = gslab_new();
             if (s == NULL)
                 return NULL;
-            s[GSLAB - 1].schedlink = NULL;
-            p->gfree = s;
-            p->ngfree = GSLAB;
+            gorc__g *rest[GSLAB - GORC__GFREE_LOCAL];
+            for (int i = 0; i < GSLAB - GORC__GFREE_LOCAL; i++)
+                rest[i] = &s[GORC__GFREE_LOCAL + i];
+            for (int i = 0; i < GORC__GFREE_LOCAL; i++)
+                p->gfree[i] = &s[GORC__GFREE_LOCAL - 1 - i];
+            p->ngfree = GORC__GFREE_LOCAL;
+            gorc__lock_acquire(&gfree_lock);
+            gfree_push(rest, GSLAB - GORC__GFREE_LOCAL);
+            gorc__lock_release(&gfree_lock);
         }
     }
     gorc__g *g;
     if (p) {
-        g = p->gfree;
-        p->gfree = g->schedlink;
-        p->ngfree--;
+        g = p->gfree[--p->ngfree];
+        if (p->ngfree > 0) /* the next spawn's record: fetch it while this one is filled in */
+            __builtin_prefetch(p->gfree[p->ngfree - 1], 1);
         return g;
     }
     gorc__lock_acquire(&gfree_lock);
-    g = gfree_global;
-    if (g) {
-        gfree_global = g->schedlink;
-        ngfree_global--;
-    }
+    int n = gfree_pop(&g, 1);
     gorc__lock_release(&gfree_lock);
-    if (g == NULL) {
+    if (n == 0) {
         gorc__g *s = gslab_new();
         if (s == NULL)
             return NULL;
         g = s;
+        gorc__g *rest[GSLAB - 1];
+        for (int i = 0; i < GSLAB - 1; i++)
+            rest[i] = &s[1 + i];
         gorc__lock_acquire(&gfree_lock);
-        s[GSLAB - 1].schedlink = gfree_global;
-        gfree_global = &s[1];
-        ngfree_global += GSLAB - 1;
+        gfree_push(rest, GSLAB - 1);
         gorc__lock_release(&gfree_lock);
     }
     return g;
@@ -668,29 +840,22 @@ static void gfree(gorc__p *p, gorc__g *g)
     }
 #endif
     atomic_store(&g->status, GORC__G_FREE);
-    atomic_fetch_sub(&gorc__s.ngoroutines, 1);
+    count_goroutines(p, -1);
     if (p) {
-        g->schedlink = p->gfree;
-        p->gfree = g;
-        if (++p->ngfree < GFREE_LOCAL)
-            return;
-        /* Move half to the global list. */
-        gorc__g *head = p->gfree, *tail = head;
-        for (int i = 1; i < GFREE_LOCAL / 2; i++)
-            tail = tail->schedlink;
-        p->gfree = tail->schedlink;
-        p->ngfree -= GFREE_LOCAL / 2;
-        gorc__lock_acquire(&gfree_lock);
-        tail->schedlink = gfree_global;
-        gfree_global = head;
-        ngfree_global += GFREE_LOCAL / 2;
-        gorc__lock_release(&gfree_lock);
+        if (p->ngfree == GORC__GFREE_LOCAL) {
+            /* Keep the most recently freed half, whose records are warm. */
+            gorc__lock_acquire(&gfree_lock);
+            gfree_push(p->gfree, GORC__GFREE_LOCAL / 2);
+            gorc__lock_release(&gfree_lock);
+            memmove(p->gfree, p->gfree + GORC__GFREE_LOCAL / 2,
+                    GORC__GFREE_LOCAL / 2 * sizeof p->gfree[0]);
+            p->ngfree = GORC__GFREE_LOCAL / 2;
+        }
+        p->gfree[p->ngfree++] = g;
         return;
     }
     gorc__lock_acquire(&gfree_lock);
-    g->schedlink = gfree_global;
-    gfree_global = g;
-    ngfree_global++;
+    gfree_push(&g, 1);
     gorc__lock_release(&gfree_lock);
 }
 
@@ -872,14 +1037,50 @@ void gorc__ready(gorc__g *g)
     gorc__wakep();
 }
 
+void gorc__ready_batch(gorc__g *const *gs, int n)
+{
+    gorc__m *m = gorc__getm();
+    gorc__p *p = NULL;
+    bool held = m && in_sched(m);
+    if (m)
+        p = held ? m->p : p_enter(m);
+    for (int i = 0; i < n; i++) {
+        gorc__g *g = gs[i];
+        if (i + 1 < n)
+            __builtin_prefetch(gs[i + 1], 1);
+        g->waitreason = GORC__W_NONE;
+        atomic_store_explicit(&g->status, GORC__G_RUNNABLE, memory_order_relaxed);
+        if (p)
+            runqput(p, g, false);
+    }
+    if (p) {
+        if (!held)
+            p_leave(m);
+    } else {
+        gorc__lock_acquire(&gorc__s.lock);
+        globrunqput_n(gs, n);
+        gorc__lock_release(&gorc__s.lock);
+    }
+    gorc__wakep();
+}
+
 void gorc__inject(gorc__g *head, gorc__g *tail, int n)
 {
+    (void)tail;
     if (n == 0)
         return;
-    for (gorc__g *g = head; g; g = g->schedlink)
-        atomic_store_explicit(&g->status, GORC__G_RUNNABLE, memory_order_relaxed);
+    gorc__g *buf[64], *next;
+    int k = 0;
     gorc__lock_acquire(&gorc__s.lock);
-    globrunqput_batch(head, tail, n);
+    for (gorc__g *g = head; g; g = next) {
+        next = g->schedlink;
+        atomic_store_explicit(&g->status, GORC__G_RUNNABLE, memory_order_relaxed);
+        buf[k++] = g;
+        if (k == 64 || next == NULL) {
+            globrunqput_n(buf, k);
+            k = 0;
+        }
+    }
     gorc__lock_release(&gorc__s.lock);
     for (int i = 0; i < n && atomic_load(&gorc__s.npidle) > 0; i++)
         startm(NULL, false);
@@ -930,24 +1131,31 @@ static int spawn(gorc_fn fn, void *arg, size_t stack_req, bool is_main, uintptr_
      * crash later: custom sizes are mapped, default ones promised. */
     gorc__stack stk = {0};
     bool custom = gorc__stack_custom(stack_req);
-    rc = custom ? gorc__stack_alloc(NULL, &stk, stack_req) : gorc__stack_promise();
-    if (rc != 0)
+    if (custom && (rc = gorc__stack_alloc(NULL, &stk, stack_req)) != 0)
         return rc;
     gorc__m *m = gorc__getm();
     if (m == NULL && !is_main)
         foreign_g(); /* a foreign thread spawning goroutines counts as a possible waker */
+    if (m && GORC__UNLIKELY(atomic_load_explicit(&m->preempt, memory_order_relaxed) ==
+                            GORC__PREEMPT_ASKED))
+        atomic_store_explicit(&m->preempt, GORC__PREEMPT_ALIVE, memory_order_relaxed);
     bool held = m && in_sched(m);
     gorc__p *p = NULL;
     if (m)
         p = held ? m->p : p_enter(m);
-    gorc__g *g = galloc(p);
-    if (g == NULL) {
+    if (!custom && (rc = gorc__stack_promise(p)) != 0) {
         if (p && !held)
             p_leave(m);
+        return rc;
+    }
+    gorc__g *g = galloc(p);
+    if (g == NULL) {
         if (custom)
             gorc__stack_free(NULL, &stk);
         else
-            gorc__stack_unpromise();
+            gorc__stack_unpromise(p);
+        if (p && !held)
+            p_leave(m);
         return -ENOMEM;
     }
     g->fn = fn;
@@ -961,7 +1169,7 @@ static int spawn(gorc_fn fn, void *arg, size_t stack_req, bool is_main, uintptr_
     g->parent = m && m->curg != &m->g0 ? m->curg->id : 0;
     g->waiton = NULL;
     g->id = atomic_fetch_add_explicit(&gorc__s.goidgen, 1, memory_order_relaxed) + 1;
-    atomic_fetch_add_explicit(&gorc__s.ngoroutines, 1, memory_order_relaxed);
+    count_goroutines(p, 1);
     atomic_store_explicit(&g->status, GORC__G_RUNNABLE, memory_order_release);
     if (p) {
         runqput(p, g, true);
@@ -1009,6 +1217,13 @@ uint64_t gorc_id(void)
     if (m == NULL || m->curg == &m->g0)
         return 0;
     return m->curg->id;
+}
+
+void gorc__preempted(gorc__m *m)
+{
+    atomic_store_explicit(&m->preempt, GORC__PREEMPT_NONE, memory_order_relaxed);
+    if (m->curg != &m->g0)
+        gorc_yield();
 }
 
 void gorc_yield(void)
@@ -1104,7 +1319,10 @@ void *gorc_blocking(void *(*fn)(void *), void *arg)
 
 int64_t gorc_count(void)
 {
-    return atomic_load(&gorc__s.ngoroutines);
+    int64_t n = atomic_load(&gorc__s.ngoroutines);
+    for (int i = 0; i < gorc__s.nprocs; i++)
+        n += atomic_load_explicit(&gorc__s.allp[i].ngoroutines, memory_order_relaxed);
+    return n;
 }
 
 int gorc__nprocs(void)
@@ -1186,13 +1404,17 @@ static gorc__g *steal_work(gorc__p *p, int64_t now)
     return NULL;
 }
 
-/* Run every P's expired timers (after the poller woke for a deadline). */
-static void run_all_timers(int64_t now)
+/* Run the expired timers of p and of every idle P (nobody else will; the poller sleeps until
+ * the earliest of them). A running P's own M runs its timers at its next switch, and other Ms
+ * run them only when they find nothing else to do (steal_work): an M that ran them as a
+ * matter of course fought the P's own M for the heap's lock, and readied the P's sleepers on
+ * its own P, away from the caches that held them. */
+static void run_due_timers(gorc__p *p, int64_t now)
 {
     for (int i = 0; i < gorc__s.nprocs; i++) {
         gorc__p *p2 = &gorc__s.allp[i];
         int64_t t0 = atomic_load(&p2->timer0);
-        if (t0 != 0 && t0 <= now)
+        if (t0 != 0 && t0 <= now && (p2 == p || atomic_load(&p2->owner) == 0))
             gorc__timers_run(p2, now);
     }
 }
@@ -1205,7 +1427,7 @@ static gorc__g *findrunnable(gorc__m *m)
 top:;
     gorc__p *p = m->p;
     int64_t now = gorc__nanotime();
-    run_all_timers(now);
+    run_due_timers(p, now);
     if (p->schedtick % 61 == 0 && (g = globrunqget_locked(p, 1)) != NULL)
         goto found;
     if ((g = runqget(p)) != NULL)
@@ -1527,6 +1749,52 @@ static bool try_retake(gorc__p *p, gorc__m *m, uint32_t owner)
     return true;
 }
 
+/* The monitor moves p's queued goroutines to the global queue, where the other Ps find them
+ * (each looks there at least every 61 switches): p's goroutine is busy in the runtime without
+ * switching, and another thread for p would only compete with it for a CPU. */
+static void donate(gorc__p *p)
+{
+    gorc__g *batch[GORC__RUNQ / 2 + 1];
+    uint32_t n;
+    for (;;) {
+        uint32_t h = atomic_load_explicit(&p->runqhead, memory_order_acquire);
+        uint32_t t = atomic_load_explicit(&p->runqtail, memory_order_acquire);
+        n = t - h;
+        n = n - n / 2;
+        if (n > GORC__RUNQ / 2)
+            continue; /* read an inconsistent head/tail pair */
+        for (uint32_t i = 0; i < n; i++)
+            batch[i] = atomic_load_explicit(&p->runq[(h + i) % GORC__RUNQ], memory_order_relaxed);
+        if (atomic_compare_exchange_strong_explicit(&p->runqhead, &h, h + n, memory_order_release,
+                                                    memory_order_relaxed))
+            break;
+    }
+    gorc__g *next = atomic_load(&p->runnext);
+    if (next && atomic_compare_exchange_strong(&p->runnext, &next, NULL))
+        batch[n++] = next;
+    if (n == 0)
+        return;
+    gorc__lock_acquire(&gorc__s.lock);
+    globrunqput_n(batch, (int)n);
+    gorc__lock_release(&gorc__s.lock);
+    gorc__wakep();
+}
+
+/* Some P other than p is idle or switched goroutines in the last RETAKE_NS. */
+static bool others_progress(const gorc__p *p, int64_t now)
+{
+    for (int i = 0; i < gorc__s.nprocs; i++) {
+        gorc__p *p2 = &gorc__s.allp[i];
+        if (p2 != p && (p2->monitor_when == 0 || now - p2->monitor_when < RETAKE_NS))
+            return true;
+    }
+    return false;
+}
+
+/* Every P whose goroutine has not come back to the scheduler for 10 ms while other work waits
+ * for the P: first ask it to yield (after 5 ms); then, if it answered that it is busy in the
+ * runtime, hand the P's queue to the others; otherwise (stuck in C code or the kernel, or no
+ * other P is making progress) give the P to another thread. */
 static void retake(int64_t now)
 {
     for (int i = 0; i < gorc__s.nprocs; i++) {
@@ -1541,10 +1809,24 @@ static void retake(int64_t now)
         if (tick != p->monitor_tick || p->monitor_when == 0) {
             p->monitor_tick = tick;
             p->monitor_when = now;
+            if (atomic_load_explicit(&m->preempt, memory_order_relaxed) != GORC__PREEMPT_NONE)
+                atomic_store_explicit(&m->preempt, GORC__PREEMPT_NONE, memory_order_relaxed);
             continue;
         }
-        if (now - p->monitor_when < RETAKE_NS || !p_has_work(p))
+        if (!p_has_work(p))
             continue;
+        uint32_t pr = atomic_load_explicit(&m->preempt, memory_order_relaxed);
+        if (now - p->monitor_when < RETAKE_NS) {
+            if (now - p->monitor_when >= RETAKE_NS / 2 && pr == GORC__PREEMPT_NONE)
+                atomic_store_explicit(&m->preempt, GORC__PREEMPT_ASKED, memory_order_relaxed);
+            continue;
+        }
+        /* (Timers stay with the P: only a thread with the P runs them on time.) */
+        if (pr == GORC__PREEMPT_ALIVE && atomic_load(&p->timer0) == 0 && others_progress(p, now)) {
+            atomic_store_explicit(&m->preempt, GORC__PREEMPT_ASKED, memory_order_relaxed);
+            donate(p);
+            continue;
+        }
         gorc__lock_acquire(&gorc__s.lock);
         bool taken = try_retake(p, m, owner);
         gorc__lock_release(&gorc__s.lock);

@@ -45,7 +45,8 @@ typedef struct gorc__m gorc__m;
 typedef struct gorc__p gorc__p;
 typedef struct gorc__timer gorc__timer;
 
-/* ---- spin lock (short critical sections only: channel and queue state) ---- */
+/* ---- runtime lock (short critical sections only: channel and queue state); waiters spin,
+ * then nap (support.c) ---- */
 
 typedef struct gorc__lock {
     _Atomic uint32_t v;
@@ -87,9 +88,10 @@ int gorc__stack_alloc(gorc__p *p, gorc__stack *s, size_t size);
 /* A size that gets its own mapping rather than a default stack from the arenas. */
 bool gorc__stack_custom(size_t size);
 /* Reserve a default-size stack for a goroutine about to be spawned (0 or -ENOMEM), or give the
- * reservation back if the goroutine is not created after all. */
-int gorc__stack_promise(void);
-void gorc__stack_unpromise(void);
+ * reservation back if the goroutine is not created after all. p: the caller's P, held, or
+ * NULL. */
+int gorc__stack_promise(gorc__p *p);
+void gorc__stack_unpromise(gorc__p *p);
 void gorc__stack_free(gorc__p *p, gorc__stack *s);
 void gorc__stack_check(gorc__g *g, void *sp);
 void gorc__stack_trim(void);
@@ -178,7 +180,9 @@ struct gorc__m {
      * P whose M is inside the scheduler. Written only by this M. */
     _Atomic uint32_t insched;
     bool inblocking; /* inside gorc_blocking_enter/exit, P handed off */
-    int after;       /* GORC__AFTER_* */
+    /* GORC__PREEMPT_*: the monitor asks the goroutine running here to let others run. */
+    _Atomic uint32_t preempt;
+    int after; /* GORC__AFTER_* */
     gorc__g *after_g;
     void (*after_unlock)(void *);
     void *after_arg;
@@ -190,7 +194,8 @@ struct gorc__m {
 
 /* ---- Ps ---- */
 
-#define GORC__RUNQ 256
+#define GORC__RUNQ        256
+#define GORC__GFREE_LOCAL 64
 
 struct gorc__p {
     int id;
@@ -204,13 +209,20 @@ struct gorc__p {
     _Atomic uint32_t runqtail;
     _Atomic(gorc__g *) runnext;
     _Atomic(gorc__g *) runq[GORC__RUNQ];
-    gorc__g *gfree; /* free Gs (with or without stacks) */
+    gorc__g *gfree[GORC__GFREE_LOCAL]; /* free Gs (with or without stacks) */
     int ngfree;
     gorc__stack *stkcache; /* free default-size stacks */
     int nstkcache;
-    /* timers: a 4-ary min-heap by deadline, guarded by tlock */
+    /* Stack promises this P may make without touching the global count (stack.c), and the
+     * goroutines it created minus those that ended on it (their sum over the Ps, plus a global
+     * count for threads without a P, is gorc_count). Written only by the P's owner: a
+     * spawner and a finishing goroutine on another CPU would otherwise fight over two
+     * shared counters on every spawn. */
+    int stkcredit;
+    _Atomic int64_t ngoroutines;
+    /* timers: a 4-ary min-heap by deadline, guarded by tlock (timer.c) */
     gorc__lock tlock;
-    gorc__timer **timers;
+    struct gorc__timerwhen *timers;
     int ntimers, captimers;
     _Atomic int64_t timer0; /* earliest deadline, 0 = none */
 };
@@ -247,6 +259,26 @@ static inline void gorc__note_foreign(void)
     if (GORC__UNLIKELY(gorc__tls_m == NULL))
         gorc__note_foreign_slow();
 }
+
+/* Preemption requests (m->preempt). The monitor asks when a goroutine has not switched for
+ * 5 ms while its P has other work; the goroutine yields at its next call that may block
+ * anyway (gorc__may_block), or, inside a call that may not switch (gorc_go), answers that it
+ * is alive: it is busy in the runtime, not stuck in C code or the kernel, so the monitor
+ * hands its P's queue to the other Ps instead of starting another thread for the P. */
+enum { GORC__PREEMPT_NONE = 0, GORC__PREEMPT_ASKED, GORC__PREEMPT_ALIVE };
+void gorc__preempted(gorc__m *m);
+
+/* At the start of a public call that may block, so may also switch goroutines and threads
+ * (channel send and receive, select, mutex lock): note a foreign caller, or yield if the
+ * monitor asked. */
+static inline void gorc__may_block(void)
+{
+    gorc__m *m = gorc__tls_m;
+    if (GORC__UNLIKELY(m == NULL))
+        gorc__note_foreign_slow();
+    else if (GORC__UNLIKELY(atomic_load_explicit(&m->preempt, memory_order_relaxed) != 0))
+        gorc__preempted(m);
+}
 uint64_t gorc__rand(void);
 
 /* Leak tracking (runtime/leak.c): parks record their time and object while it is on. */
@@ -274,6 +306,9 @@ void gorc__ready(gorc__g *g);
 void gorc__wakep(void);
 /* Put a list of runnable Gs in the global run queue (used by timers and the poller). */
 void gorc__inject(gorc__g *head, gorc__g *tail, int n);
+/* Make n parked goroutines runnable at the tail of the current P's queue (not runnext: they
+ * are a batch, timers that fell due together) and wake at most one M for them. */
+void gorc__ready_batch(gorc__g *const *gs, int n);
 
 /* ---- timers (src/runtime/timer.c) ----
  *

@@ -184,7 +184,10 @@ static int do_select(gorc_case *cases, size_t n, bool block, int64_t deadline, g
 {
     if (n > 0 && cases == NULL)
         return -EINVAL;
-    gorc__note_foreign();
+    if (block)
+        gorc__may_block();
+    else
+        gorc__note_foreign();
     size_t active = 0;
     for (size_t i = 0; i < n; i++) {
         if (cases[i].dir != GORC_RECV && cases[i].dir != GORC_SEND)

@@ -201,18 +201,17 @@ static bool pcache_ready(gorc__p *p)
 /* p is the caller's P (in the scheduler) or NULL. Stacks come from p's cache, else a batch from
  * the global cache, else a batch carved from the arena; batches refill p's cache so that the
  * global lock is taken once per BATCH stacks. */
-/* Promise a default-size stack to a goroutine being spawned, so that its first run, when the
- * stack is actually taken, cannot fail: when promises would exceed what is cached or carvable,
- * a new arena is mapped now, and failure is reported to the spawner as -ENOMEM. One atomic on
- * spawn and one when a stack is freed keep the count; taking a stack changes nothing (the
- * promise is used up as the stack leaves the pool). */
-int gorc__stack_promise(void)
+/* Promises a P takes from `slack` at a time, and the most it keeps. */
+#define CREDIT_BATCH 32
+
+/* Take n from slack, mapping arenas if that leaves less than margin. */
+static bool slack_take(long n)
 {
     /* Stacks in other Ps' caches count as available but only their owner can take them: keep
      * that many in reserve so the goroutine finds one whichever P first runs it. */
     long margin = (long)gorc__nprocs() * PCACHE;
-    if (atomic_fetch_sub(&slack, 1) - 1 >= margin)
-        return 0;
+    if (atomic_fetch_sub(&slack, n) - n >= margin)
+        return true;
     gorc__lock_acquire(&glock);
     while (atomic_load(&slack) < margin) {
         if (npending == cappending) {
@@ -231,17 +230,53 @@ int gorc__stack_promise(void)
     }
     bool ok = atomic_load(&slack) >= margin;
     gorc__lock_release(&glock);
-    if (!ok) {
-        atomic_fetch_add(&slack, 1);
-        return -ENOMEM;
+    if (!ok)
+        atomic_fetch_add(&slack, n);
+    return ok;
+}
+
+/* Promise a default-size stack to a goroutine being spawned, so that its first run, when the
+ * stack is actually taken, cannot fail: when promises would exceed what is cached or carvable,
+ * a new arena is mapped now, and failure is reported to the spawner as -ENOMEM. The count
+ * (`slack`) goes down on a promise and up when a stack is freed; taking a stack changes
+ * nothing (the promise is used up as the stack leaves the pool). A P takes promises from it
+ * CREDIT_BATCH at a time and counts the stacks freed on it the same way (p->stkcredit), so
+ * that a spawner and the goroutines ending on another CPU do not update one shared counter
+ * each time. Credits are stacks already taken off `slack`: the count only underestimates,
+ * which maps an arena early, never late. */
+int gorc__stack_promise(gorc__p *p)
+{
+    if (p && p->stkcredit > 0) {
+        p->stkcredit--;
+        return 0;
     }
-    return 0;
+    if (p && slack_take(CREDIT_BATCH)) {
+        p->stkcredit = CREDIT_BATCH - 1;
+        return 0;
+    }
+    return slack_take(1) ? 0 : -ENOMEM;
 }
 
 /* Give back a promise whose goroutine was never created. */
-void gorc__stack_unpromise(void)
+void gorc__stack_unpromise(gorc__p *p)
 {
-    atomic_fetch_add(&slack, 1);
+    if (p)
+        p->stkcredit++;
+    else
+        atomic_fetch_add(&slack, 1);
+}
+
+/* A default-size stack went back to a cache: one more promise can be made. */
+static void slack_give(gorc__p *p)
+{
+    if (p == NULL) {
+        atomic_fetch_add(&slack, 1);
+        return;
+    }
+    if (++p->stkcredit > 2 * CREDIT_BATCH) {
+        atomic_fetch_add(&slack, CREDIT_BATCH);
+        p->stkcredit -= CREDIT_BATCH;
+    }
 }
 
 bool gorc__stack_custom(size_t size)
@@ -313,14 +348,14 @@ void gorc__stack_free(gorc__p *p, gorc__stack *s)
 #endif
         munmap(s->lo - page_size, s->size + page_size);
     } else if (p && pcache_ready(p)) {
-        atomic_fetch_add(&slack, 1);
+        slack_give(p);
         if (p->nstkcache == PCACHE) {
             global_put(p->stkcache + PCACHE / 2, PCACHE / 2);
             p->nstkcache = PCACHE / 2;
         }
         p->stkcache[p->nstkcache++] = *s;
     } else {
-        atomic_fetch_add(&slack, 1);
+        slack_give(NULL);
         global_put(s, 1);
     }
     s->lo = NULL;
