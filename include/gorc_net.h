@@ -246,6 +246,18 @@ GORC_API int gorc_conn_set_write_timeout(gorc_conn *c, int64_t d);
 GORC_API int gorc_conn_local_addr(gorc_conn *c, char *buf, size_t n);
 GORC_API int gorc_conn_remote_addr(gorc_conn *c, char *buf, size_t n);
 
+/* Complete the connection's security handshake now, if it has one (a TLS connection made by
+ * libgorc_tls, whose first read or write does it otherwise), waiting as a read would; the
+ * read and write deadlines bound it. Returns 0 (at once for a plain connection), -EINVAL
+ * (NULL), GORC_ENETCLOSED (closed), or the handshake's own error (gorc_tls.h lists them).
+ * Servers call it before choosing a protocol by gorc_conn_protocol. Go: tls.Conn.Handshake. */
+GORC_API int gorc_conn_handshake(gorc_conn *c);
+
+/* The application protocol the handshake chose by ALPN ("h2", "http/1.1"), or "" when none
+ * was chosen, the handshake has not completed, or c has no handshake (NULL c: ""). The
+ * string lives as long as c. Go: tls.ConnectionState.NegotiatedProtocol. */
+GORC_API const char *gorc_conn_protocol(gorc_conn *c);
+
 /* The socket descriptor (still owned by the connection), -EINVAL (NULL) or GORC_ENETCLOSED.
  * For socket options not listed here; do not read, write or close it directly. */
 GORC_API int gorc_conn_fd(gorc_conn *c);

@@ -459,6 +459,20 @@ int gorc_conn_fd(gorc_conn *c)
     return fd >= 0 ? fd : GORC_ENETCLOSED;
 }
 
+/* A plain connection has no handshake; libgorc_tls's connections bring their own. */
+int gorc_conn_handshake(gorc_conn *c)
+{
+    if (c == NULL)
+        return -EINVAL;
+    return gorc__fd_raw(&c->fd) >= 0 ? 0 : GORC_ENETCLOSED;
+}
+
+const char *gorc_conn_protocol(gorc_conn *c)
+{
+    (void)c;
+    return "";
+}
+
 static int conn_setopt(gorc_conn *c, int level, int opt, int v)
 {
     if (c == NULL)
