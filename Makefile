@@ -83,10 +83,14 @@ SRC_NET     := src/net/fd.c src/net/net.c src/net/addr.c src/net/bufio.c
 SRC_SIGNAL  := src/signal/signal.c
 SRC_HTTP    := src/http/parse.c src/http/common.c src/http/server.c src/http/mux.c \
                src/http/fs.c src/http/client.c
-LIB_SRC := $(SRC_OS) $(SRC_RUNTIME) $(SRC_TIME) $(SRC_CONTEXT) $(SRC_NET) $(SRC_SIGNAL) $(SRC_HTTP)
+# Restarts that drop nothing (docs/restart.md): handing listeners to a new process.
+SRC_RESTART := src/restart/restart.c
+LIB_SRC := $(SRC_OS) $(SRC_RUNTIME) $(SRC_TIME) $(SRC_CONTEXT) $(SRC_NET) $(SRC_SIGNAL) $(SRC_HTTP) \
+           $(SRC_RESTART)
 LIB_OBJ := $(LIB_SRC:src/%.c=$(B)/obj/%.o) $(B)/obj/arch/ctx_asm.o
 PUBLIC_HDRS := include/gorc.h include/gorc_version.h include/gorc_context.h include/gorc_net.h \
                include/gorc_signal.h include/gorc_bufio.h include/gorc_http.h
+PUBLIC_HDRS += include/gorc_restart.h
 
 TESTS := $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_*.c))
 TEST_BIN := $(TESTS:%=$(B)/tests/%) $(B)/tests/crashers
@@ -135,6 +139,12 @@ $(B)/tests/crashers: tests/unit/crashers.c $(B)/libgorc.a
 
 # The server driven by tests/e2e/http-e2e (curl, ab, wrk, Python, Chromium); not a cmocka test.
 $(B)/tests/http_e2e_server: tests/e2e/http_e2e_server.c $(B)/libgorc.a
+	@mkdir -p $(dir $@) $(B)/dep
+	$(CC) $(TEST_CFLAGS) $< $(B)/libgorc.a -o $@ $(LDFLAGS)
+
+# The server and the counting load generator tests/e2e/restart-e2e drives; not cmocka tests.
+$(B)/tests/restart_e2e_server $(B)/tests/restart_e2e_load: $(B)/tests/restart_e2e_%: \
+  tests/e2e/restart_e2e_%.c $(B)/libgorc.a
 	@mkdir -p $(dir $@) $(B)/dep
 	$(CC) $(TEST_CFLAGS) $< $(B)/libgorc.a -o $@ $(LDFLAGS)
 

@@ -204,6 +204,11 @@ typedef struct gorc_http_server_opts {
     size_t max_headers;      /* 431 beyond this many field lines (default 100) */
     int64_t max_body_bytes;  /* 413 beyond this (default 8 MiB) */
     bool disable_keepalive;  /* one request per connection. Go: SetKeepAlivesEnabled(false) */
+    /* At shutdown, close an idle keep-alive connection only once it has stayed idle this
+     * long, so that a request its client sent just as shutdown began is answered (with
+     * Connection: close) instead of meeting a closed connection; for restarts
+     * (docs/restart.md). 0 = at once, as Go. */
+    int64_t shutdown_idle_grace;
 } gorc_http_server_opts;
 
 /* Counters of a server (for dashboards; read without locks, each exact by itself). */

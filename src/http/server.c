@@ -48,8 +48,10 @@
  * connections by moving them to CLOSED with a compare-and-swap, so it never races with a
  * request that just arrived: a connection that gets its first byte moves IDLE -> ACTIVE with
  * the same kind of swap and the loser backs off. ACTIVE connections see the closing flag
- * when their request ends and close themselves. The same seq-cst store-then-load on each
- * side (Dekker) ensures that one of the two always notices the other.
+ * when their request ends and close themselves, unless the response went out without
+ * Connection: close: then the client may be sending its next request already, and the
+ * connection stays for it (shutdown_idle_grace says how long an idle one may). The same seq-cst
+ * store-then-load on each side (Dekker) ensures that one of the two always notices the other.
  */
 #include "context/context.h"
 #include "http/internal.h"
@@ -84,7 +86,8 @@
 #define DEF_IDLE_TIMEOUT        (60 * GORC_SECOND)
 #define DEF_MAX_BODY            ((int64_t)8 << 20)
 
-enum { C_IDLE, C_ACTIVE, C_CLOSED };
+/* C_MARKED: idle, and seen idle by a shutdown with a grace period (see close_conns). */
+enum { C_IDLE, C_ACTIVE, C_CLOSED, C_MARKED };
 
 typedef struct chunk {
     struct chunk *next;
@@ -161,6 +164,7 @@ struct hconn {
     _Atomic bool peer_gone;  /* the watcher saw the client leave */
     _Atomic bool unwatching; /* the handler returned: the watcher's wake-up is not the peer */
     gorc_waitgroup wwg;
+    int64_t marked_at; /* when a shutdown marked it idle (C_MARKED); protected by s->mu */
 };
 
 typedef struct lnode {
@@ -1129,7 +1133,8 @@ static void reject(hconn *h, int err)
 static bool activate(hconn *h)
 {
     int expect = C_IDLE;
-    if (!atomic_compare_exchange_strong(&h->state, &expect, C_ACTIVE))
+    if (!atomic_compare_exchange_strong(&h->state, &expect, C_ACTIVE) &&
+        (expect != C_MARKED || !atomic_compare_exchange_strong(&h->state, &expect, C_ACTIVE)))
         return false;
     atomic_fetch_add(&h->s->conns_active, 1);
     return true;
@@ -1449,7 +1454,12 @@ static bool finish_request(hconn *h)
     ok = ok && h->rw.err == 0;
     arena_reset(&h->ar);
     reset_rw(h);
-    return deactivate(h) && ok;
+    /* A response that went out without Connection: close (shutdown began after its head)
+     * promised the client this connection: it may be sending the next request already.
+     * Keep it; that request is answered with Connection: close, or shutdown closes the
+     * connection once idle. */
+    deactivate(h);
+    return ok;
 }
 
 /* ------------------------------------------------------------------------------------------
@@ -1537,15 +1547,15 @@ static hconn *conn_new(gorc_http_server *s, gorc_conn *c)
     return h;
 }
 
-/* Register a new connection and start its goroutine. False: the server is closing or out of
- * memory, and the caller closes c. */
-static bool conn_start(gorc_http_server *s, gorc_conn *c)
+/* Register a new connection and start its goroutine. False: the server is closing (late:
+ * closed, or past its shutdown deadline) or out of memory, and the caller closes c. */
+static bool conn_start(gorc_http_server *s, gorc_conn *c, bool late)
 {
     hconn *h = conn_new(s, c);
     if (h == NULL)
         return false;
     gorc_mutex_lock(&s->mu);
-    bool ok = !atomic_load(&s->closing);
+    bool ok = !atomic_load(&s->closing) || (late && gorc_ctx_err(s->base) == 0);
     if (ok) {
         h->next = s->conns;
         if (s->conns)
@@ -1653,13 +1663,16 @@ int gorc_http_server_serve(gorc_http_server *s, gorc_listener *l)
         gorc_conn *c;
         err = gorc_listener_accept(l, &c);
         if (atomic_load(&s->closing)) {
-            if (err == 0)
+            /* Accepted as shutdown began: the client's connection is established and may
+             * carry a request already, so it is served (with Connection: close), as Go does,
+             * unless the server was closed. */
+            if (err == 0 && !conn_start(s, c, true))
                 gorc_conn_close(c);
             err = GORC_HTTP_ESERVERCLOSED;
             break;
         }
         if (err == 0) {
-            if (!conn_start(s, c))
+            if (!conn_start(s, c, false))
                 gorc_conn_close(c);
             continue;
         }
@@ -1709,11 +1722,14 @@ static void close_listeners(gorc_http_server *s)
 }
 
 /* Close connections: idle ones only, or all. Returns how many of the remaining connections
- * belong to the calling goroutine (a handler shutting its own server down). */
+ * belong to the calling goroutine (a handler shutting its own server down).
+ * With shutdown_idle_grace, an idle connection is first marked (C_MARKED, with the time) and
+ * closed only if it is still marked, never having started a request, a grace period later. */
 static int close_conns(gorc_http_server *s, bool all)
 {
     int self = 0;
     uint64_t me = gorc_id();
+    int64_t grace = all ? 0 : s->o.shutdown_idle_grace, now = grace > 0 ? gorc_now() : 0;
     gorc_mutex_lock(&s->mu);
     for (hconn *h = s->conns; h; h = h->next) {
         if (atomic_load(&h->gid) == me && me != 0) {
@@ -1721,6 +1737,18 @@ static int close_conns(gorc_http_server *s, bool all)
             continue;
         }
         int expect = C_IDLE;
+        if (grace > 0) {
+            if (atomic_compare_exchange_strong(&h->state, &expect, C_MARKED)) {
+                h->marked_at = now;
+                continue;
+            }
+            expect = C_MARKED;
+            if (now - h->marked_at < grace ||
+                !atomic_compare_exchange_strong(&h->state, &expect, C_CLOSED))
+                continue;
+            gorc_conn_close(gorc_conn_retain(h->c));
+            continue;
+        }
         if (atomic_compare_exchange_strong(&h->state, &expect, C_CLOSED) || all)
             gorc_conn_close(gorc_conn_retain(h->c));
     }

@@ -10,6 +10,7 @@
 #include <gorc_context.h>
 #include <gorc_http.h>
 #include <gorc_net.h>
+#include <gorc_restart.h>
 #include <gorc_signal.h>
 #include <gorc_version.h>
 
