@@ -608,6 +608,21 @@ static void notify_systemd(gorc_restart *r, int pid)
     close(s);
 }
 
+/* What a failed upgrade's error means, for messages. */
+static const char *describe(int rc)
+{
+    switch (rc) {
+    case -ECHILD:
+        return "exited before it was ready";
+    case -ETIMEDOUT:
+        return "was not ready within the ready timeout: killed";
+    case -EPROTO:
+        return "answered something other than ready";
+    default:
+        return gorc_strerror(rc);
+    }
+}
+
 /* Close the exit channel once. */
 static void mark_exited(gorc_restart *r)
 {
@@ -688,7 +703,7 @@ int gorc_restart_upgrade(gorc_restart *r)
     say(r, "started %s as %d", r->path, (int)j.pid);
     rc = handover(r, sp[0], j.pid); /* closes sp[0] */
     if (rc != 0) {
-        say(r, "new process %d failed (%s); still serving", (int)j.pid, strerror(-rc));
+        say(r, "new process %d %s; still serving", (int)j.pid, describe(rc));
         reap(r, j.pid, true);
         atomic_store(&r->upgrading, false);
         return rc;
@@ -712,9 +727,9 @@ static void upgrade_job(void *arg)
     if (rc == -EBUSY)
         dprintf(2, "gorc restart [%d]: restart signal ignored: a restart is in progress\n",
                 (int)getpid());
-    else if (rc != 0 && rc != -EALREADY)
-        dprintf(2, "gorc restart [%d]: restart failed: %s; still serving\n", (int)getpid(),
-                gorc_strerror(rc));
+    else if (rc != 0 && rc != -EALREADY && !r->o.verbose) /* verbose has said it already */
+        dprintf(2, "gorc restart [%d]: restart failed: the new process %s; still serving\n",
+                (int)getpid(), describe(rc));
     atomic_fetch_sub(&r->jobs, 1);
 }
 
@@ -751,9 +766,12 @@ int gorc_restart_new(gorc_restart **out, const gorc_restart_opts *opts)
         r->o = o;
         r->parent_fd = -1;
         r->path = o.path ? strdup(o.path) : self_path();
+        errno = 0;
         r->argv = o.argv ? copy_argv(o.argv) : self_argv();
+        if (r->argv == NULL && (errno == EMFILE || errno == ENFILE))
+            rc = -errno; /* /proc/self/cmdline could not be opened */
         r->o.pid_file = o.pid_file ? strdup(o.pid_file) : NULL;
-        if (r->path == NULL || r->argv == NULL || (o.pid_file && r->o.pid_file == NULL))
+        if (rc == 0 && (r->path == NULL || r->argv == NULL || (o.pid_file && !r->o.pid_file)))
             rc = -ENOMEM;
     }
     if (rc == 0)

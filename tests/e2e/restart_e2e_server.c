@@ -13,7 +13,7 @@
  *   crash   abort() after receiving the listeners, before ready (the parent must keep serving)
  *   hang    never report ready (the parent's ready timeout kills it; RESTART_READY_MS sets it)
  *   emfile  leave no descriptor free, so the kernel drops the passed listeners (EMFILE)
- *   slow    report ready after 1.5 s (a second SIGUSR2 arrives during the restart)
+ *   slow    report ready after 0.7 s (a second SIGUSR2 arrives during the restart)
  * The mode applies to the next process only: the driver removes the file afterwards.
  *
  * Handlers: /l and /w answer "ok\n" and count; /pid answers the serving process's PID.
@@ -35,6 +35,7 @@
 
 static atomic_ulong served_l, served_w;
 static const char *addr, *dir;
+static char **main_argv;
 
 static void handler(gorc_http_rw *w, gorc_http_request *r, void *arg)
 {
@@ -104,6 +105,9 @@ static void run(void *arg)
         .pid_file = pidfile,
         .verbose = true,
         .ready_timeout = ready_ms ? atoll(ready_ms) * GORC_MILLISECOND : 0,
+        /* With no descriptor free /proc/self/cmdline cannot be read: give the arguments, so
+         * that what fails is receiving the listeners. */
+        .argv = strcmp(mode, "emfile") == 0 ? main_argv : NULL,
     };
     gorc_restart *r;
     int rc = gorc_restart_new(&r, &ro);
@@ -137,7 +141,7 @@ static void run(void *arg)
         gorc_sleep(3600 * GORC_SECOND);
     }
     if (strcmp(mode, "slow") == 0)
-        gorc_sleep(1500 * GORC_MILLISECOND);
+        gorc_sleep(700 * GORC_MILLISECOND);
     if ((rc = gorc_restart_ready(r)) != 0)
         fprintf(stderr, "restart_e2e_server: ready: %s\n", gorc_strerror(rc));
 
@@ -172,5 +176,6 @@ int main(int argc, char **argv)
     }
     addr = argv[1];
     dir = argv[2];
+    main_argv = argv;
     return gorc_main(run, NULL);
 }
