@@ -564,11 +564,21 @@ typedef struct reap_job {
     int status;
 } reap_job;
 
+/* A process that closed the handover may still be on its way out (writing its last words):
+ * it gets EXIT_GRACE_MS before SIGKILL. One that is not ready in time is killed at once. */
+#define EXIT_GRACE_MS 2000
+
 static void *reap_blocking(void *arg)
 {
     reap_job *j = arg;
-    if (j->kill_first)
-        kill(j->pid, SIGKILL);
+    for (int ms = 0; !j->kill_first && ms < EXIT_GRACE_MS; ms += 10) {
+        pid_t p = waitpid(j->pid, &j->status, WNOHANG);
+        if (p == j->pid || (p < 0 && errno != EINTR))
+            return NULL;
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    kill(j->pid, SIGKILL);
     while (waitpid(j->pid, &j->status, 0) < 0 && errno == EINTR) {
     }
     return NULL;
@@ -673,6 +683,14 @@ int gorc_restart_upgrade(gorc_restart *r)
         atomic_store(&r->upgrading, false);
         return -EALREADY;
     }
+    /* posix_spawn reports exec errors too, but not where fork stands in for vfork (under
+     * qemu-user, say, the child just exits 127); a missing program is the common mistake. */
+    if (access(r->path, X_OK) != 0) {
+        int err = -errno;
+        say(r, "cannot start %s: %s; still serving", r->path, strerror(-err));
+        atomic_store(&r->upgrading, false);
+        return err;
+    }
     int sp[2];
     int rc = socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sp) == 0 ? 0 : -errno;
     if (rc == 0 && sp[1] == CHILD_FD) { /* dup2(3, 3) would leave it close-on-exec */
@@ -704,7 +722,7 @@ int gorc_restart_upgrade(gorc_restart *r)
     rc = handover(r, sp[0], j.pid); /* closes sp[0] */
     if (rc != 0) {
         say(r, "new process %d %s; still serving", (int)j.pid, describe(rc));
-        reap(r, j.pid, true);
+        reap(r, j.pid, rc != -ECHILD); /* one that closed the pair gets time to exit */
         atomic_store(&r->upgrading, false);
         return rc;
     }
