@@ -14,10 +14,15 @@
  * Signals arrive as channel values (gorc_signal_notify, Go's signal.Notify): an ordinary
  * goroutine receives SIGINT or SIGTERM and shuts the server down gracefully (requests in
  * progress finish, idle connections close).
+ *
+ * Restarts drop nothing (gorc_restart.h, docs/restart.md): SIGUSR2 starts a new copy of the
+ * demo - rebuild it first and the new binary runs - which serves on the same listening
+ * socket; once it is serving, this one stops accepting, finishes its requests and exits.
  */
 #include <gorc.h>
 #include <gorc_http.h>
 #include <gorc_net.h>
+#include <gorc_restart.h>
 #include <gorc_signal.h>
 
 #include <ctype.h>
@@ -27,6 +32,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #define MAX_ECHO      (1 << 20)
 #define MAX_SLEEP_MS  10000
@@ -39,6 +45,8 @@ static int64_t started;
 static gorc_chan *stopped; /* closed when the graceful shutdown has returned */
 static atomic_bool stopping;
 static atomic_int shutdown_rc;
+static gorc_restart *restart;      /* hands the listener to a new process on SIGUSR2 */
+static gorc_chan *restart_watched; /* closed when watch_restart has returned */
 
 static const char page[] =
     "<!doctype html>\n"
@@ -243,9 +251,24 @@ static void stop_later(void *arg)
     stop("time is up");
 }
 
+/* The successor is serving: drain and exit (gorc_restart_exit closes). */
+static void watch_restart(void *arg)
+{
+    (void)arg;
+    gorc_chan_recv(gorc_restart_exit(restart), NULL);
+    if (gorc_restart_successor(restart) > 0) {
+        char why[64];
+        snprintf(why, sizeof why, "restarted (process %d serves now)",
+                 gorc_restart_successor(restart));
+        stop(why);
+    }
+    gorc_chan_close(restart_watched);
+}
+
 static int listen_on(const char *addr, gorc_listener **ln)
 {
-    int rc = gorc_tcp_listen(ln, addr, NULL);
+    /* The listener inherited from the process that restarted into this one, or a new one. */
+    int rc = gorc_restart_listen(restart, ln, addr, NULL);
     if (rc == -EADDRINUSE)
         fprintf(stderr,
                 "http_demo: %s is already in use (another server running?); pick another "
@@ -267,8 +290,9 @@ static void banner(gorc_listener *ln)
            "  GET  /stream      ten lines, 200 ms apart, each flushed as it is written\n"
            "  GET  /sleep/{ms}  a handler that sleeps without holding up the others\n"
            "  POST /echo        the request body back (up to 1 MiB)\n"
-           "Ctrl-C stops it gracefully.\n",
-           GORC_VERSION_MAJOR, GORC_VERSION_MINOR, GORC_VERSION_PATCH, gorc_maxprocs(), where);
+           "Ctrl-C stops it gracefully; kill -USR2 %d restarts it without dropping a request.\n",
+           GORC_VERSION_MAJOR, GORC_VERSION_MINOR, GORC_VERSION_PATCH, gorc_maxprocs(), where,
+           (int)getpid());
     fflush(stdout);
 }
 
@@ -281,7 +305,16 @@ static int serve(args *a)
     if (gorc_chan_new(&sig, sizeof(int), 1) < 0 || gorc_signal_notify(sig, sigs, 2) < 0 ||
         gorc_chan_new(&stopped, 0, 0) < 0 || gorc_http_mux_new(&mux) < 0 || routes(mux) < 0)
         return 1;
-    gorc_http_server_opts opts = {.handler = gorc_http_mux_serve, .arg = mux};
+    gorc_restart_opts ro = {.verbose = true}; /* SIGUSR2 restarts */
+    int err = gorc_restart_new(&restart, &ro);
+    if (err < 0) {
+        fprintf(stderr, "http_demo: restart set-up: %s\n", gorc_strerror(err));
+        return 1;
+    }
+    /* At shutdown an idle keep-alive connection gets a second to send one more request
+     * (answered with Connection: close) before it is closed: no request in flight fails. */
+    gorc_http_server_opts opts = {
+        .handler = gorc_http_mux_serve, .arg = mux, .shutdown_idle_grace = GORC_SECOND};
     if (gorc_http_server_new(&server, &opts) < 0 || listen_on(a->addr, &ln) < 0)
         return 1;
     started = gorc_now();
@@ -289,6 +322,11 @@ static int serve(args *a)
     gorc_go(watch_signals, sig);
     if (a->seconds > 0)
         gorc_go(stop_later, a);
+    if (gorc_chan_new(&restart_watched, 0, 0) < 0 || gorc_go(watch_restart, NULL) < 0)
+        return 1;
+    /* Ready just before the accept loop: connections arriving in between wait in the
+     * socket's queue, which the process that restarted into this one shares. */
+    gorc_restart_ready(restart);
     int rc = gorc_http_server_serve(server, ln);
     gorc_listener_release(ln);
     if (rc != GORC_HTTP_ESERVERCLOSED) {
@@ -298,6 +336,10 @@ static int serve(args *a)
     gorc_chan_recv(stopped, NULL); /* the shutdown waits for requests in progress */
     gorc_signal_stop(sig);
     gorc_chan_close(sig);
+    gorc_restart_stop(restart); /* closes the exit channel, if a restart did not */
+    gorc_chan_recv(restart_watched, NULL);
+    gorc_restart_free(restart);
+    gorc_chan_release(restart_watched);
     gorc_http_server_stats st;
     gorc_http_server_stats_get(server, &st);
     rc = atomic_load(&shutdown_rc);

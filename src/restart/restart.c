@@ -687,8 +687,8 @@ int gorc_restart_upgrade(gorc_restart *r)
      * qemu-user, say, the child just exits 127); a missing program is the common mistake. */
     if (access(r->path, X_OK) != 0) {
         int err = -errno;
-        say(r, "cannot start %s: %s; still serving", r->path, strerror(-err));
         atomic_store(&r->upgrading, false);
+        say(r, "cannot start %s: %s; still serving", r->path, strerror(-err));
         return err;
     }
     int sp[2];
@@ -714,16 +714,16 @@ int gorc_restart_upgrade(gorc_restart *r)
     close(sp[1]);
     if (j.err != 0) {
         close(sp[0]);
-        say(r, "cannot start %s: %s; still serving", r->path, strerror(-j.err));
         atomic_store(&r->upgrading, false);
+        say(r, "cannot start %s: %s; still serving", r->path, strerror(-j.err));
         return j.err;
     }
     say(r, "started %s as %d", r->path, (int)j.pid);
     rc = handover(r, sp[0], j.pid); /* closes sp[0] */
     if (rc != 0) {
-        say(r, "new process %d %s; still serving", (int)j.pid, describe(rc));
         reap(r, j.pid, rc != -ECHILD); /* one that closed the pair gets time to exit */
         atomic_store(&r->upgrading, false);
+        say(r, "new process %d %s; still serving", (int)j.pid, describe(rc));
         return rc;
     }
     atomic_store(&r->successor, (int)j.pid);
