@@ -641,18 +641,19 @@ static void mark_exited(gorc_restart *r)
         gorc_chan_close(r->exit);
 }
 
-/* The part of an upgrade after the new process started: hand over, wait for its word. */
+/* The part of an upgrade after the new process started: hand over, wait for its word.
+ * Closes fd. */
 static int handover(gorc_restart *r, int fd, pid_t pid)
 {
     char *buf = malloc(MAXMSG);
     int fds[MAXFDS], nfds = 0;
-    if (buf == NULL)
-        return -ENOMEM;
-    int len = build_hello(r, buf, MAXMSG, fds, &nfds);
+    int len = buf ? build_hello(r, buf, MAXMSG, fds, &nfds) : -ENOMEM;
     int rc = len < 0 ? len : send_hello(fd, buf, (size_t)len, fds, nfds);
     free(buf);
-    if (rc != 0)
+    if (rc != 0) {
+        close(fd);
         return rc == -EPIPE || rc == -ECONNRESET ? -ECHILD : rc;
+    }
     gorc_conn *c;
     if ((rc = gorc_conn_from_fd(&c, fd)) != 0)
         return rc;
