@@ -83,10 +83,13 @@ SRC_NET     := src/net/fd.c src/net/net.c src/net/addr.c src/net/bufio.c
 SRC_SIGNAL  := src/signal/signal.c
 SRC_HTTP    := src/http/parse.c src/http/common.c src/http/server.c src/http/mux.c \
                src/http/fs.c src/http/client.c
-LIB_SRC := $(SRC_OS) $(SRC_RUNTIME) $(SRC_TIME) $(SRC_CONTEXT) $(SRC_NET) $(SRC_SIGNAL) $(SRC_HTTP)
+SRC_WS      := src/websocket/frame.c src/websocket/websocket.c
+LIB_SRC := $(SRC_OS) $(SRC_RUNTIME) $(SRC_TIME) $(SRC_CONTEXT) $(SRC_NET) $(SRC_SIGNAL) $(SRC_HTTP) \
+           $(SRC_WS)
 LIB_OBJ := $(LIB_SRC:src/%.c=$(B)/obj/%.o) $(B)/obj/arch/ctx_asm.o
 PUBLIC_HDRS := include/gorc.h include/gorc_version.h include/gorc_context.h include/gorc_net.h \
-               include/gorc_signal.h include/gorc_bufio.h include/gorc_http.h
+               include/gorc_signal.h include/gorc_bufio.h include/gorc_http.h \
+               include/gorc_websocket.h
 
 TESTS := $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_*.c))
 TEST_BIN := $(TESTS:%=$(B)/tests/%) $(B)/tests/crashers

@@ -12,6 +12,7 @@
 #include <gorc_net.h>
 #include <gorc_signal.h>
 #include <gorc_version.h>
+#include <gorc_websocket.h>
 
 #ifdef __cplusplus
 struct service {
@@ -45,6 +46,7 @@ headers_fnptr headers_used[] = {
     (headers_fnptr)&gorc_http_rw_write,
     (headers_fnptr)&gorc_http_client_get,
     (headers_fnptr)&gorc_ctx_with_cancel,
+    (headers_fnptr)&gorc_ws_upgrade,
 };
 
 int headers_service_size(void)
