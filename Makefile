@@ -141,6 +141,11 @@ $(B)/tests/http_e2e_server: tests/e2e/http_e2e_server.c $(B)/libgorc.a
 	@mkdir -p $(dir $@) $(B)/dep
 	$(CC) $(TEST_CFLAGS) $< $(B)/libgorc.a -o $@ $(LDFLAGS)
 
+# The gorc side of tests/e2e/ws-e2e (Python's websockets, Chromium); not a cmocka test.
+$(B)/tests/ws_e2e_server: tests/e2e/ws_e2e_server.c $(B)/libgorc.a
+	@mkdir -p $(dir $@) $(B)/dep
+	$(CC) $(TEST_CFLAGS) $< $(B)/libgorc.a -o $@ $(LDFLAGS)
+
 -include $(wildcard $(B)/dep/*.d)
 
 test-bins: $(TEST_BIN)

@@ -686,7 +686,8 @@ static int next_frame(gorc_ws *ws, gorc_ctx *ctx)
             return fail(ws, GORC_WS_CLOSE_PROTOCOL); /* a continuation of nothing, or a new
                                                         message inside a fragmented one */
         if ((ws->max_frame >= 0 && f.len > (uint64_t)ws->max_frame) ||
-            (ws->max_msg >= 0 && ws->mlen + f.len > (uint64_t)ws->max_msg))
+            (ws->max_msg >= 0 &&
+             (f.op == GORC__WS_OP_CONT ? ws->mlen : 0) + f.len > (uint64_t)ws->max_msg))
             return fail(ws, GORC_WS_CLOSE_TOO_BIG);
         if (f.op != GORC__WS_OP_CONT) {
             ws->mtype = f.op;

@@ -1,0 +1,108 @@
+#!/usr/bin/python3
+"""tests/e2e/ws_e2e.py MODE ARG - Python's websockets (an independent RFC 6455 implementation)
+against gorc's, for tests/e2e/ws-e2e.
+
+  ws_e2e.py client URL    websockets as the client of gorc's echo server at URL (ws://.../):
+                          messages of many sizes, both types, fragmented messages, pings,
+                          subprotocol choice, the 1 KiB limit of /small (close 1009), the close
+                          code and reason echoed. Prints one "ok"/"FAIL" line per check.
+  ws_e2e.py server        websockets as an echo server on a free 127.0.0.1 port; prints
+                          "listening on ws://127.0.0.1:PORT/" and then, once the gorc client
+                          has closed, "closed CODE REASON"; exits after 20 s at most.
+Exit status 0 when every check passed.
+"""
+import asyncio
+import sys
+
+import websockets
+
+failures = 0
+
+
+def check(name, cond, detail=""):
+    global failures
+    print(("ok    " if cond else "FAIL  ") + name + ("" if cond else "  " + str(detail)))
+    if not cond:
+        failures += 1
+
+
+async def client(url):
+    async with websockets.connect(url + "echo", subprotocols=["superchat", "chat"],
+                                  max_size=2 ** 21) as ws:
+        check("subprotocol: the server's preference (chat)", ws.subprotocol == "chat",
+              ws.subprotocol)
+        good = True
+        for n in (0, 1, 125, 126, 127, 65535, 65536, 1 << 20):
+            text = "".join(chr(0x61 + i % 26) for i in range(n))
+            await ws.send(text)
+            good = good and await ws.recv() == text
+            data = bytes(i & 255 for i in range(n))
+            await ws.send(data)
+            good = good and await ws.recv() == data
+        check("echo of text and binary messages, 0 B to 1 MiB", good)
+        uni = "h\u00e9llo \u20ac \U0001F600" * 100
+        await ws.send(uni)
+        check("echo of non-ASCII text", await ws.recv() == uni)
+        # A fragmented message: websockets sends each item of an iterable as a frame.
+        await ws.send(["frag", "men", "ted \u00e9"])
+        check("a fragmented text message comes back whole", await ws.recv() == "fragmented \u00e9")
+        await ws.send([b"\x00\x01", b"\x02"])
+        check("a fragmented binary message comes back whole", await ws.recv() == b"\x00\x01\x02")
+        pong = await ws.ping(b"are you there")
+        await asyncio.wait_for(pong, 5)
+        check("ping answered by a pong with the same payload", True)
+        for i in range(200):
+            await ws.send("burst %d" % i)
+        got = [await ws.recv() for _ in range(200)]
+        check("200 messages in a burst, in order", got == ["burst %d" % i for i in range(200)])
+        await ws.close(4000, "bye now")
+        check("close handshake: the server echoes code 4000",
+              ws.close_code == 4000, ws.close_code)
+    async with websockets.connect(url + "small", max_size=2 ** 21) as ws:
+        await ws.send("x" * 2000)
+        try:
+            await ws.recv()
+            check("a message over /small's 1 KiB limit is refused with 1009", False, "echoed")
+        except websockets.ConnectionClosed as e:
+            check("a message over /small's 1 KiB limit is refused with 1009",
+                  e.rcvd is not None and e.rcvd.code == 1009, e)
+    # Many connections at once, each echoing.
+    async def one(i):
+        async with websockets.connect(url + "echo") as ws:
+            await ws.send("conn %d" % i)
+            return await ws.recv() == "conn %d" % i
+    res = await asyncio.gather(*(one(i) for i in range(200)))
+    check("200 concurrent connections echo", all(res))
+
+
+async def server():
+    closed = asyncio.get_running_loop().create_future()
+
+    async def echo(ws, path=None):
+        try:
+            async for m in ws:
+                await ws.send(m)
+        except websockets.ConnectionClosed:
+            pass
+        if not closed.done():
+            closed.set_result((ws.close_code, ws.close_reason))
+
+    async with websockets.serve(echo, "127.0.0.1", 0, max_size=2 ** 21) as srv:
+        port = srv.sockets[0].getsockname()[1]
+        print("listening on ws://127.0.0.1:%d/" % port, flush=True)
+        code, reason = await asyncio.wait_for(closed, 20)
+        print("closed %s %s" % (code, reason), flush=True)
+
+
+def main():
+    if len(sys.argv) >= 2 and sys.argv[1] == "client":
+        asyncio.run(asyncio.wait_for(client(sys.argv[2]), 60))
+    elif len(sys.argv) == 2 and sys.argv[1] == "server":
+        asyncio.run(server())
+    else:
+        sys.exit(__doc__.splitlines()[0])
+    sys.exit(1 if failures else 0)
+
+
+if __name__ == "__main__":
+    main()
