@@ -179,6 +179,11 @@ $(B)/examples/%: examples/%.c $(B)/libgorc.a
 	@mkdir -p $(dir $@) $(B)/dep
 	$(CC) $(CFLAGS) -MMD -MP -MF $(B)/dep/$(notdir $@).d $< $(B)/libgorc.a -o $@ $(LDFLAGS)
 
+# Load generators written with gorc (bench/run builds its own copies the same way).
+$(B)/bench/%: bench/c/%.c $(B)/libgorc.a
+	@mkdir -p $(dir $@) $(B)/dep
+	$(CC) $(CFLAGS) -MMD -MP -MF $(B)/dep/$(notdir $@).d $< $(B)/libgorc.a -o $@ $(LDFLAGS)
+
 demo: $(B)/examples/http_demo
 	$(B)/examples/http_demo
 
