@@ -6,6 +6,10 @@ against gorc's, for tests/e2e/ws-e2e.
                           messages of many sizes, both types, fragmented messages, pings,
                           subprotocol choice, the 1 KiB limit of /small (close 1009), the close
                           code and reason echoed. Prints one "ok"/"FAIL" line per check.
+  ws_e2e.py slow HOST:PORT  examples/danmaku's slow-viewer rule: a raw viewer that stops
+                          reading (4 KiB receive buffer) while a poster sends 12,000
+                          comments must end up dropped with close 1008, while a websockets
+                          viewer in the same room gets all 12,000 in order.
   ws_e2e.py server        websockets as an echo server on a free 127.0.0.1 port; prints
                           "listening on ws://127.0.0.1:PORT/" and then, once the gorc client
                           has closed, "closed CODE REASON"; exits after 20 s at most.
@@ -94,9 +98,83 @@ async def server():
         print("closed %s %s" % (code, reason), flush=True)
 
 
+def raw_viewer(hostport, room):
+    import base64, os, socket
+    host, port = hostport.rsplit(":", 1)
+    c = socket.socket()
+    c.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    c.connect((host, int(port)))
+    key = base64.b64encode(os.urandom(16))
+    c.sendall(b"GET /ws?room=" + room.encode() + b"&name=slow HTTP/1.1\r\nHost: x\r\n"
+              b"Upgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Version: 13\r\n"
+              b"Sec-WebSocket-Key: " + key + b"\r\n\r\n")
+    head = b""
+    while b"\r\n\r\n" not in head:
+        head += c.recv(1)
+    return c
+
+
+def close_code_of(c):
+    """Read the stream to its end; the code of its close frame, or None."""
+    c.settimeout(20)
+    data = b""
+    while True:
+        chunk = c.recv(1 << 16)
+        if not chunk:
+            break
+        data += chunk
+    i, code = 0, None
+    while i + 2 <= len(data):
+        op, n = data[i] & 15, data[i + 1] & 127
+        j = i + 2
+        if n == 126:
+            n, j = int.from_bytes(data[j:j + 2], "big"), j + 2
+        elif n == 127:
+            n, j = int.from_bytes(data[j:j + 8], "big"), j + 8
+        if op == 8 and n >= 2:
+            code = int.from_bytes(data[j:j + 2], "big"), data[j + 2:j + n].decode()
+        i = j + n
+    return code
+
+
+async def slow(hostport):
+    import json
+    room = "slow%d" % __import__("os").getpid()
+    url = "ws://%s/ws?room=%s&name=" % (hostport, room)
+    slowc = raw_viewer(hostport, room)
+    n = 12000
+    async with websockets.connect(url + "fast", max_size=2 ** 20) as fast, \
+            websockets.connect(url + "poster", max_size=2 ** 20) as poster:
+        fast_seqs, poster_seqs = [], []
+
+        async def drain(ws, want, seqs):
+            while len(seqs) < want:
+                m = json.loads(await ws.recv())
+                if m.get("type") != "welcome":
+                    seqs.append(m["seq"])
+            return seqs
+        await asyncio.sleep(0.2)  # everyone has joined
+        reader = asyncio.ensure_future(drain(fast, n, fast_seqs))
+        preader = asyncio.ensure_future(drain(poster, n, poster_seqs))
+        for i in range(n):
+            await poster.send("%05d " % i + "x" * 480)
+            # Paced by the readers (their queues hold 256), not by the slow viewer.
+            while i - min(len(fast_seqs), len(poster_seqs)) > 100:
+                await asyncio.sleep(0.001)
+        seqs = await asyncio.wait_for(reader, 30)
+        await asyncio.wait_for(preader, 30)
+        check("a reading viewer got all %d comments in order while a slow one sat in the room"
+              % n, seqs == list(range(seqs[0], seqs[0] + n)))
+    code = await asyncio.get_running_loop().run_in_executor(None, close_code_of, slowc)
+    check("the viewer that stopped reading was dropped with 1008", code is not None and
+          code[0] == 1008 and "slow" in code[1], code)
+
+
 def main():
     if len(sys.argv) >= 2 and sys.argv[1] == "client":
         asyncio.run(asyncio.wait_for(client(sys.argv[2]), 60))
+    elif len(sys.argv) == 3 and sys.argv[1] == "slow":
+        asyncio.run(asyncio.wait_for(slow(sys.argv[2]), 90))
     elif len(sys.argv) == 2 and sys.argv[1] == "server":
         asyncio.run(server())
     else:
