@@ -168,10 +168,19 @@ build/fuzz/fuzz_http_parse: tests/fuzz/fuzz_http_parse.c tests/lib/http_parse_si
 	clang -std=c11 -D_GNU_SOURCE -g -O1 -Isrc -Itests/lib $(WARN) -fsanitize=fuzzer,address,undefined \
 	  -fno-sanitize-recover=all src/http/parse.c $< -o $@
 
+# The WebSocket frame codec (src/websocket/frame.c has no dependency of its own).
+FUZZ_WS_SECONDS ?= 10
+build/fuzz/fuzz_ws_frame: tests/fuzz/fuzz_ws_frame.c src/websocket/frame.c src/websocket/frame.h
+	@mkdir -p build/fuzz/corpus-ws_frame
+	clang -std=c11 -D_GNU_SOURCE -g -O1 -Isrc $(WARN) -fsanitize=fuzzer,address,undefined \
+	  -fno-sanitize-recover=all src/websocket/frame.c $< -o $@
+
 # New inputs go to a scratch corpus first (libFuzzer writes into its first directory).
-fuzz: build/fuzz/fuzz_http_parse
+fuzz: build/fuzz/fuzz_http_parse build/fuzz/fuzz_ws_frame
 	build/fuzz/fuzz_http_parse -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
 	  build/fuzz/corpus-http_parse tests/fuzz/corpus/http_parse
+	build/fuzz/fuzz_ws_frame -max_total_time=$(FUZZ_WS_SECONDS) -print_final_stats=1 \
+	  build/fuzz/corpus-ws_frame tests/fuzz/corpus/ws_frame
 
 # ---- demo, bench ----
 
