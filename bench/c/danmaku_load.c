@@ -29,8 +29,9 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
-#define HBUCKETS 200000 /* latency histogram: 10 us buckets up to 2 s */
-#define HSTEP    10000  /* ns */
+/* Latency histogram: 10 us buckets up to 100 ms, then 1 ms buckets up to 60 s. */
+#define FINE     10000 /* buckets of 10 us */
+#define HBUCKETS (FINE + 59900)
 
 static const char *addr;
 static int nviewers = 1000, nrooms = 10, rate = 20, seconds = 10, churn = 0, server_pid = 0;
@@ -61,7 +62,8 @@ static void record_latency(const char *msg)
     int64_t d = gorc_now() - sent;
     if (d < 0)
         d = 0;
-    size_t b = (size_t)(d / HSTEP);
+    size_t b = d < 100 * GORC_MILLISECOND ? (size_t)(d / 10000)
+                                          : FINE + (size_t)((d - 100 * GORC_MILLISECOND) / 1000000);
     atomic_fetch_add_explicit(&hist[b > HBUCKETS ? HBUCKETS : b], 1, memory_order_relaxed);
 }
 
@@ -259,7 +261,8 @@ static int64_t percentile(double q, uint64_t total)
     for (size_t b = 0; b <= HBUCKETS; b++) {
         acc += atomic_load(&hist[b]);
         if (acc > want || (acc == total && acc > 0))
-            return (int64_t)(b + 1) * HSTEP / 1000; /* the bucket's upper edge, in us */
+            /* The bucket's upper edge, in us. */
+            return b < FINE ? (int64_t)(b + 1) * 10 : 100000 + (int64_t)(b - FINE + 1) * 1000;
     }
     return -1;
 }
