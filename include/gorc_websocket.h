@@ -82,6 +82,32 @@ extern "C" {
 
 typedef struct gorc_ws gorc_ws;
 
+/* An extension (RFC 6455 §9) that transforms whole messages and marks them with RSV1, such as
+ * permessage-deflate (RFC 7692; libgorc_wsdeflate, gorc_wsdeflate.h). The core negotiates it,
+ * sets and checks RSV1, and calls it per message; it never sees frames. Every function may be
+ * called from any goroutine, one connection's state by one reader and one writer at a time
+ * (decode and encode never run concurrently on the same direction). */
+typedef struct gorc_ws_extension {
+    const char *name; /* the token in Sec-WebSocket-Extensions, e.g. "permessage-deflate" */
+    void *arg;        /* passed to accept, offer and confirm */
+    /* Server: one of the client's offers, its parameters as sent ("a; b=1", or ""). Write the
+     * response's parameters (NUL-terminated) into resp[0..n) and make the connection's state.
+     * 1: accepted; 0: declined (the next offer is tried); negative: an error (-ENOMEM). */
+    int (*accept)(void *arg, const char *params, char *resp, size_t n, void **state);
+    /* Client: the offer's parameters into buf[0..n); 0 or a negative error. */
+    int (*offer)(void *arg, char *buf, size_t n);
+    /* Client: the server accepted with params; make the state. 0, or negative to fail the
+     * handshake (GORC_WS_EHANDSHAKE). */
+    int (*confirm)(void *arg, const char *params, void **state);
+    /* An outgoing message p[0..n): 1 and a malloc'd *out of *outn bytes to send with RSV1,
+     * 0 to send p as it is, or a negative error. */
+    int (*encode)(void *state, const void *p, size_t n, void **out, size_t *outn);
+    /* A received message that had RSV1: 0 and a malloc'd *out of *outn bytes (at most max:
+     * else GORC_WS_ETOOBIG), GORC_WS_EBADDATA for data it cannot decode, -ENOMEM. */
+    int (*decode)(void *state, const void *p, size_t n, size_t max, void **out, size_t *outn);
+    void (*free)(void *state); /* the connection is gone */
+} gorc_ws_extension;
+
 /* Options of a connection. Zero-initialise; NULL means all defaults. */
 typedef struct gorc_ws_opts {
     /* Subprotocols, NULL-terminated: the server's in its order of preference (it picks the
@@ -105,6 +131,9 @@ typedef struct gorc_ws_opts {
      * get 403, as with gorilla/websocket's Upgrader (a browser page of another site must
      * not use the user's cookies here). */
     bool any_origin;
+    /* An extension to offer (client) or accept when offered (server), or NULL. It must
+     * outlive every connection made with it. */
+    const gorc_ws_extension *extension;
 } gorc_ws_opts;
 
 /* Upgrade the request to a WebSocket: checks it (GET, HTTP/1.1, Upgrade: websocket,

@@ -74,7 +74,7 @@ int gorc__ws_parse_header(const uint8_t *p, size_t n, bool expect_mask, uint8_t 
 size_t gorc__ws_put_header(uint8_t *h, int op, bool fin, uint64_t len, const uint8_t *key)
 {
     size_t n = 2;
-    h[0] = (uint8_t)((fin ? 0x80 : 0) | (op & 0x0f));
+    h[0] = (uint8_t)((fin ? 0x80 : 0) | (op & 0x7f)); /* RSV bits may come with op */
     uint8_t m = key ? 0x80 : 0;
     if (len < 126) {
         h[1] = (uint8_t)(m | len);

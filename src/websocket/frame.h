@@ -40,7 +40,8 @@ typedef struct gorc__ws_frame {
 int gorc__ws_parse_header(const uint8_t *p, size_t n, bool expect_mask, uint8_t rsv_ok,
                           gorc__ws_frame *f);
 
-/* Write a frame header for op, fin and len (masked with key when key is not NULL) into h
+/* Write a frame header for op (with RSV bits 0x40, 0x20, 0x10 ORed in), fin and len (masked
+ * with key when key is not NULL) into h
  * (GORC__WS_MAX_HEADER bytes). Returns its length. */
 size_t gorc__ws_put_header(uint8_t *h, int op, bool fin, uint64_t len, const uint8_t *key);
 

@@ -97,6 +97,13 @@ struct gorc_ws {
     char *peer_reason;     /* its reason (malloc'd, NUL-terminated), or NULL */
     uint64_t rng;          /* mask keys (client); under wmu */
     char *proto;           /* chosen subprotocol or NULL */
+    /* The negotiated extension (NULL: none) and its state. */
+    const gorc_ws_extension *ext;
+    void *ext_state;
+    bool mcomp; /* the message being read had RSV1: the extension decodes it */
+    bool mtext; /* ...and is text (checked after decoding) */
+    char *dmsg; /* a decoded message gorc_ws_read serves from, or NULL */
+    size_t dlen, dpos;
     int64_t max_msg, max_frame, ping_iv, pong_to, close_to;
 };
 
@@ -204,6 +211,9 @@ static gorc_ws *ws_new(gorc_conn *c, bool client, const gorc_ws_opts *o)
 
 static void ws_free(gorc_ws *ws)
 {
+    if (ws->ext && ws->ext->free && ws->ext_state)
+        ws->ext->free(ws->ext_state);
+    free(ws->dmsg);
     rbuf_drop(ws);
     gorc_conn_release(ws->c);
     free(ws->peer_reason);
@@ -363,12 +373,23 @@ static void wend(gorc_ws *ws)
     atomic_store(&ws->writing, false);
 }
 
-int gorc_ws_write_message(gorc_ws *ws, int type, const void *p, size_t n, gorc_ctx *ctx)
+/* One whole message under wmu (the caller is the one data writer): through the extension
+ * when there is one (encoded before the lock is taken). */
+static int put_message(gorc_ws *ws, int type, const void *p, size_t n, gorc_ctx *ctx)
 {
-    if (ws == NULL || !data_type(type) || (p == NULL && n > 0))
-        return -EINVAL;
-    if (wbegin(ws) < 0)
-        return -EBUSY;
+    void *enc = NULL;
+    size_t en = 0;
+    int op = type;
+    if (ws->ext) {
+        int e = ws->ext->encode(ws->ext_state, p, n, &enc, &en);
+        if (e < 0)
+            return e;
+        if (e == 1) {
+            op |= 0x40; /* RSV1: this message is encoded */
+            p = enc;
+            n = en;
+        }
+    }
     gorc_mutex_lock(&ws->wmu);
     int r;
     if (atomic_load(&ws->close_sent))
@@ -376,8 +397,19 @@ int gorc_ws_write_message(gorc_ws *ws, int type, const void *p, size_t n, gorc_c
     else if (ws->wfrag)
         r = -EBUSY;
     else
-        r = put_frame(ws, type, true, p, n, ctx);
+        r = put_frame(ws, op, true, p, n, ctx);
     gorc_mutex_unlock(&ws->wmu);
+    free(enc);
+    return r;
+}
+
+int gorc_ws_write_message(gorc_ws *ws, int type, const void *p, size_t n, gorc_ctx *ctx)
+{
+    if (ws == NULL || !data_type(type) || (p == NULL && n > 0))
+        return -EINVAL;
+    if (wbegin(ws) < 0)
+        return -EBUSY;
+    int r = put_message(ws, type, p, n, ctx);
     wend(ws);
     return r;
 }
@@ -391,6 +423,13 @@ int gorc_ws_write_messages(gorc_ws *ws, int type, const struct iovec *msgs, int 
             return -EINVAL;
     if (wbegin(ws) < 0)
         return -EBUSY;
+    if (ws->ext) { /* each message is encoded on its own: no batching of payloads */
+        int r = 0;
+        for (int i = 0; i < n && r == 0; i++)
+            r = put_message(ws, type, msgs[i].iov_base, msgs[i].iov_len, ctx);
+        wend(ws);
+        return r;
+    }
     gorc_mutex_lock(&ws->wmu);
     int r = 0;
     if (atomic_load(&ws->close_sent))
@@ -661,7 +700,8 @@ static int next_frame(gorc_ws *ws, gorc_ctx *ctx)
             int r = fill(ws, need, ctx);
             if (r < 0)
                 return r;
-            h = gorc__ws_parse_header(ws->rbuf + ws->rpos, ws->rlen - ws->rpos, !ws->client, 0, &f);
+            h = gorc__ws_parse_header(ws->rbuf + ws->rpos, ws->rlen - ws->rpos, !ws->client,
+                                      ws->ext ? 0x40 : 0, &f);
             if (h != 0)
                 break;
         }
@@ -682,6 +722,8 @@ static int next_frame(gorc_ws *ws, gorc_ctx *ctx)
                 send_control(ws, GORC__WS_OP_PONG, pl, f.len); /* after a close: not sent */
             continue;
         }
+        if (f.op == GORC__WS_OP_CONT && f.rsv)
+            return fail(ws, GORC_WS_CLOSE_PROTOCOL); /* RSV1 belongs to a message's first frame */
         if ((f.op == GORC__WS_OP_CONT) != (ws->mtype != 0))
             return fail(ws, GORC_WS_CLOSE_PROTOCOL); /* a continuation of nothing, or a new
                                                         message inside a fragmented one */
@@ -690,6 +732,7 @@ static int next_frame(gorc_ws *ws, gorc_ctx *ctx)
              (f.op == GORC__WS_OP_CONT ? ws->mlen : 0) + f.len > (uint64_t)ws->max_msg))
             return fail(ws, GORC_WS_CLOSE_TOO_BIG);
         if (f.op != GORC__WS_OP_CONT) {
+            ws->mcomp = f.rsv != 0;
             ws->mtype = f.op;
             ws->mlen = 0;
             memset(&ws->u8, 0, sizeof ws->u8);
@@ -730,7 +773,7 @@ static ssize_t payload(gorc_ws *ws, uint8_t *buf, size_t n, gorc_ctx *ctx)
     }
     if (ws->fr.masked)
         gorc__ws_mask(buf, (size_t)k, ws->fr.key, &ws->mpos);
-    if (ws->mtype == GORC_WS_TEXT && !gorc__ws_utf8_feed(&ws->u8, buf, (size_t)k))
+    if (ws->mtype == GORC_WS_TEXT && !ws->mcomp && !gorc__ws_utf8_feed(&ws->u8, buf, (size_t)k))
         return fail(ws, GORC_WS_CLOSE_BAD_DATA);
     ws->frem -= (uint64_t)k;
     ws->mlen += (uint64_t)k;
@@ -749,7 +792,7 @@ static ssize_t msg_read(gorc_ws *ws, uint8_t *buf, size_t n, gorc_ctx *ctx)
             return payload(ws, buf, n, ctx);
         }
         if (ws->fr.fin) {
-            if (ws->mtype == GORC_WS_TEXT && !gorc__ws_utf8_done(&ws->u8))
+            if (ws->mtype == GORC_WS_TEXT && !ws->mcomp && !gorc__ws_utf8_done(&ws->u8))
                 return fail(ws, GORC_WS_CLOSE_BAD_DATA);
             ws->mtype = 0;
             return 0;
@@ -780,6 +823,8 @@ static void rend(gorc_ws *ws)
 /* Discard the rest of the current message, then start the next. */
 static int start_message(gorc_ws *ws, int *type, gorc_ctx *ctx)
 {
+    free(ws->dmsg);
+    ws->dmsg = NULL;
     uint8_t scratch[512];
     ssize_t k;
     while ((k = msg_read(ws, scratch, sizeof scratch, ctx)) > 0) {
@@ -793,6 +838,62 @@ static int start_message(gorc_ws *ws, int *type, gorc_ctx *ctx)
     return 0;
 }
 
+/* The rest of the message just started, whole, into a malloc'd NUL-terminated buffer;
+ * decoded by the extension when it had RSV1 (and then checked to be UTF-8 if text). */
+static ssize_t read_whole(gorc_ws *ws, char **out, gorc_ctx *ctx)
+{
+    char *m = NULL;
+    size_t len = 0, cap = 0;
+    for (;;) {
+        size_t want = ws->frem > 0 ? (size_t)ws->frem : 0;
+        if (len + want + 1 > cap) {
+            size_t ncap = cap ? cap : 64;
+            while (ncap < len + want + 1)
+                ncap *= 2;
+            char *nm = realloc(m, ncap);
+            if (nm == NULL) {
+                free(m);
+                return -ENOMEM; /* the message's rest is skipped by the next read */
+            }
+            m = nm;
+            cap = ncap;
+        }
+        ssize_t k = msg_read(ws, (uint8_t *)m + len, cap - len - 1, ctx);
+        if (k < 0) {
+            free(m);
+            return k;
+        }
+        if (k == 0)
+            break;
+        len += (size_t)k;
+    }
+    if (ws->mcomp) {
+        void *d = NULL;
+        size_t dn = 0;
+        size_t max = ws->max_msg >= 0 ? (size_t)ws->max_msg : SIZE_MAX - 1;
+        int r = ws->ext->decode(ws->ext_state, m, len, max, &d, &dn);
+        free(m);
+        if (r == -ENOMEM)
+            return r;
+        if (r < 0)
+            return fail(ws, r == GORC_WS_ETOOBIG ? GORC_WS_CLOSE_TOO_BIG : GORC_WS_CLOSE_BAD_DATA);
+        m = realloc(d, dn + 1);
+        if (m == NULL) {
+            free(d);
+            return -ENOMEM;
+        }
+        len = dn;
+        gorc__ws_utf8 u = {0};
+        if (ws->mtext && (!gorc__ws_utf8_feed(&u, (uint8_t *)m, len) || !gorc__ws_utf8_done(&u))) {
+            free(m);
+            return fail(ws, GORC_WS_CLOSE_BAD_DATA);
+        }
+    }
+    m[len] = 0;
+    *out = m;
+    return (ssize_t)len;
+}
+
 int gorc_ws_next_message(gorc_ws *ws, int *type, gorc_ctx *ctx)
 {
     if (ws == NULL || type == NULL)
@@ -801,6 +902,14 @@ int gorc_ws_next_message(gorc_ws *ws, int *type, gorc_ctx *ctx)
     if (r < 0)
         return r;
     r = start_message(ws, type, ctx);
+    if (r == 0 && ws->mcomp) { /* encoded: decoded whole, then served from memory */
+        ws->mtext = *type == GORC_WS_TEXT;
+        ssize_t k = read_whole(ws, &ws->dmsg, ctx);
+        if (k < 0)
+            r = (int)k;
+        ws->dlen = k < 0 ? 0 : (size_t)k;
+        ws->dpos = 0;
+    }
     ws->streaming = r == 0;
     rend(ws);
     return r;
@@ -813,7 +922,18 @@ ssize_t gorc_ws_read(gorc_ws *ws, void *buf, size_t n, gorc_ctx *ctx)
     int r = rbegin(ws);
     if (r < 0)
         return r;
-    ssize_t k = ws->streaming ? msg_read(ws, buf, n, ctx) : -EINVAL;
+    ssize_t k;
+    if (!ws->streaming) {
+        k = -EINVAL;
+    } else if (ws->dmsg) {
+        size_t left = ws->dlen - ws->dpos;
+        k = (ssize_t)(n < left ? n : left);
+        if (k > 0)
+            memcpy(buf, ws->dmsg + ws->dpos, (size_t)k);
+        ws->dpos += (size_t)k;
+    } else {
+        k = msg_read(ws, buf, n, ctx);
+    }
     rend(ws);
     return k;
 }
@@ -832,37 +952,10 @@ ssize_t gorc_ws_read_message(gorc_ws *ws, int *type, char **out, gorc_ctx *ctx)
         rend(ws);
         return r;
     }
-    char *m = NULL;
-    size_t len = 0, cap = 0;
-    for (;;) {
-        size_t want = ws->frem > 0 ? (size_t)ws->frem : 0;
-        if (len + want + 1 > cap) {
-            size_t ncap = cap ? cap : 64;
-            while (ncap < len + want + 1)
-                ncap *= 2;
-            char *nm = realloc(m, ncap);
-            if (nm == NULL) {
-                free(m);
-                rend(ws);
-                return -ENOMEM; /* the message's rest is skipped by the next read */
-            }
-            m = nm;
-            cap = ncap;
-        }
-        ssize_t k = msg_read(ws, (uint8_t *)m + len, cap - len - 1, ctx);
-        if (k < 0) {
-            free(m);
-            rend(ws);
-            return k;
-        }
-        if (k == 0)
-            break;
-        len += (size_t)k;
-    }
+    ws->mtext = *type == GORC_WS_TEXT;
+    ssize_t k = read_whole(ws, out, ctx);
     rend(ws);
-    m[len] = 0;
-    *out = m;
-    return (ssize_t)len;
+    return k;
 }
 
 int gorc_ws_close_status(gorc_ws *ws, char *reason, size_t n)
@@ -1006,6 +1099,69 @@ static bool key_ok(const char *k)
     return true;
 }
 
+/* Split an extension offer "name; a; b=1" into its name (NUL-terminated in name[0..nn)) and
+ * its parameters (a pointer into e, up to its end). False when the name does not fit. */
+static bool ext_split(gorc__http_slice e, char *name, size_t nn, gorc__http_slice *params)
+{
+    size_t i = 0;
+    while (i < e.n && e.p[i] != ';')
+        i++;
+    size_t k = i;
+    while (k > 0 && (e.p[k - 1] == ' ' || e.p[k - 1] == '\t'))
+        k--;
+    if (k == 0 || k >= nn)
+        return false;
+    memcpy(name, e.p, k);
+    name[k] = 0;
+    size_t j = i < e.n ? i + 1 : i;
+    while (j < e.n && (e.p[j] == ' ' || e.p[j] == '\t'))
+        j++;
+    params->p = e.p + j;
+    params->n = e.n - j;
+    return true;
+}
+
+/* Server: the first of the client's offers of o's extension that it accepts. Appends the
+ * response header to b. 0, or -ENOMEM. */
+static int ext_accept(gorc_ws *ws, const gorc_http_request *r, const gorc_ws_opts *o,
+                      gorc__http_sbuf *b)
+{
+    const gorc_ws_extension *x = o ? o->extension : NULL;
+    if (x == NULL)
+        return 0;
+    for (size_t i = 0; i < r->num_headers; i++) {
+        if (strcasecmp(r->headers[i].name, "Sec-WebSocket-Extensions") != 0)
+            continue;
+        gorc__http_slice rest = {r->headers[i].value, strlen(r->headers[i].value)}, e, prm;
+        while (gorc__http_list_next(&rest, &e)) {
+            char name[64], params[256], resp[256];
+            if (!ext_split(e, name, sizeof name, &prm) || strcmp(name, x->name) != 0 ||
+                prm.n >= sizeof params)
+                continue;
+            memcpy(params, prm.p, prm.n);
+            params[prm.n] = 0;
+            resp[0] = 0;
+            void *st = NULL;
+            int a = x->accept(x->arg, params, resp, sizeof resp, &st);
+            if (a < 0)
+                return a;
+            if (a == 0)
+                continue;
+            ws->ext = x;
+            ws->ext_state = st;
+            gorc__http_sbuf_str(b, "Sec-WebSocket-Extensions: ");
+            gorc__http_sbuf_str(b, x->name);
+            if (resp[0]) {
+                gorc__http_sbuf_str(b, "; ");
+                gorc__http_sbuf_str(b, resp);
+            }
+            gorc__http_sbuf_str(b, "\r\n");
+            return 0;
+        }
+    }
+    return 0;
+}
+
 /* The first of the server's subprotocols that the client offered, or NULL. */
 static const char *pick_proto(const gorc_http_request *r, const gorc_ws_opts *o)
 {
@@ -1061,11 +1217,12 @@ int gorc_ws_upgrade(gorc_ws **out, gorc_http_rw *w, gorc_http_request *r, const 
         gorc__http_sbuf_str(&b, proto);
         gorc__http_sbuf_str(&b, "\r\n");
     }
+    int xr = ext_accept(ws, r, o, &b);
     put_extra_headers(&b, o);
     gorc__http_sbuf_str(&b, "\r\n");
-    if (b.oom) {
+    if (b.oom || xr < 0) {
         free(b.p);
-        free(ws);
+        ws_free(ws);
         gorc_http_error(w, 500, "out of memory");
         return -ENOMEM;
     }
@@ -1074,8 +1231,7 @@ int gorc_ws_upgrade(gorc_ws **out, gorc_http_rw *w, gorc_http_request *r, const 
     int rc = gorc_http_rw_hijack(w, &ws->c, &extra, &nextra);
     if (rc < 0) {
         free(b.p);
-        free(ws->proto);
-        free(ws);
+        ws_free(ws);
         return rc;
     }
     ws->rbuf = (uint8_t *)extra;
@@ -1177,9 +1333,23 @@ static int client_handshake(gorc_ws **out, gorc_conn *c, const url_parts *u, con
             gorc__http_sbuf_str(&b, s[1] ? ", " : "\r\n");
         }
     }
+    const gorc_ws_extension *x = o ? o->extension : NULL;
+    int err = 0;
+    if (x) {
+        char offer[256] = "";
+        err = x->offer(x->arg, offer, sizeof offer);
+        gorc__http_sbuf_str(&b, "Sec-WebSocket-Extensions: ");
+        gorc__http_sbuf_str(&b, x->name);
+        if (offer[0]) {
+            gorc__http_sbuf_str(&b, "; ");
+            gorc__http_sbuf_str(&b, offer);
+        }
+        gorc__http_sbuf_str(&b, "\r\n");
+    }
     put_extra_headers(&b, o);
     gorc__http_sbuf_str(&b, "\r\n");
-    int err = b.oom ? -ENOMEM : 0;
+    if (b.oom)
+        err = -ENOMEM;
     if (deadline) {
         gorc_conn_set_read_deadline(c, deadline);
         gorc_conn_set_write_deadline(c, deadline);
@@ -1248,11 +1418,31 @@ static int client_handshake(gorc_ws **out, gorc_conn *c, const url_parts *u, con
         const gorc__http_header *ext =
             gorc__http_header_find(hdrs, resp.num_headers, "sec-websocket-extensions", 24, NULL);
         if (resp.status != 101 || !up || !conn || acc == NULL || acc->value.n != 28 ||
-            memcmp(acc->value.p, accept, 28) != 0 || ext != NULL ||
-            (pr && !offered(o, pr->value.p, pr->value.n)))
+            memcmp(acc->value.p, accept, 28) != 0 || (pr && !offered(o, pr->value.p, pr->value.n)))
             err = GORC_WS_EHANDSHAKE;
         else if (pr && (ws->proto = strndup(pr->value.p, pr->value.n)) == NULL)
             err = -ENOMEM;
+        if (err == 0 && ext != NULL) { /* only what we offered, once */
+            gorc__http_slice xrest = ext->value, xe, prm;
+            char name[64], params[256];
+            if (x == NULL || !gorc__http_list_next(&xrest, &xe) ||
+                !ext_split(xe, name, sizeof name, &prm) || strcmp(name, x->name) != 0 ||
+                prm.n >= sizeof params || gorc__http_list_next(&xrest, &xe) ||
+                gorc__http_header_find(hdrs, resp.num_headers, "sec-websocket-extensions", 24,
+                                       ext) != NULL) {
+                err = GORC_WS_EHANDSHAKE;
+            } else {
+                memcpy(params, prm.p, prm.n);
+                params[prm.n] = 0;
+                void *st = NULL;
+                if (x->confirm(x->arg, params, &st) < 0)
+                    err = GORC_WS_EHANDSHAKE;
+                else {
+                    ws->ext = x;
+                    ws->ext_state = st;
+                }
+            }
+        }
     }
     if (err < 0) {
         if (buf)

@@ -13,6 +13,7 @@
 #include <gorc_signal.h>
 #include <gorc_version.h>
 #include <gorc_websocket.h>
+#include <gorc_wsdeflate.h>
 
 #ifdef __cplusplus
 struct service {
