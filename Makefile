@@ -161,9 +161,9 @@ $(B)/tests/http_e2e_server: tests/e2e/http_e2e_server.c $(B)/libgorc.a
 	$(CC) $(TEST_CFLAGS) $< $(B)/libgorc.a -o $@ $(LDFLAGS)
 
 # The gorc side of tests/e2e/ws-e2e (Python's websockets, Chromium); not a cmocka test.
-$(B)/tests/ws_e2e_server: tests/e2e/ws_e2e_server.c $(B)/libgorc.a
+$(B)/tests/ws_e2e_server: tests/e2e/ws_e2e_server.c $(B)/libgorc_wsdeflate.a $(B)/libgorc.a
 	@mkdir -p $(dir $@) $(B)/dep
-	$(CC) $(TEST_CFLAGS) $< $(B)/libgorc.a -o $@ $(LDFLAGS)
+	$(CC) $(TEST_CFLAGS) $< $(B)/libgorc_wsdeflate.a $(B)/libgorc.a -o $@ $(LDFLAGS) -lz
 
 # test_wsdeflate links the extension library and zlib too.
 $(B)/tests/test_wsdeflate: tests/unit/test_wsdeflate.c $(B)/libgorc_wsdeflate.a $(B)/libgorc.a

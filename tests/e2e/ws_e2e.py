@@ -16,9 +16,11 @@ against gorc's, for tests/e2e/ws-e2e.
 Exit status 0 when every check passed.
 """
 import asyncio
+import os
 import sys
 
 import websockets
+import websockets.extensions.permessage_deflate
 
 failures = 0
 
@@ -70,6 +72,38 @@ async def client(url):
         except websockets.ConnectionClosed as e:
             check("a message over /small's 1 KiB limit is refused with 1009",
                   e.rcvd is not None and e.rcvd.code == 1009, e)
+    # permessage-deflate (websockets offers it by default; /echoz accepts it).
+    async with websockets.connect(url + "echoz", max_size=2 ** 21) as ws:
+        names = [e.name for e in ws.extensions]
+        check("permessage-deflate negotiated with the gorc server", names == ["permessage-deflate"],
+              names)
+        good = True
+        for n in (0, 10, 100, 5000, 70000, 1 << 20):
+            for _ in range(3):  # context takeover: each message depends on the last
+                text = "".join("deflate %d " % (i % 97) for i in range(n // 8))[:n]
+                await ws.send(text)
+                good = good and await ws.recv() == text
+        data = os.urandom(100000)
+        await ws.send(data)
+        good = good and await ws.recv() == data
+        check("compressed echo of text and binary, 0 B to 1 MiB, repeated", good)
+    async with websockets.connect(url + "echoz", max_size=2 ** 21,
+                                  extensions=[websockets.extensions.permessage_deflate.
+                                              ClientPerMessageDeflateFactory(
+                                                  server_no_context_takeover=True,
+                                                  client_no_context_takeover=True,
+                                                  server_max_window_bits=10)]) as ws:
+        ext = ws.extensions[0] if ws.extensions else None
+        check("no context takeover and a 10-bit server window negotiated",
+              ext is not None and ext.remote_no_context_takeover and
+              ext.local_no_context_takeover and ext.remote_max_window_bits == 10,
+              ext and vars(ext))
+        good = True
+        for i in range(20):
+            text = "message %d " % i * 500
+            await ws.send(text)
+            good = good and await ws.recv() == text
+        check("compressed echo without context takeover", good)
     # Many connections at once, each echoing.
     async def one(i):
         async with websockets.connect(url + "echo") as ws:
@@ -89,13 +123,14 @@ async def server():
         except websockets.ConnectionClosed:
             pass
         if not closed.done():
-            closed.set_result((ws.close_code, ws.close_reason))
+            closed.set_result((ws.close_code, ws.close_reason,
+                               ",".join(e.name for e in ws.extensions) or "none"))
 
     async with websockets.serve(echo, "127.0.0.1", 0, max_size=2 ** 21) as srv:
         port = srv.sockets[0].getsockname()[1]
         print("listening on ws://127.0.0.1:%d/" % port, flush=True)
-        code, reason = await asyncio.wait_for(closed, 20)
-        print("closed %s %s" % (code, reason), flush=True)
+        code, reason, ext = await asyncio.wait_for(closed, 20)
+        print("closed %s %s %s" % (code, reason, ext), flush=True)
 
 
 def raw_viewer(hostport, room):

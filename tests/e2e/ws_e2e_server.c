@@ -3,25 +3,26 @@
  *
  *   ws_e2e_server serve ADDR     WebSocket echo on ws://ADDR/echo (subprotocols "chat",
  *                                "superchat"; 1 MiB message limit), a 1 KiB-limit echo on
- *                                /small, and a page on / whose script talks to /echo and
+ *                                /small, the echo with permessage-deflate on /echoz, and a
+ *                                page on / whose script talks to /echoz and
  *                                writes what it saw into the DOM (for headless Chromium).
  *                                Prints "listening on ADDR" and serves until killed.
- *   ws_e2e_server client URL     a gorc client against another implementation's echo
- *                                server: messages of many sizes and both types, fragments,
- *                                a batch, a ping, then a close with code 4000; prints "ok" and
- *                                exits 0, or prints what went wrong and exits 1.
+ *   ws_e2e_server client URL [z] a gorc client (offering permessage-deflate with z) against another
+ * implementation's echo server: messages of many sizes and both types, fragments, a batch, a ping,
+ * then a close with code 4000; prints "ok" and exits 0, or prints what went wrong and exits 1.
  */
 #include <gorc_websocket.h>
+#include <gorc_wsdeflate.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 static const char page[] =
     "<!DOCTYPE html><html><head><meta charset=\"utf-8\"><title>ws e2e</title></head><body>\n"
-    "<p id=\"status\">running</p><p id=\"proto\"></p><p id=\"count\">0</p>\n"
+    "<p id=\"status\">running</p><p id=\"proto\"></p><p id=\"ext\"></p><p id=\"count\">0</p>\n"
     "<script>\n"
     "const st = document.getElementById('status');\n"
-    "const ws = new WebSocket('ws://' + location.host + '/echo', ['superchat', 'chat']);\n"
+    "const ws = new WebSocket('ws://' + location.host + '/echoz', ['superchat', 'chat']);\n"
     "ws.binaryType = 'arraybuffer';\n"
     "const sent = [];\n"
     "for (let i = 0; i < 50; i++) sent.push('message ' + i + ' "
@@ -29,6 +30,7 @@ static const char page[] =
     "sent.push('x'.repeat(70000));\n"
     "let got = 0, bin = false;\n"
     "ws.onopen = () => { document.getElementById('proto').textContent = ws.protocol;\n"
+    "  document.getElementById('ext').textContent = ws.extensions;\n"
     "  for (const m of sent) ws.send(m);\n"
     "  const b = new Uint8Array(1000); for (let i = 0; i < b.length; i++) b[i] = i & 255;\n"
     "  ws.send(b); };\n"
@@ -48,21 +50,24 @@ static const char page[] =
     "</script></body></html>\n";
 
 static const char *const protos[] = {"chat", "superchat", NULL};
+static gorc_ws_extension *deflate;
 
 static void handler(gorc_http_rw *w, gorc_http_request *r, void *arg)
 {
     (void)arg;
-    bool small = strcmp(r->path, "/small") == 0;
+    bool small = strcmp(r->path, "/small") == 0, z = strcmp(r->path, "/echoz") == 0;
     if (strcmp(r->path, "/") == 0) {
         gorc_http_rw_set_header(w, "Content-Type", "text/html; charset=utf-8");
         gorc_http_rw_write_string(w, page);
         return;
     }
-    if (!small && strcmp(r->path, "/echo") != 0) {
+    if (!small && !z && strcmp(r->path, "/echo") != 0) {
         gorc_http_error(w, 404, NULL);
         return;
     }
-    gorc_ws_opts o = {.subprotocols = protos, .max_message = small ? 1024 : 1 << 20};
+    gorc_ws_opts o = {.subprotocols = protos,
+                      .max_message = small ? 1024 : 1 << 20,
+                      .extension = z ? deflate : NULL};
     gorc_ws *ws;
     if (gorc_ws_upgrade(&ws, w, r, &o) < 0)
         return;
@@ -96,10 +101,11 @@ static bool expect(gorc_ws *ws, int type, const char *p, size_t n)
     return ok;
 }
 
-static void client(const char *url)
+static void client(const char *url, bool z)
 {
     gorc_ws *ws;
-    int r = gorc_ws_dial(&ws, url, NULL, NULL);
+    gorc_ws_opts o = {.extension = z ? deflate : NULL};
+    int r = gorc_ws_dial(&ws, url, &o, NULL);
     if (r < 0) {
         printf("dial %s: %s\n", url, gorc_strerror(r));
         return;
@@ -139,12 +145,13 @@ out:
 }
 
 static const char *arg_mode, *arg_addr;
+static bool arg_z;
 
 static void run(void *unused)
 {
     (void)unused;
     if (strcmp(arg_mode, "client") == 0) {
-        client(arg_addr);
+        client(arg_addr, arg_z);
         return;
     }
     gorc_listener *l;
@@ -165,12 +172,15 @@ static void run(void *unused)
 
 int main(int argc, char **argv)
 {
-    if (argc != 3 || (strcmp(argv[1], "serve") != 0 && strcmp(argv[1], "client") != 0)) {
-        fprintf(stderr, "usage: ws_e2e_server serve ADDR | client URL\n");
+    if (argc < 3 || argc > 4 || (strcmp(argv[1], "serve") != 0 && strcmp(argv[1], "client") != 0)) {
+        fprintf(stderr, "usage: ws_e2e_server serve ADDR | client URL [z]\n");
         return 2;
     }
     arg_mode = argv[1];
     arg_addr = argv[2];
+    arg_z = argc == 4 && strcmp(argv[3], "z") == 0;
+    if (gorc_wsdeflate_new(&deflate, NULL) != 0)
+        return 1;
     if (gorc_main(run, NULL) != 0)
         return 1;
     return rc;
