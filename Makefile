@@ -85,11 +85,13 @@ SRC_HTTP    := src/http/parse.c src/http/common.c src/http/server.c src/http/mux
                src/http/fs.c src/http/client.c
 # Restarts that drop nothing (docs/restart.md): handing listeners to a new process.
 SRC_RESTART := src/restart/restart.c
+SRC_WS      := src/websocket/frame.c src/websocket/websocket.c
 LIB_SRC := $(SRC_OS) $(SRC_RUNTIME) $(SRC_TIME) $(SRC_CONTEXT) $(SRC_NET) $(SRC_SIGNAL) $(SRC_HTTP) \
-           $(SRC_RESTART)
+           $(SRC_RESTART) $(SRC_WS)
 LIB_OBJ := $(LIB_SRC:src/%.c=$(B)/obj/%.o) $(B)/obj/arch/ctx_asm.o
 PUBLIC_HDRS := include/gorc.h include/gorc_version.h include/gorc_context.h include/gorc_net.h \
-               include/gorc_signal.h include/gorc_bufio.h include/gorc_http.h
+               include/gorc_signal.h include/gorc_bufio.h include/gorc_http.h \
+               include/gorc_websocket.h include/gorc_wsdeflate.h
 PUBLIC_HDRS += include/gorc_restart.h
 
 TESTS := $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_*.c))
@@ -97,6 +99,7 @@ TEST_BIN := $(TESTS:%=$(B)/tests/%) $(B)/tests/crashers
 # Dependency files of programs go to $(B)/dep, not beside the binaries the runners list.
 TEST_CFLAGS = $(CFLAGS) -Itests/lib -MMD -MP -MF $(B)/dep/$(notdir $@).d
 
+.PHONY: wsdeflate
 .PHONY: all lib demo check test test-bins install uninstall bench format lint clean deps fuzz
 all: lib
 lib: $(B)/libgorc.a $(B)/libgorc.so $(B)/gorc.pc
@@ -127,6 +130,24 @@ $(B)/gorc.pc: gorc.pc.in include/gorc_version.h
 
 -include $(LIB_OBJ:.o=.d)
 
+# ---- libgorc_wsdeflate: permessage-deflate (RFC 7692) on zlib, outside the core ----
+# Its own library and .pc, so only programs that compress link zlib; it uses the core's public
+# extension hook (gorc_ws_extension) only.
+WSDEFLATE_OBJ := $(B)/obj/wsdeflate/wsdeflate.o
+WSDEFLATE_SONAME := $(subst libgorc,libgorc_wsdeflate,$(SONAME))
+wsdeflate: $(B)/libgorc_wsdeflate.a $(B)/libgorc_wsdeflate.so $(B)/gorc_wsdeflate.pc
+$(B)/libgorc_wsdeflate.a: $(WSDEFLATE_OBJ)
+	rm -f $@
+	ar rcs $@ $^
+$(B)/libgorc_wsdeflate.so: $(WSDEFLATE_OBJ) $(B)/libgorc.so
+	$(CC) -shared -Wl,-soname,$(WSDEFLATE_SONAME) -Wl,-z,defs $(LDFLAGS) -o $@ $(WSDEFLATE_OBJ) \
+	  -L$(B) -lgorc -lz
+$(B)/gorc_wsdeflate.pc: gorc_wsdeflate.pc.in include/gorc_version.h
+	@mkdir -p $(B)
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' $< > $@
+-include $(WSDEFLATE_OBJ:.o=.d)
+lib: wsdeflate
+
 # ---- tests ----
 
 $(B)/tests/%: tests/unit/%.c $(B)/libgorc.a
@@ -147,6 +168,15 @@ $(B)/tests/restart_e2e_server $(B)/tests/restart_e2e_load: $(B)/tests/restart_e2
   tests/e2e/restart_e2e_%.c $(B)/libgorc.a
 	@mkdir -p $(dir $@) $(B)/dep
 	$(CC) $(TEST_CFLAGS) $< $(B)/libgorc.a -o $@ $(LDFLAGS)
+# The gorc side of tests/e2e/ws-e2e (Python's websockets, Chromium); not a cmocka test.
+$(B)/tests/ws_e2e_server: tests/e2e/ws_e2e_server.c $(B)/libgorc_wsdeflate.a $(B)/libgorc.a
+	@mkdir -p $(dir $@) $(B)/dep
+	$(CC) $(TEST_CFLAGS) $< $(B)/libgorc_wsdeflate.a $(B)/libgorc.a -o $@ $(LDFLAGS) -lz
+
+# test_wsdeflate links the extension library and zlib too.
+$(B)/tests/test_wsdeflate: tests/unit/test_wsdeflate.c $(B)/libgorc_wsdeflate.a $(B)/libgorc.a
+	@mkdir -p $(dir $@) $(B)/dep
+	$(CC) $(TEST_CFLAGS) $< $(B)/libgorc_wsdeflate.a $(B)/libgorc.a -o $@ $(LDFLAGS) $(CMOCKA) -lz
 
 -include $(wildcard $(B)/dep/*.d)
 
@@ -170,14 +200,28 @@ build/fuzz/fuzz_http_parse: tests/fuzz/fuzz_http_parse.c tests/lib/http_parse_si
 	clang -std=c11 -D_GNU_SOURCE -g -O1 -Isrc -Itests/lib $(WARN) -fsanitize=fuzzer,address,undefined \
 	  -fno-sanitize-recover=all src/http/parse.c $< -o $@
 
+# The WebSocket frame codec (src/websocket/frame.c has no dependency of its own).
+FUZZ_WS_SECONDS ?= 10
+build/fuzz/fuzz_ws_frame: tests/fuzz/fuzz_ws_frame.c src/websocket/frame.c src/websocket/frame.h
+	@mkdir -p build/fuzz/corpus-ws_frame
+	clang -std=c11 -D_GNU_SOURCE -g -O1 -Isrc $(WARN) -fsanitize=fuzzer,address,undefined \
+	  -fno-sanitize-recover=all src/websocket/frame.c $< -o $@
+
 # New inputs go to a scratch corpus first (libFuzzer writes into its first directory).
-fuzz: build/fuzz/fuzz_http_parse
+fuzz: build/fuzz/fuzz_http_parse build/fuzz/fuzz_ws_frame
 	build/fuzz/fuzz_http_parse -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 \
 	  build/fuzz/corpus-http_parse tests/fuzz/corpus/http_parse
+	build/fuzz/fuzz_ws_frame -max_total_time=$(FUZZ_WS_SECONDS) -print_final_stats=1 \
+	  build/fuzz/corpus-ws_frame tests/fuzz/corpus/ws_frame
 
 # ---- demo, bench ----
 
 $(B)/examples/%: examples/%.c $(B)/libgorc.a
+	@mkdir -p $(dir $@) $(B)/dep
+	$(CC) $(CFLAGS) -MMD -MP -MF $(B)/dep/$(notdir $@).d $< $(B)/libgorc.a -o $@ $(LDFLAGS)
+
+# Load generators written with gorc (bench/run builds its own copies the same way).
+$(B)/bench/%: bench/c/%.c $(B)/libgorc.a
 	@mkdir -p $(dir $@) $(B)/dep
 	$(CC) $(CFLAGS) -MMD -MP -MF $(B)/dep/$(notdir $@).d $< $(B)/libgorc.a -o $@ $(LDFLAGS)
 
@@ -195,7 +239,12 @@ CMAKEDIR := $(LIBDIR)/cmake/gorc
 install: lib
 	install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(CMAKEDIR)
 	install -m 644 $(PUBLIC_HDRS) $(DESTDIR)$(PREFIX)/include/
-	install -m 644 $(B)/libgorc.a $(DESTDIR)$(LIBDIR)/
+	install -m 644 $(B)/libgorc.a $(B)/libgorc_wsdeflate.a $(DESTDIR)$(LIBDIR)/
+	install -m 755 $(B)/libgorc_wsdeflate.so $(DESTDIR)$(LIBDIR)/libgorc_wsdeflate.so.$(VERSION)
+	ln -sf libgorc_wsdeflate.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(WSDEFLATE_SONAME)
+	ln -sf $(WSDEFLATE_SONAME) $(DESTDIR)$(LIBDIR)/libgorc_wsdeflate.so
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' gorc_wsdeflate.pc.in \
+	  > $(DESTDIR)$(LIBDIR)/pkgconfig/gorc_wsdeflate.pc
 	install -m 755 $(B)/libgorc.so $(DESTDIR)$(LIBDIR)/libgorc.so.$(VERSION)
 	ln -sf libgorc.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
 	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libgorc.so
@@ -208,8 +257,8 @@ install: lib
 
 uninstall:
 	rm -f $(PUBLIC_HDRS:include/%=$(DESTDIR)$(PREFIX)/include/%) \
-	      $(DESTDIR)$(LIBDIR)/libgorc.* \
-	      $(DESTDIR)$(LIBDIR)/pkgconfig/gorc.pc
+	      $(DESTDIR)$(LIBDIR)/libgorc.* $(DESTDIR)$(LIBDIR)/libgorc_wsdeflate.* \
+	      $(DESTDIR)$(LIBDIR)/pkgconfig/gorc.pc $(DESTDIR)$(LIBDIR)/pkgconfig/gorc_wsdeflate.pc
 	rm -rf $(DESTDIR)$(CMAKEDIR)
 
 # ---- hygiene ----

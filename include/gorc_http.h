@@ -176,6 +176,19 @@ GORC_API int gorc_http_redirect(gorc_http_rw *w, const char *url, int code);
 GORC_API int gorc_http_rw_status(const gorc_http_rw *w);
 GORC_API bool gorc_http_rw_sent(const gorc_http_rw *w);
 
+/* Take over the request's connection (WebSocket, CONNECT tunnels): the server sends nothing
+ * more on it, forgets it (shutdown neither closes nor waits for it) and hands the caller its
+ * reference, with no deadlines set; the caller closes it. Bytes the server had already read
+ * past the request go to a malloc'd *buffered (free it; NULL and *nbuffered 0 when there
+ * are none). The request's buffers go back to the server's pool: r's strings and headers
+ * are invalid after the call (copy what you need first); later writes on w fail with
+ * -EALREADY. Returns 0, -EINVAL (NULL w or out, only one of buffered and nbuffered NULL, or
+ * both NULL while bytes are buffered), -EALREADY (the head was sent, or already hijacked),
+ * -ENOMEM, or an error as gorc_http_rw_write (sending earlier pipelined responses failed).
+ * Go: http.Hijacker.Hijack, http.ResponseController.Hijack. */
+GORC_API int gorc_http_rw_hijack(gorc_http_rw *w, gorc_conn **out, char **buffered,
+                                 size_t *nbuffered);
+
 /* ------------------------------------------------------------------------------------------
  * Server
  * ---------------------------------------------------------------------------------------- */

@@ -165,6 +165,7 @@ struct hconn {
     _Atomic bool unwatching; /* the handler returned: the watcher's wake-up is not the peer */
     gorc_waitgroup wwg;
     int64_t marked_at; /* when a shutdown marked it idle (C_MARKED); protected by s->mu */
+    bool hijacked; /* gorc_http_rw_hijack gave c away (c is NULL from then on) */
 };
 
 typedef struct lnode {
@@ -182,6 +183,7 @@ struct gorc_http_server {
     _Atomic bool closing;
     _Atomic int serving;
     gorc_ctx *base; /* parent of every request context; cancelled by close, shutdown deadline */
+    _Atomic int hijacked_running; /* handlers still running after a hijack (free waits) */
     _Atomic uint64_t requests, conns_total, conns_open, conns_active, bad_requests, timeouts;
 };
 
@@ -203,7 +205,7 @@ static void watch_peer(void *arg)
 /* Watch the client once the body is read and nothing of a next request is buffered. */
 static void start_watch(hconn *h)
 {
-    if (h->watching || h->ctx == NULL ||
+    if (h->watching || h->ctx == NULL || h->hijacked ||
         !(h->req.body_done || h->req.body == GORC__HTTP_BODY_NONE) || h->rlen > h->rpos)
         return;
     if (gorc_waitgroup_go(&h->wwg, watch_peer, h) == 0)
@@ -1519,6 +1521,11 @@ static void serve_conn(void *arg)
         if (h->ctx)
             end_ctx(h);
         atomic_fetch_add(&s->requests, 1);
+        if (h->hijacked) {
+            conn_free(h);
+            atomic_fetch_sub(&s->hijacked_running, 1); /* last touch of s */
+            return;
+        }
         if (!finish_request(h))
             break;
     }
@@ -1576,6 +1583,72 @@ static bool conn_start(gorc_http_server *s, gorc_conn *c, bool late)
         return false;
     }
     return true;
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Hijacking (WebSocket and other protocols that take over the connection)
+ *
+ * The handler gets the connection and the bytes already read past the request; the server
+ * forgets the connection (shutdown neither closes nor waits for it, as in Go) and gives every
+ * buffer of the request back to the pool at once, so a long-lived hijacked connection holds
+ * none of them. The connection record itself lives until the handler returns.
+ * ---------------------------------------------------------------------------------------- */
+
+int gorc_http_rw_hijack(gorc_http_rw *w, gorc_conn **out, char **buffered, size_t *nbuffered)
+{
+    if (w == NULL || out == NULL || (buffered == NULL) != (nbuffered == NULL))
+        return -EINVAL;
+    hconn *h = w->h;
+    if (h->hijacked || w->sent)
+        return -EALREADY;
+    if (w->err)
+        return w->err;
+    int r = flush_out(h); /* responses to earlier pipelined requests */
+    if (r < 0)
+        return r;
+    size_t extra = h->rlen > h->rpos ? h->rlen - h->rpos : 0;
+    if (extra > 0 && buffered == NULL)
+        return -EINVAL; /* bytes the caller would lose */
+    char *copy = NULL;
+    if (extra > 0) {
+        copy = malloc(extra);
+        if (copy == NULL)
+            return -ENOMEM;
+        memcpy(copy, h->rbuf + h->rpos, extra);
+    }
+    if (h->watching) { /* the request context's watcher waits on the connection: call it off */
+        atomic_store(&h->unwatching, true);
+        gorc_conn_set_read_deadline(h->c, gorc_now() - 1);
+        gorc_waitgroup_wait(&h->wwg);
+        h->watching = false;
+        atomic_store(&h->unwatching, false);
+    }
+    gorc_conn_set_deadline(h->c, 0);
+    gorc_http_server *s = h->s;
+    atomic_fetch_add(&s->hijacked_running, 1);
+    conn_unlink(h);
+    atomic_store(&h->state, C_CLOSED);
+    atomic_fetch_sub(&s->conns_active, 1);
+    atomic_fetch_sub(&s->conns_open, 1);
+    *out = h->c;
+    h->c = NULL;
+    h->hijacked = true;
+    h->keep = false;
+    h->req.body_done = true;
+    w->sent = true;
+    w->err = -EALREADY;
+    arena_reset(&h->ar);
+    buf_release(&h->rbuf, &h->rcap);
+    buf_release(&h->wbuf, &h->wcap);
+    buf_release(&w->bbuf, &w->bcap);
+    w->blen = 0;
+    drop_hdrs(h);
+    h->rlen = h->rpos = h->hlen = h->wlen = 0;
+    if (buffered) {
+        *buffered = copy;
+        *nbuffered = extra;
+    }
+    return 0;
 }
 
 /* ------------------------------------------------------------------------------------------
@@ -1810,7 +1883,8 @@ void gorc_http_server_free(gorc_http_server *s)
     if (s == NULL)
         return;
     /* Connection goroutines may still be returning from handlers after a forced close. */
-    while (atomic_load(&s->conns_open) > 0 || atomic_load(&s->serving) > 0)
+    while (atomic_load(&s->conns_open) > 0 || atomic_load(&s->serving) > 0 ||
+           atomic_load(&s->hijacked_running) > 0)
         gorc_sleep(GORC_MILLISECOND);
     gorc_ctx_cancel(s->base);
     gorc_ctx_release(s->base);

@@ -12,6 +12,7 @@
 #include "runtime/runtime.h"
 #include "gorc_http.h"
 #include "gorc_net.h"
+#include "gorc_websocket.h"
 
 #include <string.h>
 
@@ -35,6 +36,12 @@ static const errtext own[] = {
     {GORC_HTTP_ETOOMANYREDIRECTS, "http: stopped after too many redirects"},
     {GORC_HTTP_EBADMSG, "malformed HTTP message"},
     {GORC_HTTP_ETOOLARGE, "http: request body too large"},
+    {GORC_WS_ECLOSED, "websocket: close sent or received, or transport endpoint is not connected"},
+    {GORC_WS_EPROTO, "websocket: protocol error (the connection was failed with 1002)"},
+    {GORC_WS_EBADDATA, "websocket: invalid UTF-8 in a text message (failed with 1007)"},
+    {GORC_WS_ETOOBIG,
+     "websocket: message or frame too big (failed with 1009), or message too long"},
+    {GORC_WS_EHANDSHAKE, "websocket: bad handshake"},
 };
 
 const char *gorc_strerror(int err)

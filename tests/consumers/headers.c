@@ -13,6 +13,8 @@
 #include <gorc_restart.h>
 #include <gorc_signal.h>
 #include <gorc_version.h>
+#include <gorc_websocket.h>
+#include <gorc_wsdeflate.h>
 
 #ifdef __cplusplus
 struct service {
@@ -46,6 +48,7 @@ headers_fnptr headers_used[] = {
     (headers_fnptr)&gorc_http_rw_write,
     (headers_fnptr)&gorc_http_client_get,
     (headers_fnptr)&gorc_ctx_with_cancel,
+    (headers_fnptr)&gorc_ws_upgrade,
 };
 
 int headers_service_size(void)

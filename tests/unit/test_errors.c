@@ -12,6 +12,7 @@
 #include <gorc_http.h>
 #include <gorc_net.h>
 
+#include <gorc_websocket.h>
 #include <limits.h>
 #include <string.h>
 
@@ -35,6 +36,11 @@ static void test_own_meanings(void **state)
         {GORC_HTTP_ETOOMANYREDIRECTS, "redirects"},
         {GORC_HTTP_EBADMSG, "malformed HTTP"},
         {GORC_HTTP_ETOOLARGE, "body too large"},
+        {GORC_WS_ECLOSED, "websocket: close"},
+        {GORC_WS_EPROTO, "1002"},
+        {GORC_WS_EBADDATA, "1007"},
+        {GORC_WS_ETOOBIG, "1009"},
+        {GORC_WS_EHANDSHAKE, "bad handshake"},
     };
     for (size_t i = 0; i < sizeof own / sizeof own[0]; i++) {
         const char *m = gorc_strerror(own[i].code);
