@@ -165,7 +165,7 @@ struct hconn {
     _Atomic bool unwatching; /* the handler returned: the watcher's wake-up is not the peer */
     gorc_waitgroup wwg;
     int64_t marked_at; /* when a shutdown marked it idle (C_MARKED); protected by s->mu */
-    bool hijacked; /* gorc_http_rw_hijack gave c away (c is NULL from then on) */
+    bool hijacked;     /* gorc_http_rw_hijack gave c away (c is NULL from then on) */
 };
 
 typedef struct lnode {
