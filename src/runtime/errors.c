@@ -12,6 +12,7 @@
 #include "runtime/runtime.h"
 #include "gorc_http.h"
 #include "gorc_net.h"
+#include "gorc_tls.h" /* the TLS codes' names only: the core does not link OpenSSL */
 
 #include <string.h>
 
@@ -35,6 +36,16 @@ static const errtext own[] = {
     {GORC_HTTP_ETOOMANYREDIRECTS, "http: stopped after too many redirects"},
     {GORC_HTTP_EBADMSG, "malformed HTTP message"},
     {GORC_HTTP_ETOOLARGE, "http: request body too large"},
+    /* libgorc_tls's handshake failures (gorc_tls.h); these errno values mean nothing else in
+     * gorc, so the TLS meaning comes first. */
+    {GORC_ETLSHANDSHAKE, "tls: handshake failure (alert, malformed handshake, no common cipher "
+                         "or application protocol), or protocol error"},
+    {GORC_ETLSEXPIRED, "x509: certificate has expired or is not yet valid"},
+    {GORC_ETLSHOSTNAME, "x509: certificate is not valid for the host name"},
+    {GORC_ETLSUNKNOWNCA, "x509: certificate signed by unknown authority"},
+    {GORC_ETLSVERSION, "tls: no protocol version in common (protocol version not supported)"},
+    {GORC_ETLSBADCERT, "tls: cannot load certificate or key (unreadable, malformed or "
+                       "mismatched)"},
 };
 
 const char *gorc_strerror(int err)
