@@ -86,8 +86,10 @@ typedef struct h2stream {
     void *route;
     /* State below is protected by c->mu. */
     bool queued, running, handler_done, closed, reset;
-    bool active; /* counted in c->nactive (from the request head to the record's end) */
-    int err;     /* sticky: the stream or the connection is gone (-ECONNRESET, -EPIPE, ...) */
+    bool active;    /* counted in c->nactive (from the request head to the record's end) */
+    bool rst_after; /* the client still sends a body nobody reads: RST_STREAM(NO_ERROR) once
+                       our END_STREAM is out (sooner, nghttp2 would send it first) */
+    int err;        /* sticky: the stream or the connection is gone (-ECONNRESET, -EPIPE, ...) */
     gorc_ctx *ctx;
     /* Request body: bytes received and not yet read. */
     char *in;
@@ -844,7 +846,7 @@ static void handler_main(void *arg)
         if (left)
             nghttp2_session_consume(c->sess, st->id, left);
         if (!st->in_eof)
-            nghttp2_submit_rst_stream(c->sess, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_NO_ERROR);
+            st->rst_after = true;
         kick(c);
     }
     if (st->ctx)
@@ -895,7 +897,7 @@ static void answer_refused(h2stream *st, int status)
     nghttp2_nv nv[] = {{(uint8_t *)":status", (uint8_t *)s, 7, 3, NGHTTP2_NV_FLAG_NONE}};
     nghttp2_submit_response(c->sess, st->id, nv, 1, NULL);
     if (!st->in_eof)
-        nghttp2_submit_rst_stream(c->sess, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_NO_ERROR);
+        st->rst_after = true;
     st->handler_done = true;
 }
 
@@ -1238,6 +1240,27 @@ static void writer_main(void *arg)
     gorc_waitgroup_done(&c->wwg);
 }
 
+/* Count the connection errors we send, whoever detected them (nghttp2 answers most protocol
+ * errors itself). */
+static int on_frame_send(nghttp2_session *sess, const nghttp2_frame *f, void *user)
+{
+    h2conn *c = user;
+    if ((f->hd.type == NGHTTP2_HEADERS || f->hd.type == NGHTTP2_DATA) &&
+        (f->hd.flags & NGHTTP2_FLAG_END_STREAM)) {
+        h2stream *st = nghttp2_session_get_stream_user_data(sess, f->hd.stream_id);
+        if (st && st->rst_after && !st->in_eof) {
+            st->rst_after = false;
+            nghttp2_submit_rst_stream(sess, NGHTTP2_FLAG_NONE, st->id, NGHTTP2_NO_ERROR);
+        }
+    }
+    if (f->hd.type == NGHTTP2_GOAWAY && f->goaway.error_code != NGHTTP2_NO_ERROR)
+        atomic_fetch_add(f->goaway.error_code == NGHTTP2_ENHANCE_YOUR_CALM
+                             ? &c->srv->calm_goaways
+                             : &c->srv->protocol_errors,
+                         1);
+    return 0;
+}
+
 static nghttp2_session_callbacks *cbs;
 static pthread_once_t cbs_once = PTHREAD_ONCE_INIT;
 
@@ -1253,6 +1276,7 @@ static void cbs_make(void)
     nghttp2_session_callbacks_set_on_frame_recv_callback(cbs, on_frame_recv);
     nghttp2_session_callbacks_set_on_data_chunk_recv_callback(cbs, on_data_chunk);
     nghttp2_session_callbacks_set_on_stream_close_callback(cbs, on_stream_close);
+    nghttp2_session_callbacks_set_on_frame_send_callback(cbs, on_frame_send);
 }
 
 /* The callbacks every session shares (made once; NULL when out of memory). */
@@ -1262,17 +1286,15 @@ static nghttp2_session_callbacks *callbacks(void)
     return cbs;
 }
 
+/* End the session after mem_recv failed or a defence fired (on_frame_sent counts it). */
 static void feed_fatal(h2conn *c, int rv)
 {
-    gorc_http2_server *srv = c->srv;
-    if (c->fatal == NGHTTP2_ENHANCE_YOUR_CALM || rv == NGHTTP2_ERR_FLOODED) {
-        atomic_fetch_add(&srv->calm_goaways, 1);
+    if (c->fatal == NGHTTP2_ENHANCE_YOUR_CALM || rv == NGHTTP2_ERR_FLOODED)
         nghttp2_session_terminate_session(c->sess, NGHTTP2_ENHANCE_YOUR_CALM);
-    } else {
-        atomic_fetch_add(&srv->protocol_errors, 1);
-        if (rv != NGHTTP2_ERR_BAD_CLIENT_MAGIC)
-            nghttp2_session_terminate_session(c->sess, NGHTTP2_PROTOCOL_ERROR);
-    }
+    else if (rv == NGHTTP2_ERR_BAD_CLIENT_MAGIC)
+        atomic_fetch_add(&c->srv->protocol_errors, 1); /* not HTTP/2: no GOAWAY to send */
+    else
+        nghttp2_session_terminate_session(c->sess, NGHTTP2_PROTOCOL_ERROR);
 }
 
 /* Feed bytes to the session (under mu). false: the connection must end. */
