@@ -2,6 +2,7 @@
 """tests/e2e/http2_e2e.py - frame-level HTTP/2 checks of the h2c server (tests/e2e/http2-e2e).
 
 Usage: http2_e2e.py SERVER_BINARY [--only NAME]
+       http2_e2e.py SERVER_BINARY --mutate COUNT    (COUNT randomly damaged connections)
 
 Starts SERVER_BINARY (tests/e2e/http2_e2e_server.c) itself, with the options each group of
 checks needs, on 127.0.0.1, and talks to it with Python's h2 (Debian python3-h2) for the
@@ -564,11 +565,71 @@ def protocol_errors(binary):
         srv.stop()
 
 
+def mutate(binary, count):
+    """count connections of valid frame sequences with random damage; the server must survive
+    (an ASan build aborts on any memory error) and still answer."""
+    import random
+    rnd = random.Random(1234)
+    srv = Server(binary, "--read-header-timeout", "300", "--idle-timeout", "300", "--read-timeout", "500")
+    try:
+        for i in range(count):
+            enc = hpack.Encoder()
+            frames = [PREFACE, frame(SETTINGS, 0, 0, struct.pack(">HI", 4, rnd.choice([0, 100, 65535, 1 << 20])))]
+            for sid in range(1, 2 * rnd.randint(1, 6), 2):
+                path = rnd.choice(["/hello", "/echo", "/big/20000", "/trailers", "/info", "/wait/50", "/status/204"])
+                method = "POST" if path in ("/echo", "/trailers") else "GET"
+                hs = [(":method", method), (":path", path), (":scheme", "http"), (":authority", "x"),
+                      ("x-r", "v" * rnd.randint(0, 300))]
+                body = os.urandom(rnd.randint(0, 3000)) if method == "POST" else b""
+                frames.append(frame(HEADERS, END_HEADERS | (0 if body else END_STREAM), sid, enc.encode(hs)))
+                if body:
+                    frames.append(frame(DATA, END_STREAM, sid, body))
+                frames.append(rnd.choice([frame(WINDOW_UPDATE, 0, sid, struct.pack(">I", 1000)),
+                                          frame(PING, 0, 0, b"abcdefgh"),
+                                          frame(PRIORITY, 0, sid, struct.pack(">IB", 0, 16)),
+                                          frame(RST_STREAM, 0, sid, struct.pack(">I", 8)), b""]))
+            data = bytearray(b"".join(frames))
+            for _ in range(rnd.randint(1, 8)):
+                op, pos = rnd.random(), rnd.randrange(len(PREFACE) if i % 50 == 0 else 24, len(data))
+                if op < 0.5:
+                    data[pos] = rnd.randrange(256)
+                elif op < 0.7:
+                    del data[pos:pos + rnd.randint(1, 20)]
+                elif op < 0.9:
+                    data[pos:pos] = os.urandom(rnd.randint(1, 20))
+                else:
+                    data = data[:pos]
+                if len(data) <= 24:
+                    break
+            try:
+                sk = socket.create_connection(("127.0.0.1", srv.port), timeout=2)
+                sk.sendall(bytes(data))
+                sk.settimeout(0.3 if i % 10 == 0 else 0.05)
+                try:
+                    while sk.recv(65536):
+                        pass
+                except (socket.timeout, ConnectionResetError):
+                    pass
+                sk.close()
+            except OSError:
+                pass
+            if srv.p.poll() is not None:
+                break
+        ok = srv.p.poll() is None and srv.alive()
+        err = b"" if ok else srv.p.stderr.read()[-3000:]
+        result(ok, "%d mutated HTTP/2 connections: server alive and answering%s" % (count, "" if ok else ": " + err.decode(errors="replace")))
+    finally:
+        srv.stop()
+
+
 GROUPS = [basics, shutdown, idle, rapid_reset, continuation_flood, control_floods, hpack_bombs, protocol_errors]
 
 
 def main():
     binary = sys.argv[1]
+    if len(sys.argv) > 3 and sys.argv[2] == "--mutate":
+        mutate(binary, int(sys.argv[3]))
+        sys.exit(min(fails, 100))
     only = sys.argv[3] if len(sys.argv) > 3 and sys.argv[2] == "--only" else None
     for g in GROUPS:
         if only and g.__name__ != only:
