@@ -143,7 +143,7 @@ $(B)/tests/http_e2e_server: tests/e2e/http_e2e_server.c $(B)/libgorc.a
 # ---- libgorc_http2: HTTP/2 on nghttp2, its own library (docs/http2.md) ----
 # Only the core's exported API and nghttp2; a program that does not use HTTP/2 links neither.
 # The arm64 variant links Debian's libnghttp2-dev:arm64 (multiarch, scripts/install-deps).
-SRC_HTTP2 := src/http2/server.c
+SRC_HTTP2 := src/http2/server.c src/http2/client.c
 HTTP2_OBJ := $(SRC_HTTP2:src/%.c=$(B)/obj/%.o)
 HTTP2_LIBS := -lnghttp2
 HTTP2_SONAME := $(subst libgorc,libgorc_http2,$(SONAME))
@@ -163,7 +163,7 @@ $(B)/gorc-http2.pc: gorc-http2.pc.in include/gorc_version.h
 	@mkdir -p $(B)
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' $< > $@
 
-$(B)/tests/test_http2%: tests/unit/test_http2%.c $(B)/libgorc_http2.a $(B)/libgorc.a
+$(HTTP2_TESTS:%=$(B)/tests/%): $(B)/tests/%: tests/unit/%.c $(B)/libgorc_http2.a $(B)/libgorc.a
 	@mkdir -p $(dir $@) $(B)/dep
 	$(CC) $(TEST_CFLAGS) $< $(B)/libgorc_http2.a $(B)/libgorc.a -o $@ $(LDFLAGS) $(HTTP2_LIBS) \
 	  $(CMOCKA)

@@ -436,6 +436,25 @@ GORC_API const char *gorc_http_content_type(const char *filename);
 
 typedef struct gorc_http_client gorc_http_client;
 
+/* A transport's answer "not mine": the request goes out over HTTP/1.1 instead. */
+#define GORC_HTTP_ENOTHANDLED (-ENOPROTOOPT)
+
+struct gorc_http_response;
+
+/* One hop of a request as the client resolved it, for another transport (round_trip below). */
+typedef struct gorc_http_round_trip {
+    const struct gorc_http_client_request *req; /* headers, body source and context */
+    const char *method;                         /* after redirects (a 303 turns POST into GET) */
+    const char *scheme;                         /* "http" */
+    const char *authority;                      /* the Host header / :authority to send */
+    const char *dial;                           /* "host:port" to connect to */
+    const char *target;                         /* "/path?query", escaped */
+    const char *url;                            /* the whole URL (the response's url) */
+    bool send_body;                             /* false when a redirect dropped the body */
+    int64_t deadline;                           /* of the whole exchange (absolute; 0: none) */
+    int64_t response_header_timeout;            /* the client's option (0: none) */
+} gorc_http_round_trip;
+
 /* Client options. Zero fields are defaults, negative durations "no limit". */
 typedef struct gorc_http_client_opts {
     int64_t connect_timeout;          /* per connection attempt (default 30 s) */
@@ -446,6 +465,12 @@ typedef struct gorc_http_client_opts {
     int64_t idle_conn_timeout;        /* idle pooled connection lifetime (90 s) */
     size_t max_response_header_bytes; /* default 64 KiB */
     bool disable_keepalive;
+    /* Another transport (Go: Transport.RegisterProtocol, http2.ConfigureTransports; filled by
+     * gorc_http2_configure_client). Called for every hop, redirects included, before any
+     * HTTP/1.1 connection is taken: it answers with 0 and *out (a response with its own ops),
+     * an error as gorc_http_client_do's, or GORC_HTTP_ENOTHANDLED to let HTTP/1.1 send it. */
+    int (*round_trip)(void *arg, const gorc_http_round_trip *rt, struct gorc_http_response **out);
+    void *round_trip_arg;
 } gorc_http_client_opts;
 
 /* A request to send. url is "http://host[:port]/path?query" (https is not supported). */
@@ -470,6 +495,12 @@ typedef struct gorc_http_client_request {
     gorc_ctx *ctx;
 } gorc_http_client_request;
 
+/* A response's methods, for a transport other than the built-in HTTP/1.1 one. */
+typedef struct gorc_http_response_ops {
+    ssize_t (*read)(void *impl, void *buf, size_t n); /* gorc_http_response_read */
+    void (*close)(void *impl);                        /* gorc_http_response_close */
+} gorc_http_response_ops;
+
 /* A response. Fields are read-only and live until gorc_http_response_close. */
 typedef struct gorc_http_response {
     int status;
@@ -479,6 +510,10 @@ typedef struct gorc_http_response {
     size_t num_headers;
     int64_t content_length; /* -1 when unknown (chunked or until close) */
     const char *url;        /* the URL that answered (after redirects) */
+    int proto_major;        /* 1, or 2 for HTTP/2 */
+    /* The transport that made the response (NULL: the built-in HTTP/1.1 client). */
+    const gorc_http_response_ops *ops;
+    void *impl;
 } gorc_http_response;
 
 /* Make a client. 0 and *out, -EINVAL (NULL out), -ENOMEM. Go: &http.Client{Transport: ...}. */

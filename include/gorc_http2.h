@@ -78,6 +78,39 @@ GORC_API void gorc_http2_server_stats_get(gorc_http2_server *h, gorc_http2_serve
 /* Free after gorc_http_server_free of its server (NULL is ignored). */
 GORC_API void gorc_http2_server_free(gorc_http2_server *h);
 
+/* ------------------------------------------------------------------------------------------
+ * Client
+ * ---------------------------------------------------------------------------------------- */
+
+typedef struct gorc_http2_client gorc_http2_client;
+
+/* HTTP/2 client options. Zero fields mean the defaults. */
+typedef struct gorc_http2_client_opts {
+    /* Speak HTTP/2 at once to http:// URLs (h2c with prior knowledge; Go 1.24:
+     * Transport.Protocols.UnencryptedHTTP2). Without it http:// goes out over HTTP/1.1. */
+    bool h2c_prior_knowledge;
+    uint32_t stream_window; /* response bytes in flight per stream (default 1 MiB) */
+    uint32_t conn_window;   /* the same per connection (default 1 MiB) */
+} gorc_http2_client_opts;
+
+/* Send the requests of a gorc_http_client made with o over HTTP/2: fills o->round_trip and
+ * o->round_trip_arg (call before gorc_http_client_new). Concurrent requests to one host share
+ * one connection, within the server's stream limit and flow-control windows; redirects,
+ * timeouts and contexts work as over HTTP/1.1. Requests it does not take (http:// without
+ * h2c_prior_knowledge) go out over HTTP/1.1. Returns 0 and *out, -EINVAL (NULL o or out, a
+ * window over 2^31 - 1), -ENOMEM. Go: http2.ConfigureTransports. */
+GORC_API int gorc_http2_configure_client(gorc_http_client_opts *o,
+                                         const gorc_http2_client_opts *opts,
+                                         gorc_http2_client **out);
+
+/* HTTP/2 connections open now (-EINVAL for NULL), and connections dialed so far (0 for NULL). */
+GORC_API int gorc_http2_client_conns(gorc_http2_client *c);
+GORC_API uint64_t gorc_http2_client_dials(gorc_http2_client *c);
+
+/* Close the connections and free, after gorc_http_client_free of the client it configured
+ * (NULL is ignored). */
+GORC_API void gorc_http2_client_free(gorc_http2_client *c);
+
 /* The nghttp2 version libgorc_http2 runs with ("1.52.0"). */
 GORC_API const char *gorc_http2_nghttp2_version(void);
 
