@@ -328,6 +328,10 @@ GORC_API int gorc_http_server_close(gorc_http_server *s);
 /* Copy the counters. */
 GORC_API void gorc_http_server_stats_get(gorc_http_server *s, gorc_http_server_stats *out);
 
+/* A protocol's connection handler (see gorc_http_server_set_next_proto). */
+typedef void (*gorc_http_next_proto_fn)(gorc_http_server *s, gorc_conn *c, const void *pre,
+                                        size_t npre, void *arg);
+
 /* Another protocol on the server's connections (libgorc_http2 registers "h2" and "h2c").
  * fn(s, c, pre, npre, arg) takes over connection c on the connection's goroutine and returns
  * when it is done with it (the server then closes c): for a connection whose handshake chose
@@ -338,8 +342,6 @@ GORC_API void gorc_http_server_stats_get(gorc_http_server *s, gorc_http_server_s
  * fn NULL removes proto. Register before serving. Returns 0, -EINVAL (NULL s or proto, a
  * proto of 0 or over 32 bytes), -ENOMEM. Go: Server.TLSNextProto, and for h2c Go 1.24's
  * Server.Protocols.SetUnencryptedHTTP2. */
-typedef void (*gorc_http_next_proto_fn)(gorc_http_server *s, gorc_conn *c, const void *pre,
-                                        size_t npre, void *arg);
 GORC_API int gorc_http_server_set_next_proto(gorc_http_server *s, const char *proto,
                                              gorc_http_next_proto_fn fn, void *arg);
 
