@@ -173,6 +173,11 @@ $(B)/tests/http2_e2e_server: tests/e2e/http2_e2e_server.c $(B)/libgorc_http2.a $
 	@mkdir -p $(dir $@) $(B)/dep
 	$(CC) $(TEST_CFLAGS) $< $(B)/libgorc_http2.a $(B)/libgorc.a -o $@ $(LDFLAGS) $(HTTP2_LIBS)
 
+# The HTTP/2 client run against nginx and h2o by tests/e2e/http2-e2e.
+$(B)/tests/http2_get: tests/e2e/http2_get.c $(B)/libgorc_http2.a $(B)/libgorc.a
+	@mkdir -p $(dir $@) $(B)/dep
+	$(CC) $(TEST_CFLAGS) $< $(B)/libgorc_http2.a $(B)/libgorc.a -o $@ $(LDFLAGS) $(HTTP2_LIBS)
+
 -include $(HTTP2_OBJ:.o=.d)
 
 test-bins: $(TEST_BIN)
@@ -232,7 +237,8 @@ install: lib
 	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libgorc.so
 	# Written here, not copied from the build: PREFIX may differ from the one the build saw.
 	$(call pc_file,$(PREFIX)) > $(DESTDIR)$(LIBDIR)/pkgconfig/gorc.pc
-	sed -e 's|@VERSION@|$(VERSION)|g' -e 's|@SONAME@|$(SONAME)|g' cmake/gorcConfig.cmake.in \
+	sed -e 's|@VERSION@|$(VERSION)|g' -e 's|@SONAME@|$(SONAME)|g' \
+	  -e 's|@HTTP2_SONAME@|$(HTTP2_SONAME)|g' cmake/gorcConfig.cmake.in \
 	  > $(DESTDIR)$(CMAKEDIR)/gorcConfig.cmake
 	sed -e 's|@VERSION@|$(VERSION)|g' cmake/gorcConfigVersion.cmake.in \
 	  > $(DESTDIR)$(CMAKEDIR)/gorcConfigVersion.cmake
