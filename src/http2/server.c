@@ -450,7 +450,11 @@ static int submit_head(h2stream *st, bool final)
     st->no_body = !status_has_body(st->status);
     size_t max = st->nrh + 4;
     nghttp2_nv *nv = arena_alloc(&st->arena, max * sizeof *nv);
-    char status[4], clen[24], date[30];
+    char status[4];
+    /* cppcheck-suppress variableScope ; nv points into it until nghttp2_submit_response */
+    char clen[24];
+    /* cppcheck-suppress variableScope ; the same */
+    char date[30];
     if (nv == NULL)
         return -ENOMEM;
     snprintf(status, sizeof status, "%03d", st->status);
