@@ -596,18 +596,26 @@ static ssize_t rw_write(void *impl, const void *buf, size_t n)
             r = st->err ? st->err : -EPIPE;
             goto out;
         }
-        if (st->out == NULL) {
-            st->out = malloc(cap);
-            if (st->out == NULL) {
-                r = -ENOMEM;
-                goto out;
-            }
-            st->outcap = cap;
-        }
         if (st->outlen == st->outcap && st->outoff > 0) {
             memmove(st->out, st->out + st->outoff, st->outlen - st->outoff);
             st->outlen -= st->outoff;
             st->outoff = 0;
+        }
+        if (st->outlen + n > st->outcap && st->outcap < cap) {
+            /* Grow towards cap: most responses are small, and a 64 KiB buffer per stream
+             * would be a malloc the size of a heap trim each time. */
+            size_t ncap = st->outcap ? st->outcap * 2 : 4096;
+            while (ncap < st->outlen + n && ncap < cap)
+                ncap *= 2;
+            if (ncap > cap)
+                ncap = cap;
+            char *nb = realloc(st->out, ncap);
+            if (nb == NULL) {
+                r = -ENOMEM;
+                goto out;
+            }
+            st->out = nb;
+            st->outcap = ncap;
         }
         size_t space = st->outcap - st->outlen;
         if (space == 0) {
@@ -1184,6 +1192,13 @@ static void writer_main(void *arg)
     int64_t wdl = 0;
     while (buf) {
         bool last = c->writer_exit; /* the reader stopped: one last flush (GOAWAY) */
+        if (c->nrunning > 0 && !last && !c->dead) {
+            /* Handlers are running: let the runnable ones finish first, so that their
+             * responses leave in this write instead of one write each. */
+            gorc_mutex_unlock(&c->mu);
+            gorc_yield();
+            gorc_mutex_lock(&c->mu);
+        }
         size_t n = 0;
         while (!c->dead && n < WBATCH) {
             const uint8_t *p;
