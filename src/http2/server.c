@@ -57,6 +57,7 @@
 #define QUEUE_FACTOR     4     /* queued streams allowed, times max_concurrent_streams */
 #define EMPTY_FRAMES_MAX 1000  /* empty DATA frames a connection may send */
 #define ARENA_BLOCK      4096
+#define ARENA_INLINE     2048 /* the first block, allocated with the stream record */
 
 typedef struct ablock {
     struct ablock *next;
@@ -184,12 +185,14 @@ static char *arena_strndup(ablock **a, const char *s, size_t n)
     return p;
 }
 
-static void arena_free(ablock **a)
+/* Free every block but keep (the one allocated with its owner, or NULL). */
+static void arena_free(ablock **a, const ablock *keep)
 {
     while (*a) {
         ablock *b = *a;
         *a = b->next;
-        free(b);
+        if (b != keep)
+            free(b);
     }
 }
 
@@ -297,9 +300,18 @@ static const gorc_http_rw_ops rw_ops;
 
 static h2stream *stream_new(h2conn *c, int32_t id)
 {
-    h2stream *st = calloc(1, sizeof *st);
+    /* One allocation for the record and the first arena block: a request's fields and its
+     * response head usually fit, so a stream costs one malloc of ours. */
+    size_t rec = (sizeof(h2stream) + 15) & ~(size_t)15;
+    h2stream *st = malloc(rec + ARENA_INLINE);
     if (st == NULL)
         return NULL;
+    memset(st, 0, sizeof *st);
+    ablock *first = (ablock *)(void *)((char *)st + rec);
+    first->next = NULL;
+    first->used = 0;
+    first->cap = ARENA_INLINE - sizeof(ablock);
+    st->arena = first;
     st->c = c;
     st->id = id;
     st->status = 200;
@@ -352,7 +364,8 @@ static void stream_free(h2stream *st)
     gorc_http_rw_free(st->rw);
     free(st->in);
     free(st->out);
-    arena_free(&st->arena);
+    arena_free(&st->arena, (const ablock *)(const void *)((const char *)st +
+                                                          ((sizeof(h2stream) + 15) & ~(size_t)15)));
     free(st);
 }
 
@@ -604,7 +617,7 @@ static ssize_t rw_write(void *impl, const void *buf, size_t n)
         if (st->outlen + n > st->outcap && st->outcap < cap) {
             /* Grow towards cap: most responses are small, and a 64 KiB buffer per stream
              * would be a malloc the size of a heap trim each time. */
-            size_t ncap = st->outcap ? st->outcap * 2 : 4096;
+            size_t ncap = st->outcap ? st->outcap * 2 : 1024;
             while (ncap < st->outlen + n && ncap < cap)
                 ncap *= 2;
             if (ncap > cap)
