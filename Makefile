@@ -46,7 +46,10 @@ SONAME := libgorc.so.$(call ver,MAJOR)
 endif
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
-BASE := -std=c11 -D_GNU_SOURCE -fPIC -pthread -Iinclude -Isrc $(WARN)
+# Frame pointers everywhere, leaf functions included: tracebacks and profiles walk them
+# (src/runtime/traceback.c).
+FRAMEPTR := -fno-omit-frame-pointer -mno-omit-leaf-frame-pointer
+BASE := -std=c11 -D_GNU_SOURCE -fPIC -pthread -Iinclude -Isrc $(WARN) $(FRAMEPTR)
 CFLAGS_release := -O2 -g
 CFLAGS_debug := -O0 -g
 CFLAGS_asan := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
@@ -76,17 +79,18 @@ SRC_OS      := src/os/futex_linux.c src/os/cpus_linux.c src/os/membarrier_linux.
 SRC_RUNTIME := src/runtime/support.c src/runtime/ctx.c src/runtime/stack.c src/runtime/proc.c \
                src/runtime/timer.c src/runtime/chan.c src/runtime/select.c src/runtime/sync.c \
                src/runtime/netpoll.c src/runtime/cancel.c src/runtime/leak.c src/runtime/errors.c \
-               src/runtime/version.c
+               src/runtime/version.c src/runtime/traceback.c src/runtime/pprof.c
 SRC_TIME    := src/time/sleep.c
 SRC_CONTEXT := src/context/context.c src/context/wait.c src/context/group.c
 SRC_NET     := src/net/fd.c src/net/net.c src/net/addr.c src/net/bufio.c
 SRC_SIGNAL  := src/signal/signal.c
 SRC_HTTP    := src/http/parse.c src/http/common.c src/http/server.c src/http/mux.c \
-               src/http/fs.c src/http/client.c
+               src/http/fs.c src/http/client.c src/http/pprof.c
 LIB_SRC := $(SRC_OS) $(SRC_RUNTIME) $(SRC_TIME) $(SRC_CONTEXT) $(SRC_NET) $(SRC_SIGNAL) $(SRC_HTTP)
 LIB_OBJ := $(LIB_SRC:src/%.c=$(B)/obj/%.o) $(B)/obj/arch/ctx_asm.o
 PUBLIC_HDRS := include/gorc.h include/gorc_version.h include/gorc_context.h include/gorc_net.h \
-               include/gorc_signal.h include/gorc_bufio.h include/gorc_http.h
+               include/gorc_signal.h include/gorc_bufio.h include/gorc_http.h \
+               include/gorc_debug.h include/gorc_http_debug.h
 
 TESTS := $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_*.c))
 TEST_BIN := $(TESTS:%=$(B)/tests/%) $(B)/tests/crashers
@@ -135,6 +139,11 @@ $(B)/tests/crashers: tests/unit/crashers.c $(B)/libgorc.a
 
 # The server driven by tests/e2e/http-e2e (curl, ab, wrk, Python, Chromium); not a cmocka test.
 $(B)/tests/http_e2e_server: tests/e2e/http_e2e_server.c $(B)/libgorc.a
+	@mkdir -p $(dir $@) $(B)/dep
+	$(CC) $(TEST_CFLAGS) $< $(B)/libgorc.a -o $@ $(LDFLAGS)
+
+# The program tests/e2e/obs-e2e observes with go tool pprof, promtool and Prometheus.
+$(B)/tests/obs_e2e_server: tests/e2e/obs_e2e_server.c $(B)/libgorc.a
 	@mkdir -p $(dir $@) $(B)/dep
 	$(CC) $(TEST_CFLAGS) $< $(B)/libgorc.a -o $@ $(LDFLAGS)
 

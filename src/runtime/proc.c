@@ -115,6 +115,7 @@ typedef struct gorc__sched {
     int nprocs;
     gorc__p *allp;
     gorc__g *allg; /* every G ever made, newest first (guarded by lock) */
+    gorc__m *allm; /* every M ever started, newest first (guarded by lock) */
 } gorc__sched;
 
 static gorc__sched gorc__s;
@@ -634,6 +635,16 @@ static int newm(gorc__p *p, bool spinning)
     return 0;
 }
 
+gorc__m *gorc__allm(void)
+{
+    return __atomic_load_n(&gorc__s.allm, __ATOMIC_ACQUIRE);
+}
+
+gorc__g *gorc__allg(void)
+{
+    return __atomic_load_n(&gorc__s.allg, __ATOMIC_ACQUIRE);
+}
+
 /* No thread could be made for p (out of memory or address space): p goes back to the idle list
  * and the Ms that exist pick its work up when they next look. Go dies here; a server under
  * memory pressure is better off degraded than dead. Said once on stderr. */
@@ -707,7 +718,7 @@ static gorc__g *gslab_new(void)
     gorc__lock_acquire(&gorc__s.lock);
     for (int i = 0; i < GSLAB; i++) {
         s[i].allnext = gorc__s.allg;
-        gorc__s.allg = &s[i];
+        __atomic_store_n(&gorc__s.allg, &s[i], __ATOMIC_RELEASE);
     }
     gorc__lock_release(&gorc__s.lock);
     return s;
@@ -929,6 +940,7 @@ static void resumed(void)
 static void execute(gorc__m *m, gorc__p *p, gorc__g *from, gorc__g *g, bool from_dies)
 {
     prepare_first_run(p, g);
+    g->nrun++;
     atomic_store_explicit(&g->status, GORC__G_RUNNING, memory_order_relaxed);
     m->curg = g;
     atomic_store_explicit(&p->schedtick, p->schedtick + 1, memory_order_relaxed);
@@ -1005,12 +1017,17 @@ void gorc__park(int reason, void (*unlock)(void *), void *arg)
         g->parkwhen = gorc__nanotime();
         g->waiton = reason == GORC__W_SELECT || reason == GORC__W_SLEEP ? NULL : arg;
     }
+    int64_t t0 = 0;
+    if (GORC__UNLIKELY(atomic_load_explicit(&gorc__blockprof, memory_order_relaxed) != 0))
+        t0 = gorc__nanotime();
     atomic_store_explicit(&g->status, GORC__G_WAITING, memory_order_relaxed);
     m->after = GORC__AFTER_UNLOCK;
     m->after_unlock = unlock;
     m->after_arg = arg;
     m->after_g = g;
     schedule_away(m, g);
+    if (GORC__UNLIKELY(t0 != 0))
+        gorc__block_event(reason, gorc__nanotime() - t0);
 }
 
 void gorc__ready(gorc__g *g)
@@ -1601,6 +1618,13 @@ static void *mstart(void *arg)
     gorc__m *m = arg;
     gorc__tls_m = m;
     m->curg = &m->g0;
+    m->thread = pthread_self();
+    atomic_store(&m->tid, (int)gettid());
+    gorc__lock_acquire(&gorc__s.lock);
+    m->allnext = gorc__s.allm;
+    __atomic_store_n(&gorc__s.allm, m, __ATOMIC_RELEASE);
+    gorc__lock_release(&gorc__s.lock);
+    gorc__prof_thread_start(m);
     pthread_attr_t attr;
     if (pthread_getattr_np(pthread_self(), &attr) == 0) {
         void *lo;
@@ -1626,20 +1650,6 @@ static void *mstart(void *arg)
  * Deadlock detection and goroutine dumps
  * ---------------------------------------------------------------------------------------- */
 
-static const char *status_str(uint32_t s)
-{
-    switch (s) {
-    case GORC__G_RUNNABLE:
-        return "runnable";
-    case GORC__G_RUNNING:
-        return "running";
-    case GORC__G_WAITING:
-        return "waiting";
-    default:
-        return "dead";
-    }
-}
-
 void gorc__each_g(void (*fn)(gorc__g *g, void *arg), void *arg)
 {
     gorc__lock_acquire(&gorc__s.lock);
@@ -1652,34 +1662,11 @@ void gorc__each_g(void (*fn)(gorc__g *g, void *arg), void *arg)
     }
 }
 
-static void dump_one(gorc__g *g, void *arg)
-{
-    FILE *f = arg;
-    uint32_t s = atomic_load(&g->status);
-    {
-        if (s == GORC__G_WAITING || (s == GORC__G_RUNNING && g->waitreason == GORC__W_BLOCKING))
-            fprintf(f, "goroutine %llu [%s]:\n", (unsigned long long)g->id,
-                    gorc__waitreason_str(g->waitreason));
-        else
-            fprintf(f, "goroutine %llu [%s]:\n", (unsigned long long)g->id, status_str(s));
-        fprintf(f, "\tstarted at %p(%p)\n", (void *)(uintptr_t)g->fn, g->arg);
-        if (g->spawnpc)
-            fprintf(f, "\tcreated at %p by goroutine %llu\n", (void *)g->spawnpc,
-                    (unsigned long long)g->parent);
-        fputc('\n', f);
-    }
-}
-
-static void dump_all(FILE *f)
-{
-    gorc__each_g(dump_one, f);
-}
-
 void gorc_dump(void)
 {
     if (pthread_once(&init_once, gorc__init) != 0)
         return;
-    dump_all(stderr);
+    gorc__dump_all(stderr, false);
     fflush(stderr);
 }
 
@@ -1721,7 +1708,8 @@ static void check_dead(void)
     if (!atomic_compare_exchange_strong(&dead_reported, &zero, 1))
         return;
     fprintf(stderr, "fatal error: all goroutines are asleep - deadlock!\n\n");
-    dump_all(stderr);
+    if (gorc__traceback_level() > 0)
+        gorc__dump_all(stderr, false);
     fflush(stderr);
     _exit(2);
 }
@@ -1905,6 +1893,7 @@ void gorc__init(void)
         pidleput(p);
     }
     gorc__stack_init();
+    gorc__traceback_init();
     if (gorc__netpoll_init() != 0) {
         init_err = -EAGAIN;
         return;

@@ -401,8 +401,10 @@ static void on_fault(int sig, siginfo_t *si, void *uc)
     gorc__m *m = gorc__getm();
     gorc__g *g = m ? m->curg : NULL;
     char *a = si->si_addr;
-    if (g && g->stk.lo && a < g->stk.lo && a >= g->stk.lo - page_size * 16)
+    if (g && g->stk.lo && a < g->stk.lo && a >= g->stk.lo - page_size * 16) {
+        m->faultuc = uc;
         overflow(g, "guard page hit");
+    }
     /* Not ours: hand over to the previous disposition. */
     struct sigaction *old = sig == SIGBUS ? &old_bus : &old_segv;
     if (old->sa_flags & SA_SIGINFO) {
