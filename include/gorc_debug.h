@@ -123,6 +123,50 @@ GORC_API void gorc_set_block_profile_rate(int64_t rate);
  * records the unlocker's). */
 GORC_API int gorc_set_mutex_profile_fraction(int rate);
 
+/* ------------------------------------------------------------------------------------------
+ * Runtime metrics (Go's runtime/metrics)
+ * ---------------------------------------------------------------------------------------- */
+
+typedef enum gorc_metric_kind {
+    GORC_METRIC_BAD = 0,   /* no metric of that name */
+    GORC_METRIC_COUNTER,   /* only grows: events since start */
+    GORC_METRIC_GAUGE,     /* a level now */
+    GORC_METRIC_HISTOGRAM, /* counts per bucket */
+} gorc_metric_kind;
+
+/* A metric: its name (Go's form: "/sched/latencies:seconds", the unit after the colon), what
+ * it means, its kind. Names and meanings are stable; new metrics may be added. */
+typedef struct gorc_metric_desc {
+    const char *name;
+    const char *description;
+    gorc_metric_kind kind;
+} gorc_metric_desc;
+
+/* Every metric (the array is static; *n gets its length when n is not NULL). It cannot fail.
+ * Go: metrics.All. */
+GORC_API const gorc_metric_desc *gorc_metrics_all(size_t *n);
+
+#define GORC_METRIC_MAX_BUCKETS 32
+
+/* One value to read: set name, gorc_metrics_read fills the rest. */
+typedef struct gorc_metric_sample {
+    const char *name;      /* in */
+    gorc_metric_kind kind; /* GORC_METRIC_BAD for an unknown name */
+    uint64_t value;        /* counters and gauges; for a histogram, its total count */
+    /* Histograms: counts[i] values fell in [bounds[i], bounds[i + 1]) (in the metric's unit;
+     * the last bound is +Inf), for i < nbuckets; sum is their total (NAN if unknown). */
+    size_t nbuckets;
+    const double *bounds;
+    uint64_t counts[GORC_METRIC_MAX_BUCKETS];
+    double sum;
+} gorc_metric_sample;
+
+/* Read the named metrics into samples[0..n). Costs the caller a walk over every thread and
+ * goroutine; the scheduler keeps per-thread counters and is never slowed by it. It cannot
+ * fail (unknown names get GORC_METRIC_BAD; so does every sample if the runtime cannot start).
+ * Go: metrics.Read. */
+GORC_API void gorc_metrics_read(gorc_metric_sample *samples, size_t n);
+
 #ifdef __cplusplus
 }
 #endif

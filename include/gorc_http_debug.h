@@ -38,6 +38,18 @@ GORC_API void gorc_http_pprof_named(gorc_http_rw *w, gorc_http_request *r, void 
 /* The program's command line, NUL-separated arguments as text. Go: pprof.Cmdline. */
 GORC_API void gorc_http_pprof_cmdline(gorc_http_rw *w, gorc_http_request *r, void *arg);
 
+/* The runtime metrics (gorc_metrics_read) and, when s is not NULL, server s's counters in
+ * Prometheus' text format 0.0.4: requests by method and status class, a request duration
+ * histogram, bytes in and out, open, active and accepted connections, rejected requests by
+ * status, timeouts. *text is malloc'd and NUL-terminated (free it), *len its length. Returns
+ * 0, -EINVAL (NULL text or len), -ENOMEM. */
+GORC_API int gorc_http_metrics_text(gorc_http_server *s, char **text, size_t *len);
+
+/* Serve gorc_http_metrics_text for the server given as arg (or NULL: runtime metrics only);
+ * 500 when out of memory. Mount it as "GET /metrics" after gorc_http_server_new.
+ * Go: promhttp.Handler. */
+GORC_API void gorc_http_metrics_handler(gorc_http_rw *w, gorc_http_request *r, void *server);
+
 #ifdef __cplusplus
 }
 #endif

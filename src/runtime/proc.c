@@ -114,8 +114,9 @@ typedef struct gorc__sched {
     _Atomic uint32_t monitor_futex;
     int nprocs;
     gorc__p *allp;
-    gorc__g *allg; /* every G ever made, newest first (guarded by lock) */
-    gorc__m *allm; /* every M ever started, newest first (guarded by lock) */
+    gorc__g *allg;           /* every G ever made, newest first (guarded by lock) */
+    gorc__m *allm;           /* every M ever started, newest first (guarded by lock) */
+    _Atomic int64_t retakes; /* Ps the monitor took from their M (written by the monitor) */
 } gorc__sched;
 
 static gorc__sched gorc__s;
@@ -937,10 +938,36 @@ static void resumed(void)
     p_leave(m);
 }
 
+/* One readying in 8 is timed: the clock is read twice per 8 switches, not twice per switch. */
+static inline void note_ready(gorc__m *m, gorc__g *g)
+{
+    if (m == NULL)
+        return;
+    gorc__stat_add(&m->stats.wakeups, 1);
+    if (GORC__UNLIKELY((++m->stats.latpick & 7) == 0))
+        g->readytime = gorc__nanotime();
+}
+
+static void sched_latency(gorc__m *m, int64_t d)
+{
+    int b = 0;
+    uint64_t us = d > 0 ? (uint64_t)d / 1000 : 0;
+    if (us > 0)
+        b = 64 - __builtin_clzll(us);
+    if (b >= GORC__LAT_BUCKETS)
+        b = GORC__LAT_BUCKETS - 1;
+    gorc__stat_add(&m->stats.lat[b], 1);
+    gorc__stat_add(&m->stats.latsum, d > 0 ? (uint64_t)d : 0);
+}
+
 static void execute(gorc__m *m, gorc__p *p, gorc__g *from, gorc__g *g, bool from_dies)
 {
     prepare_first_run(p, g);
     g->nrun++;
+    if (GORC__UNLIKELY(g->readytime != 0)) {
+        sched_latency(m, gorc__nanotime() - g->readytime);
+        g->readytime = 0;
+    }
     atomic_store_explicit(&g->status, GORC__G_RUNNING, memory_order_relaxed);
     m->curg = g;
     atomic_store_explicit(&p->schedtick, p->schedtick + 1, memory_order_relaxed);
@@ -1013,6 +1040,7 @@ void gorc__park(int reason, void (*unlock)(void *), void *arg)
     }
     gorc__g *g = m->curg;
     g->waitreason = (uint8_t)reason;
+    gorc__stat_add(&m->stats.parks, 1);
     if (GORC__UNLIKELY(atomic_load_explicit(&gorc__leak_on, memory_order_relaxed))) {
         g->parkwhen = gorc__nanotime();
         g->waiton = reason == GORC__W_SELECT || reason == GORC__W_SLEEP ? NULL : arg;
@@ -1038,8 +1066,9 @@ void gorc__ready(gorc__g *g)
         return;
     }
     g->waitreason = GORC__W_NONE;
-    atomic_store_explicit(&g->status, GORC__G_RUNNABLE, memory_order_relaxed);
     gorc__m *m = gorc__getm();
+    note_ready(m, g);
+    atomic_store_explicit(&g->status, GORC__G_RUNNABLE, memory_order_relaxed);
     gorc__p *p = NULL;
     bool held = m && in_sched(m);
     if (m)
@@ -1066,6 +1095,7 @@ void gorc__ready_batch(gorc__g *const *gs, int n)
         if (i + 1 < n)
             __builtin_prefetch(gs[i + 1], 1);
         g->waitreason = GORC__W_NONE;
+        note_ready(m, g);
         atomic_store_explicit(&g->status, GORC__G_RUNNABLE, memory_order_relaxed);
         if (p)
             runqput(p, g, false);
@@ -1088,9 +1118,11 @@ void gorc__inject(gorc__g *head, gorc__g *tail, int n)
         return;
     gorc__g *buf[64], *next;
     int k = 0;
+    gorc__m *m = gorc__getm();
     gorc__lock_acquire(&gorc__s.lock);
     for (gorc__g *g = head; g; g = next) {
         next = g->schedlink;
+        note_ready(m, g);
         atomic_store_explicit(&g->status, GORC__G_RUNNABLE, memory_order_relaxed);
         buf[k++] = g;
         if (k == 64 || next == NULL) {
@@ -1126,6 +1158,7 @@ static void g_start(void *arg)
         gorc__futex_wake(&mainwait, 1);
     }
     atomic_store(&g->status, GORC__G_DEAD);
+    gorc__stat_add(&m->stats.exits, 1);
     m->after = GORC__AFTER_EXIT;
     m->after_g = g;
     schedule_away(m, g);
@@ -1186,6 +1219,12 @@ static int spawn(gorc_fn fn, void *arg, size_t stack_req, bool is_main, uintptr_
     g->parent = m && m->curg != &m->g0 ? m->curg->id : 0;
     g->waiton = NULL;
     g->id = atomic_fetch_add_explicit(&gorc__s.goidgen, 1, memory_order_relaxed) + 1;
+    g->readytime = 0;
+    if (m) {
+        gorc__stat_add(&m->stats.spawns, 1);
+        if (GORC__UNLIKELY((++m->stats.latpick & 7) == 0))
+            g->readytime = gorc__nanotime();
+    }
     count_goroutines(p, 1);
     atomic_store_explicit(&g->status, GORC__G_RUNNABLE, memory_order_release);
     if (p) {
@@ -1285,6 +1324,7 @@ void gorc_blocking_enter(void)
         return;
     m->inblocking = true;
     m->curg->waitreason = GORC__W_BLOCKING;
+    gorc__stat_add(&m->stats.blocking, 1);
     /* Counted like an M whose P was taken: it still runs a goroutine that can wake others. */
     atomic_fetch_add(&gorc__s.nlostp, 1);
     gorc__p *p = p_enter(m);
@@ -1414,8 +1454,10 @@ static gorc__g *steal_work(gorc__p *p, int64_t now)
                 }
             }
             gorc__g *g = runqsteal(p, p2, last);
-            if (g)
+            if (g) {
+                gorc__stat_add(&gorc__getm()->stats.steals, 1);
                 return g;
+            }
         }
     }
     return NULL;
@@ -1548,6 +1590,8 @@ static gorc__g *poll_ready(bool block, gorc__m *m)
             return NULL;
         head = gorc__netpoll(0, &tail, &n);
         atomic_store(&gorc__s.lastpoll, gorc__nanotime());
+        gorc__stat_add(&m->stats.pollwaits, 1);
+        gorc__stat_add(&m->stats.pollready, (uint64_t)n);
         if (n == 0)
             return NULL;
         return take_batch(m->p, head);
@@ -1566,6 +1610,8 @@ static gorc__g *poll_ready(bool block, gorc__m *m)
     }
     head = gorc__netpoll(timeout, &tail, &n);
     atomic_store(&gorc__s.lastpoll, gorc__nanotime());
+    gorc__stat_add(&m->stats.pollwaits, 1);
+    gorc__stat_add(&m->stats.pollready, (uint64_t)n);
     atomic_store(&gorc__s.pollwhen, 0);
     atomic_store(&gorc__s.npolling, 0);
     gorc__lock_acquire(&gorc__s.lock);
@@ -1659,6 +1705,28 @@ void gorc__each_g(void (*fn)(gorc__g *g, void *arg), void *arg)
         uint32_t s = atomic_load(&g->status);
         if (s != GORC__G_FREE && s != GORC__G_DEAD)
             fn(g, arg);
+    }
+}
+
+void gorc__sched_snapshot(gorc__schedsnap *s)
+{
+    memset(s, 0, sizeof *s);
+    s->nprocs = gorc__s.nprocs;
+    s->npidle = atomic_load(&gorc__s.npidle);
+    s->nmspinning = atomic_load(&gorc__s.nmspinning);
+    s->nforeign = atomic_load(&gorc__s.nforeign);
+    s->npolling = atomic_load(&gorc__s.npolling);
+    s->runq_global = atomic_load(&gorc__s.runqsize);
+    s->retakes = atomic_load(&gorc__s.retakes);
+    gorc__lock_acquire(&gorc__s.lock);
+    s->mcount = gorc__s.mcount;
+    gorc__lock_release(&gorc__s.lock);
+    for (int i = 0; i < gorc__s.nprocs; i++) {
+        gorc__p *p = &gorc__s.allp[i];
+        uint32_t h = atomic_load(&p->runqhead), t = atomic_load(&p->runqtail);
+        s->runq_local += (int32_t)(t - h) > 0 ? (int32_t)(t - h) : 0;
+        if (atomic_load(&p->runnext))
+            s->runq_local++;
     }
 }
 
@@ -1821,6 +1889,7 @@ static void retake(int64_t now)
         if (!taken)
             continue;
         atomic_fetch_add(&gorc__s.nlostp, 1);
+        atomic_fetch_add_explicit(&gorc__s.retakes, 1, memory_order_relaxed);
         p->monitor_when = 0;
         startm(p, false);
     }

@@ -159,6 +159,8 @@ struct gorc__g {
     uint32_t nrun;
     _Atomic uint64_t obs_key;  /* (nrun << 8 | status) when obs_since was stamped */
     _Atomic int64_t obs_since; /* first time an observer saw that key */
+    /* When it was made runnable, for one readying in 8 (0: not timed); read when it runs. */
+    int64_t readytime;
 #ifdef GORC__ASAN
     void *asan_fake;
 #endif
@@ -168,6 +170,26 @@ struct gorc__g {
 };
 
 /* ---- Ms ---- */
+
+/* Scheduling latency histogram: bucket i counts waits below 2^i microseconds (the last one
+ * everything longer). */
+#define GORC__LAT_BUCKETS 22
+
+/* Counters of one M for the runtime metrics (metrics.c sums them over every M). Only the M's
+ * own thread writes them, with a relaxed load and store (a plain add, no locked instruction):
+ * the scheduler's hot path never writes a cache line another thread writes. */
+typedef struct gorc__mstats {
+    _Atomic uint64_t spawns, exits, parks, wakeups, steals, blocking, pollwaits, pollready;
+    _Atomic uint64_t lat[GORC__LAT_BUCKETS];
+    _Atomic uint64_t latsum; /* ns, of the sampled waits */
+    uint32_t latpick;        /* every 8th readying is timed */
+} gorc__mstats;
+
+static inline void gorc__stat_add(_Atomic uint64_t *c, uint64_t d)
+{
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + d,
+                          memory_order_relaxed);
+}
 
 /* Deepest stack a traceback or a profile sample records. */
 #define GORC__MAXFRAMES 64
@@ -217,6 +239,7 @@ struct gorc__m {
     struct gorc__profbuf *_Atomic prof;
     /* Set by the fault handler before a fatal report: where the goroutine faulted. */
     const void *faultuc;
+    gorc__mstats stats;
 };
 
 /* ---- Ps ---- */
@@ -389,6 +412,19 @@ typedef struct gorc__waiter {
 void gorc__waitq_push(gorc__waitq *q, gorc__waiter *w);
 gorc__waiter *gorc__waitq_pop(gorc__waitq *q);
 bool gorc__waitq_remove(gorc__waitq *q, gorc__waiter *w);
+
+/* ---- metrics (src/runtime/metrics.c) ---- */
+
+/* The scheduler's own figures, read by proc.c for metrics.c. */
+typedef struct gorc__schedsnap {
+    int64_t nprocs, npidle, nmspinning, mcount, nforeign, npolling;
+    int64_t runq_global, runq_local, retakes;
+} gorc__schedsnap;
+void gorc__sched_snapshot(gorc__schedsnap *s);
+/* Bytes of stacks in the global cache (stack.c). */
+size_t gorc__stack_cached_bytes(void);
+/* Timers in every P's heap (timer.c). */
+int64_t gorc__timers_pending(void);
 
 /* ---- tracebacks (src/runtime/traceback.c) ---- */
 

@@ -441,3 +441,11 @@ void gorc__stack_thread_init(void)
     stack_t ss = {.ss_sp = p, .ss_size = sz, .ss_flags = 0};
     sigaltstack(&ss, NULL);
 }
+
+size_t gorc__stack_cached_bytes(void)
+{
+    gorc__lock_acquire(&glock);
+    size_t n = ngcache;
+    gorc__lock_release(&glock);
+    return n * default_size;
+}

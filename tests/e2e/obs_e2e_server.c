@@ -95,6 +95,8 @@ static void main_fn(void *arg)
     gorc_http_server_opts o = {.handler = gorc_http_mux_serve, .arg = m};
     if (gorc_http_server_new(&srv, &o) != 0)
         exit(1);
+    if (gorc_http_mux_handle(m, "GET /metrics", gorc_http_metrics_handler, srv) != 0)
+        exit(1);
     gorc_listener *l;
     char addr[64];
     snprintf(addr, sizeof addr, "127.0.0.1:%d", port);
