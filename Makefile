@@ -129,6 +129,52 @@ $(B)/gorc.pc: gorc.pc.in include/gorc_version.h
 
 -include $(LIB_OBJ:.o=.d)
 
+# ---- libgorc_symbolize: names and file:line from elfutils' libdw (optional) ----
+# Built when libdw's headers and library are there for $(CC); the core never links it
+# (include/gorc_symbolize.h, docs/observability.md). The arm64 cross build has no libdw:arm64,
+# so there test_symbolize is built without it and skips with a printed reason.
+HAVE_LIBDW := $(shell printf '\043include <elfutils/libdwfl.h>\nint main(void){return dwfl_begin(0)!=0;}' \
+                | $(CC) -x c - -o /dev/null -ldw -lelf 2>/dev/null && echo 1)
+SYM_OBJ := $(B)/obj/symbolize/symbolize.o
+SYM_LIBS := -ldw -lelf
+ifeq ($(HAVE_LIBDW),1)
+lib: $(B)/libgorc_symbolize.a $(B)/libgorc_symbolize.so $(B)/gorc_symbolize.pc
+TEST_SYM_LINK = $(B)/libgorc_symbolize.a $(B)/libgorc.a $(SYM_LIBS)
+TEST_SYM_DEPS = $(B)/libgorc_symbolize.a
+else
+TEST_SYM_LINK = $(B)/libgorc.a
+TEST_SYM_DEPS =
+TEST_SYM_FLAGS = -DGORC_TEST_NO_LIBDW
+endif
+
+$(B)/libgorc_symbolize.a: $(SYM_OBJ)
+	rm -f $@
+	ar rcs $@ $^
+
+$(B)/libgorc_symbolize.so: $(SYM_OBJ) $(B)/libgorc.so
+	$(CC) -shared -Wl,-soname,libgorc_symbolize.so.0 -Wl,-z,defs $(LDFLAGS) -o $@ $(SYM_OBJ) \
+	  -L$(B) -lgorc $(SYM_LIBS)
+
+$(B)/gorc_symbolize.pc: gorc_symbolize.pc.in include/gorc_version.h
+	@mkdir -p $(B)
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' $< > $@
+
+$(B)/tests/test_symbolize: tests/unit/test_symbolize.c $(B)/libgorc.a $(TEST_SYM_DEPS)
+	@mkdir -p $(dir $@) $(B)/dep
+	$(CC) $(TEST_CFLAGS) $(TEST_SYM_FLAGS) $< $(TEST_SYM_LINK) -o $@ $(LDFLAGS) $(CMOCKA)
+
+.PHONY: install-symbolize
+install: install-symbolize
+install-symbolize: lib
+	if [ -f $(B)/libgorc_symbolize.a ]; then \
+	  install -d $(DESTDIR)$(PREFIX)/include $(DESTDIR)$(LIBDIR)/pkgconfig && \
+	  install -m 644 include/gorc_symbolize.h $(DESTDIR)$(PREFIX)/include/ && \
+	  install -m 644 $(B)/libgorc_symbolize.a $(DESTDIR)$(LIBDIR)/ && \
+	  install -m 755 $(B)/libgorc_symbolize.so $(DESTDIR)$(LIBDIR)/libgorc_symbolize.so.0 && \
+	  ln -sf libgorc_symbolize.so.0 $(DESTDIR)$(LIBDIR)/libgorc_symbolize.so && \
+	  sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' gorc_symbolize.pc.in \
+	    > $(DESTDIR)$(LIBDIR)/pkgconfig/gorc_symbolize.pc; fi
+
 # ---- tests ----
 
 $(B)/tests/%: tests/unit/%.c $(B)/libgorc.a

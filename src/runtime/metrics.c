@@ -110,7 +110,7 @@ typedef struct gcount {
     uint64_t running, runnable, waiting, blocking, stack;
 } gcount;
 
-static void count_gs(gcount *c)
+GORC__RACY static void count_gs(gcount *c)
 {
     memset(c, 0, sizeof *c);
     for (gorc__g *g = gorc__allg(); g; g = g->allnext) {

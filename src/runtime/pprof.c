@@ -642,7 +642,7 @@ static uint64_t stack_hash(const uintptr_t *pcs, int n)
 }
 
 /* Every goroutine's stack, grouped by identical stacks (*nout groups). */
-static gstack *goroutine_stacks(size_t *nout, uint64_t *total)
+GORC__RACY static gstack *goroutine_stacks(size_t *nout, uint64_t *total)
 {
     size_t cap = 64, n = 0;
     gstack *gs = malloc(cap * sizeof *gs);

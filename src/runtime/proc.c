@@ -1048,12 +1048,14 @@ void gorc__park(int reason, void (*unlock)(void *), void *arg)
     int64_t t0 = 0;
     if (GORC__UNLIKELY(atomic_load_explicit(&gorc__blockprof, memory_order_relaxed) != 0))
         t0 = gorc__nanotime();
+    g->parkfp = __builtin_frame_address(0);
     atomic_store_explicit(&g->status, GORC__G_WAITING, memory_order_relaxed);
     m->after = GORC__AFTER_UNLOCK;
     m->after_unlock = unlock;
     m->after_arg = arg;
     m->after_g = g;
     schedule_away(m, g);
+    g->parkfp = NULL;
     if (GORC__UNLIKELY(t0 != 0))
         gorc__block_event(reason, gorc__nanotime() - t0);
 }

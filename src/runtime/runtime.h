@@ -159,6 +159,10 @@ struct gorc__g {
     uint32_t nrun;
     _Atomic uint64_t obs_key;  /* (nrun << 8 | status) when obs_since was stamped */
     _Atomic int64_t obs_since; /* first time an observer saw that key */
+    /* gorc__park's frame while the goroutine is parked there (NULL otherwise): tracebacks of
+     * parked goroutines start from it, so equal waits unwind alike however the scheduler's
+     * switch path was inlined. */
+    void *parkfp;
     /* When it was made runnable, for one readying in 8 (0: not timed); read when it runs. */
     int64_t readytime;
 #ifdef GORC__ASAN
@@ -427,6 +431,12 @@ size_t gorc__stack_cached_bytes(void);
 int64_t gorc__timers_pending(void);
 
 /* ---- tracebacks (src/runtime/traceback.c) ---- */
+
+/* On functions that read another thread's scheduling fields (a goroutine's sp, status, wait
+ * reason, an M's current goroutine) for a dump, a profile or a metric: snapshot reads, racy by
+ * design and validated where it matters (a stack walk is bounded and re-checked), so
+ * ThreadSanitizer is told not to instrument them. */
+#define GORC__RACY __attribute__((no_sanitize_thread))
 
 /* Every M ever started, newest first (proc.c). */
 gorc__m *gorc__allm(void);

@@ -90,8 +90,8 @@ static bool in_stack(uintptr_t a, uintptr_t lo, uintptr_t hi)
 
 /* The walk from a thread's interrupted or current registers: on the goroutine's stack if
  * sp is there, else on the M's thread stack (g0). */
-static int unwind_regs(gorc__m *m, uintptr_t pc, uintptr_t fp, uintptr_t sp, uintptr_t *pcs,
-                       int max, uint64_t *goid)
+GORC__RACY static int unwind_regs(gorc__m *m, uintptr_t pc, uintptr_t fp, uintptr_t sp,
+                                  uintptr_t *pcs, int max, uint64_t *goid)
 {
     gorc__g *g = m ? m->curg : NULL;
     *goid = 0;
@@ -150,21 +150,19 @@ static void on_prof(int sig, siginfo_t *si, void *uc)
     errno = saved_errno;
 }
 
-/* The saved frame of a switched-out goroutine: frame pointer and return address. */
-__attribute__((no_sanitize_address, no_sanitize_thread)) static void
-saved_frame(const void *sp, uintptr_t *pc, uintptr_t *fp)
+/* The frame pointer saved by the switch of a switched-out goroutine (the return address into
+ * the switch sits beside it: [56] on x86-64, [88] on AArch64). */
+__attribute__((no_sanitize_address, no_sanitize_thread)) static uintptr_t saved_fp(const void *sp)
 {
     const volatile uintptr_t *f = sp;
 #if defined(__x86_64__)
-    *fp = f[6];
-    *pc = f[7];
+    return f[6];
 #elif defined(__aarch64__)
-    *fp = f[10];
-    *pc = f[11];
+    return f[10];
 #endif
 }
 
-static gorc__m *m_running(gorc__g *g)
+GORC__RACY static gorc__m *m_running(gorc__g *g)
 {
     for (gorc__m *m = gorc__allm(); m; m = m->allnext)
         if (m->curg == g)
@@ -203,7 +201,7 @@ __attribute__((noinline)) static int own_stack(gorc__g *g, uintptr_t *pcs, int m
     return gorc__unwind(0, fp, fp, hi, pcs, max);
 }
 
-int gorc__g_stack(gorc__g *g, uintptr_t *pcs, int max, bool interrupt)
+GORC__RACY int gorc__g_stack(gorc__g *g, uintptr_t *pcs, int max, bool interrupt)
 {
     gorc__m *self = gorc__getm();
     if (self && self->curg == g && g != &self->g0)
@@ -215,11 +213,16 @@ int gorc__g_stack(gorc__g *g, uintptr_t *pcs, int max, bool interrupt)
             void *sp = g->sp;
             if (sp == NULL || g->stk.lo == NULL)
                 return 0; /* never ran: no frames yet */
-            uintptr_t pc, fp, lo = (uintptr_t)g->stk.lo, hi = lo + g->stk.size;
+            uintptr_t lo = (uintptr_t)g->stk.lo, hi = lo + g->stk.size;
             if (!in_stack((uintptr_t)sp, lo, hi))
                 return -1;
-            saved_frame(sp, &pc, &fp);
-            int n = gorc__unwind(pc, fp, (uintptr_t)sp, hi, pcs, max);
+            /* Parked: from gorc__park's own frame (Go's gopark), so the first frame is the
+             * operation that parked and equal waits group together. Otherwise (a yield) from
+             * the frame the switch saved. */
+            uintptr_t fp = (uintptr_t)g->parkfp;
+            if (fp == 0 || !in_stack(fp, lo, hi))
+                fp = saved_fp(sp);
+            int n = gorc__unwind(0, fp, (uintptr_t)sp, hi, pcs, max);
             if (atomic_load(&g->status) == s && g->nrun == nrun)
                 return n;
             continue; /* it ran meanwhile: the frames may be torn */
@@ -314,7 +317,7 @@ static void wr_frame(tbw *w, uintptr_t pc, bool is_ret)
         wr(w, "\t?:0 pc=%p\n", (void *)pc);
 }
 
-static const char *state_str(gorc__g *g, uint32_t s)
+GORC__RACY static const char *state_str(gorc__g *g, uint32_t s)
 {
     if (s == GORC__G_WAITING || (s == GORC__G_RUNNING && g->waitreason == GORC__W_BLOCKING))
         return gorc__waitreason_str(g->waitreason);
@@ -333,7 +336,7 @@ static const char *state_str(gorc__g *g, uint32_t s)
 /* When g entered its present state, as far as anyone can tell: exact while leak tracking
  * records park times, else the first time an observer saw it so (the scheduler never reads
  * the clock for this). */
-static int64_t state_since(gorc__g *g, uint32_t s, int64_t now)
+GORC__RACY static int64_t state_since(gorc__g *g, uint32_t s, int64_t now)
 {
     if (s == GORC__G_WAITING && atomic_load_explicit(&gorc__leak_on, memory_order_relaxed) &&
         g->parkwhen > 0)
@@ -347,7 +350,7 @@ static int64_t state_since(gorc__g *g, uint32_t s, int64_t now)
     return atomic_load(&g->obs_since);
 }
 
-static void wr_g(tbw *w, gorc__g *g, bool interrupt)
+GORC__RACY static void wr_g(tbw *w, gorc__g *g, bool interrupt)
 {
     uint32_t s = atomic_load(&g->status);
     uintptr_t pcs[GORC__MAXFRAMES];
@@ -396,7 +399,7 @@ void gorc__dump_all(FILE *f, bool interrupt)
             wr_g(&w, g, interrupt);
 }
 
-static gorc__g *find_g(uint64_t id)
+GORC__RACY static gorc__g *find_g(uint64_t id)
 {
     for (gorc__g *g = gorc__allg(); g; g = g->allnext)
         if (g->id == id && listed(g))
@@ -448,7 +451,7 @@ int gorc_goroutine_pcs(uint64_t id, uintptr_t *pcs, int max)
     return n < 0 ? -EAGAIN : n;
 }
 
-size_t gorc_goroutines(gorc_goroutine_info *out, size_t n)
+GORC__RACY size_t gorc_goroutines(gorc_goroutine_info *out, size_t n)
 {
     if (gorc__ensure_init() != 0)
         return 0;
@@ -478,7 +481,7 @@ size_t gorc_goroutines(gorc_goroutine_info *out, size_t n)
 /* ---- fatal errors and SIGQUIT ---- */
 
 /* After "fatal error: ...": the stacks GORC_TRACEBACK asks for. */
-void gorc__traceback_fatal(void)
+GORC__RACY void gorc__traceback_fatal(void)
 {
     if (tb_level == 0)
         return;

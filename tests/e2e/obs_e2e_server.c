@@ -4,10 +4,12 @@
  *
  *   obs_e2e_server PORT SECONDS
  *
- * Serves /debug/pprof/... and /metrics on 127.0.0.1:PORT and stops by itself after SECONDS.
+ * Serves /debug/pprof/... and /metrics on 127.0.0.1:PORT (0: any free port) and stops by
+ * itself after SECONDS.
  * Inside, two goroutines burn CPU in functions with recognisable names (obs_hot_spin, exported;
  * obs_static_spin, static), one waits forever on a locked mutex (obs_stuck_on_lock), and
- * GET /slow takes 50 ms, GET /hello answers at once. Prints "listening PORT" once ready.
+ * GET /slow takes 50 ms, GET /hello answers at once. Block and mutex profiling are on. Prints
+ * "listening on 127.0.0.1:PORT" once ready.
  */
 #include <gorc.h>
 #include <gorc_debug.h>
@@ -105,7 +107,10 @@ static void main_fn(void *arg)
         fprintf(stderr, "obs_e2e_server: listen: %s\n", gorc_strerror(rc));
         exit(1);
     }
-    printf("listening %d\n", port);
+    char bound[64];
+    if (gorc_listener_addr(l, bound, sizeof bound) < 0)
+        exit(1);
+    printf("listening on %s\n", bound);
     fflush(stdout);
     gorc_go(stopper, NULL);
     gorc_http_server_serve(srv, l);
