@@ -46,9 +46,10 @@ SONAME := libgorc.so.$(call ver,MAJOR)
 endif
 
 WARN := -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes -Wno-unused-parameter
-# Frame pointers everywhere, leaf functions included: tracebacks and profiles walk them
-# (src/runtime/traceback.c).
-FRAMEPTR := -fno-omit-frame-pointer -mno-omit-leaf-frame-pointer
+# Frame pointers everywhere: tracebacks and profiles walk them (src/runtime/traceback.c).
+# Leaf functions may go without (a sample in one then lacks its caller's frame): keeping them
+# there too cost the scheduler's small leaf functions about 3 % more instructions.
+FRAMEPTR := -fno-omit-frame-pointer -momit-leaf-frame-pointer
 BASE := -std=c11 -D_GNU_SOURCE -fPIC -pthread -Iinclude -Isrc $(WARN) $(FRAMEPTR)
 CFLAGS_release := -O2 -g
 CFLAGS_debug := -O0 -g

@@ -19,7 +19,8 @@ extern "C" {
 /* Load the modules of this process (executable and shared objects, /proc/self/maps) and
  * install the libdw symboliser with gorc_set_symbolizer. Modules loaded later are reported
  * the first time an address in one is looked up. Returns 0, -ENOMEM, or -ENOENT (libdw
- * could not read this process's modules). Go: the runtime's own symbol table. */
+ * could not read this process's modules), -EAGAIN (no thread for libdw to run on). Go: the
+ * runtime's own symbol table. */
 GORC_API int gorc_symbolize_install(void);
 
 #ifdef __cplusplus

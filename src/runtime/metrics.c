@@ -73,7 +73,8 @@ static const gorc_metric_desc descs[M_COUNT] = {
                       "Goroutines in the Ps' local run queues, summed.", G},
     [M_LATENCY] = {"/sched/latencies:seconds",
                    "Time goroutines spent runnable before running (one readying in 8 timed).", H},
-    [M_PARKS] = {"/sched/parks:events", "Goroutines parked since start.", C},
+    [M_PARKS] = {"/sched/parks:events",
+                 "Goroutines parked since start (wake-ups plus goroutines parked now).", C},
     [M_WAKEUPS] = {"/sched/wakeups:events", "Goroutines made runnable again since start.", C},
     [M_STEALS] = {"/sched/steals:events", "Successful steals from another P's run queue.", C},
     [M_BLOCKING_CALLS] = {"/sched/blocking-calls:calls",
@@ -144,7 +145,6 @@ void gorc_metrics_read(gorc_metric_sample *samples, size_t n)
         gorc__mstats *s = &m->stats;
         sum.spawns += atomic_load_explicit(&s->spawns, memory_order_relaxed);
         sum.exits += atomic_load_explicit(&s->exits, memory_order_relaxed);
-        sum.parks += atomic_load_explicit(&s->parks, memory_order_relaxed);
         sum.wakeups += atomic_load_explicit(&s->wakeups, memory_order_relaxed);
         sum.steals += atomic_load_explicit(&s->steals, memory_order_relaxed);
         sum.blocking += atomic_load_explicit(&s->blocking, memory_order_relaxed);
@@ -173,7 +173,7 @@ void gorc_metrics_read(gorc_metric_sample *samples, size_t n)
             continue;
         }
         s->kind = descs[k].kind;
-        if (!counted && (k <= M_BLOCKING || k == M_STACK_INUSE)) {
+        if (!counted && (k <= M_BLOCKING || k == M_STACK_INUSE || k == M_PARKS)) {
             count_gs(&gc);
             counted = true;
         }
@@ -227,9 +227,18 @@ void gorc_metrics_read(gorc_metric_sample *samples, size_t n)
             }
             s->sum = (double)sum.latsum / 1e9;
             break;
-        case M_PARKS:
-            v = sum.parks;
+        case M_PARKS: {
+            /* A goroutine being woken is counted in wakeups a moment before it stops being
+             * parked: keep the counter from stepping back over that moment. */
+            static _Atomic uint64_t parks_seen;
+            v = sum.wakeups + gc.waiting;
+            uint64_t seen = atomic_load(&parks_seen);
+            while (v > seen && !atomic_compare_exchange_weak(&parks_seen, &seen, v))
+                ;
+            if (v < seen)
+                v = seen;
             break;
+        }
         case M_WAKEUPS:
             v = sum.wakeups;
             break;

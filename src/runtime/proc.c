@@ -943,12 +943,13 @@ static inline void note_ready(gorc__m *m, gorc__g *g)
 {
     if (m == NULL)
         return;
-    gorc__stat_add(&m->stats.wakeups, 1);
-    if (GORC__UNLIKELY((++m->stats.latpick & 7) == 0))
+    uint64_t w = atomic_load_explicit(&m->stats.wakeups, memory_order_relaxed) + 1;
+    atomic_store_explicit(&m->stats.wakeups, w, memory_order_relaxed);
+    if (GORC__UNLIKELY((w & 7) == 0))
         g->readytime = gorc__nanotime();
 }
 
-static void sched_latency(gorc__m *m, int64_t d)
+__attribute__((noinline, cold)) static void sched_latency(gorc__m *m, int64_t d)
 {
     int b = 0;
     uint64_t us = d > 0 ? (uint64_t)d / 1000 : 0;
@@ -960,7 +961,8 @@ static void sched_latency(gorc__m *m, int64_t d)
     gorc__stat_add(&m->stats.latsum, d > 0 ? (uint64_t)d : 0);
 }
 
-static void execute(gorc__m *m, gorc__p *p, gorc__g *from, gorc__g *g, bool from_dies)
+static inline __attribute__((always_inline)) void execute(gorc__m *m, gorc__p *p, gorc__g *from,
+                                                          gorc__g *g, bool from_dies)
 {
     prepare_first_run(p, g);
     g->nrun++;
@@ -1031,6 +1033,14 @@ static void park_foreign(gorc__g *g, void (*unlock)(void *), void *arg)
     atomic_store(&g->status, GORC__G_RUNNING);
 }
 
+/* A park while the block or mutex profile is on: timed for gorc__block_event. */
+__attribute__((noinline)) static void park_timed(gorc__m *m, gorc__g *g, int reason)
+{
+    int64_t t0 = gorc__nanotime();
+    schedule_away(m, g);
+    gorc__block_event(reason, gorc__nanotime() - t0);
+}
+
 void gorc__park(int reason, void (*unlock)(void *), void *arg)
 {
     gorc__m *m = gorc__getm();
@@ -1040,24 +1050,23 @@ void gorc__park(int reason, void (*unlock)(void *), void *arg)
     }
     gorc__g *g = m->curg;
     g->waitreason = (uint8_t)reason;
-    gorc__stat_add(&m->stats.parks, 1);
     if (GORC__UNLIKELY(atomic_load_explicit(&gorc__leak_on, memory_order_relaxed))) {
         g->parkwhen = gorc__nanotime();
         g->waiton = reason == GORC__W_SELECT || reason == GORC__W_SLEEP ? NULL : arg;
     }
-    int64_t t0 = 0;
-    if (GORC__UNLIKELY(atomic_load_explicit(&gorc__blockprof, memory_order_relaxed) != 0))
-        t0 = gorc__nanotime();
+    /* Left as it is when the goroutine resumes: only a yield switches out elsewhere, and
+     * gorc_yield clears it. */
     g->parkfp = __builtin_frame_address(0);
     atomic_store_explicit(&g->status, GORC__G_WAITING, memory_order_relaxed);
     m->after = GORC__AFTER_UNLOCK;
     m->after_unlock = unlock;
     m->after_arg = arg;
     m->after_g = g;
+    if (GORC__UNLIKELY(atomic_load_explicit(&gorc__blockprof, memory_order_relaxed) != 0)) {
+        park_timed(m, g, reason);
+        return;
+    }
     schedule_away(m, g);
-    g->parkfp = NULL;
-    if (GORC__UNLIKELY(t0 != 0))
-        gorc__block_event(reason, gorc__nanotime() - t0);
 }
 
 void gorc__ready(gorc__g *g)
@@ -1222,9 +1231,11 @@ static int spawn(gorc_fn fn, void *arg, size_t stack_req, bool is_main, uintptr_
     g->waiton = NULL;
     g->id = atomic_fetch_add_explicit(&gorc__s.goidgen, 1, memory_order_relaxed) + 1;
     g->readytime = 0;
+    g->parkfp = NULL;
     if (m) {
-        gorc__stat_add(&m->stats.spawns, 1);
-        if (GORC__UNLIKELY((++m->stats.latpick & 7) == 0))
+        uint64_t n = atomic_load_explicit(&m->stats.spawns, memory_order_relaxed) + 1;
+        atomic_store_explicit(&m->stats.spawns, n, memory_order_relaxed);
+        if (GORC__UNLIKELY((n & 7) == 0))
             g->readytime = gorc__nanotime();
     }
     count_goroutines(p, 1);
@@ -1295,6 +1306,7 @@ void gorc_yield(void)
     if (p && runqempty(p) && atomic_load(&gorc__s.runqsize) == 0)
         return;
     gorc__g *g = m->curg;
+    g->parkfp = NULL; /* tracebacks walk a yielded goroutine from its switch frame */
     m->after = GORC__AFTER_YIELD;
     m->after_g = g;
     schedule_away(m, g);
@@ -1363,6 +1375,7 @@ void gorc_blocking_exit(void)
     }
     /* No P free: queue ourselves and let this M park (m_loop uncounts it). */
     m->lostp = true;
+    g->parkfp = NULL; /* tracebacks walk a yielded goroutine from its switch frame */
     m->after = GORC__AFTER_YIELD;
     m->after_g = g;
     schedule_away(m, g);

@@ -183,10 +183,12 @@ struct gorc__g {
  * own thread writes them, with a relaxed load and store (a plain add, no locked instruction):
  * the scheduler's hot path never writes a cache line another thread writes. */
 typedef struct gorc__mstats {
-    _Atomic uint64_t spawns, exits, parks, wakeups, steals, blocking, pollwaits, pollready;
+    /* spawns and wakeups (readyings of parked goroutines) also pick the readyings that are
+     * timed: every 8th of each. Parks are not counted apart: every park ends in a wakeup, so
+     * parks = wakeups + goroutines parked now (metrics.c). */
+    _Atomic uint64_t spawns, exits, wakeups, steals, blocking, pollwaits, pollready;
     _Atomic uint64_t lat[GORC__LAT_BUCKETS];
     _Atomic uint64_t latsum; /* ns, of the sampled waits */
-    uint32_t latpick;        /* every 8th readying is timed */
 } gorc__mstats;
 
 static inline void gorc__stat_add(_Atomic uint64_t *c, uint64_t d)

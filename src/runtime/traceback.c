@@ -162,7 +162,7 @@ __attribute__((no_sanitize_address, no_sanitize_thread)) static uintptr_t saved_
 #endif
 }
 
-GORC__RACY static gorc__m *m_running(gorc__g *g)
+GORC__RACY static gorc__m *m_running(const gorc__g *g)
 {
     for (gorc__m *m = gorc__allm(); m; m = m->allnext)
         if (m->curg == g)
