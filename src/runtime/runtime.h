@@ -453,6 +453,8 @@ int gorc__g_stack(gorc__g *g, uintptr_t *pcs, int max, bool interrupt);
 /* Print every goroutine with its stack, in Go's format. interrupt: also signal running
  * threads in blocking calls (only on the way out: it may interrupt their system calls). */
 void gorc__dump_all(FILE *f, bool interrupt);
+/* Print g's frames (a goroutine dump's lines, without its header), for the leak report. */
+void gorc__print_frames(FILE *f, gorc__g *g);
 /* GOTRACEBACK level: 0 none, 1 single (default), 2 all, 3 crash. */
 int gorc__traceback_level(void);
 /* After a fatal error's message: the stacks GORC_TRACEBACK asks for (crash: abort()). */

@@ -385,6 +385,18 @@ GORC__RACY static void wr_g(tbw *w, gorc__g *g, bool interrupt)
     wr(w, "\n");
 }
 
+GORC__RACY void gorc__print_frames(FILE *f, gorc__g *g)
+{
+    tbw w = {.f = f};
+    uintptr_t pcs[GORC__MAXFRAMES];
+    uint32_t s = atomic_load(&g->status);
+    int n = gorc__g_stack(g, pcs, GORC__MAXFRAMES, false);
+    gorc__m *self = gorc__getm();
+    bool own = self && self->curg == g;
+    for (int i = 0; i < n; i++)
+        wr_frame(&w, pcs[i], i > 0 || s != GORC__G_RUNNING || own);
+}
+
 static bool listed(gorc__g *g)
 {
     uint32_t s = atomic_load(&g->status);
