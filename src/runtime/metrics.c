@@ -9,7 +9,7 @@
  * state from one walk over every G. A read is therefore a consistent picture of nothing in
  * particular: each value is exact by itself, the sum of a moving target.
  *
- * The scheduling latency histogram times one readying in eight (a spawn or a wake-up) to the
+ * The scheduling latency histogram times one readying in 32 (a spawn or a wake-up) to the
  * moment the goroutine runs, so the clock is read on an eighth of the switches only.
  */
 #include "runtime/netpoll.h"
@@ -72,7 +72,7 @@ static const gorc_metric_desc descs[M_COUNT] = {
     [M_RUNQ_LOCAL] = {"/sched/runqueue/local:goroutines",
                       "Goroutines in the Ps' local run queues, summed.", G},
     [M_LATENCY] = {"/sched/latencies:seconds",
-                   "Time goroutines spent runnable before running (one readying in 8 timed).", H},
+                   "Time goroutines spent runnable before running (one readying in 32 timed).", H},
     [M_PARKS] = {"/sched/parks:events",
                  "Goroutines parked since start (wake-ups plus goroutines parked now).", C},
     [M_WAKEUPS] = {"/sched/wakeups:events", "Goroutines made runnable again since start.", C},

@@ -163,7 +163,7 @@ struct gorc__g {
      * parked goroutines start from it, so equal waits unwind alike however the scheduler's
      * switch path was inlined. */
     void *parkfp;
-    /* When it was made runnable, for one readying in 8 (0: not timed); read when it runs. */
+    /* When it was made runnable, for one readying in 32 (0: not timed); read when it runs. */
     int64_t readytime;
 #ifdef GORC__ASAN
     void *asan_fake;
@@ -184,7 +184,7 @@ struct gorc__g {
  * the scheduler's hot path never writes a cache line another thread writes. */
 typedef struct gorc__mstats {
     /* spawns and wakeups (readyings of parked goroutines) also pick the readyings that are
-     * timed: every 8th of each. Parks are not counted apart: every park ends in a wakeup, so
+     * timed: every 32nd of each. Parks are not counted apart: every park ends in a wakeup, so
      * parks = wakeups + goroutines parked now (metrics.c). */
     _Atomic uint64_t spawns, exits, wakeups, steals, blocking, pollwaits, pollready;
     _Atomic uint64_t lat[GORC__LAT_BUCKETS];
