@@ -49,6 +49,7 @@
  * on another thread, and a cached thread-local address would point at the old thread's data.
  */
 #include "runtime/netpoll.h"
+#include "runtime/trace.h"
 
 #include <limits.h>
 #include <stdarg.h>
@@ -254,6 +255,7 @@ static gorc__p *p_enter_slow(gorc__m *m, gorc__p *p)
     atomic_store_explicit(&m->insched, 0, memory_order_release);
     m->p = NULL;
     m->lostp = true;
+    GORC__TRACE(GORC__EV_PROC_STOP, 0, p->id, 0, 0, 0);
     return NULL;
 }
 
@@ -290,6 +292,7 @@ static void acquirep(gorc__m *m, gorc__p *p)
     m->p = p;
     atomic_store_explicit(&m->insched, 1, memory_order_relaxed);
     atomic_store(&p->owner, m->id);
+    GORC__TRACE(GORC__EV_PROC_START, 0, p->id, 0, 0, 0);
     wake_monitor(); /* it sleeps while every P is idle */
 }
 
@@ -929,6 +932,12 @@ static void resumed(void)
 static void execute(gorc__m *m, gorc__p *p, gorc__g *from, gorc__g *g, bool from_dies)
 {
     prepare_first_run(p, g);
+    GORC__TRACE(GORC__EV_GO_START, 0, p->id, g->id, 0, 0);
+    if (GORC__UNLIKELY(atomic_load_explicit(&gorc__schedlat_on, memory_order_relaxed)) &&
+        g->readywhen != 0) {
+        gorc__schedlat_note(p->id, gorc__nanotime() - g->readywhen);
+        g->readywhen = 0;
+    }
     atomic_store_explicit(&g->status, GORC__G_RUNNING, memory_order_relaxed);
     m->curg = g;
     atomic_store_explicit(&p->schedtick, p->schedtick + 1, memory_order_relaxed);
@@ -992,6 +1001,14 @@ static void park_foreign(gorc__g *g, void (*unlock)(void *), void *arg)
     atomic_store(&g->status, GORC__G_RUNNING);
 }
 
+/* g becomes runnable, woken by whatever m runs (NULL: by the poller or the monitor). */
+static inline void note_ready(gorc__m *m, gorc__g *g)
+{
+    GORC__TRACE(GORC__EV_GO_UNBLOCK, 0, -1, g->id, gorc__trace_gid(m), 0);
+    if (GORC__UNLIKELY(atomic_load_explicit(&gorc__schedlat_on, memory_order_relaxed)))
+        g->readywhen = gorc__nanotime();
+}
+
 void gorc__park(int reason, void (*unlock)(void *), void *arg)
 {
     gorc__m *m = gorc__getm();
@@ -1005,6 +1022,8 @@ void gorc__park(int reason, void (*unlock)(void *), void *arg)
         g->parkwhen = gorc__nanotime();
         g->waiton = reason == GORC__W_SELECT || reason == GORC__W_SLEEP ? NULL : arg;
     }
+    GORC__TRACE(GORC__EV_GO_BLOCK, reason, -1, g->id,
+                reason == GORC__W_SELECT || reason == GORC__W_SLEEP ? 0 : (uintptr_t)arg, 0);
     atomic_store_explicit(&g->status, GORC__G_WAITING, memory_order_relaxed);
     m->after = GORC__AFTER_UNLOCK;
     m->after_unlock = unlock;
@@ -1021,8 +1040,9 @@ void gorc__ready(gorc__g *g)
         return;
     }
     g->waitreason = GORC__W_NONE;
-    atomic_store_explicit(&g->status, GORC__G_RUNNABLE, memory_order_relaxed);
     gorc__m *m = gorc__getm();
+    note_ready(m, g);
+    atomic_store_explicit(&g->status, GORC__G_RUNNABLE, memory_order_relaxed);
     gorc__p *p = NULL;
     bool held = m && in_sched(m);
     if (m)
@@ -1049,6 +1069,7 @@ void gorc__ready_batch(gorc__g *const *gs, int n)
         if (i + 1 < n)
             __builtin_prefetch(gs[i + 1], 1);
         g->waitreason = GORC__W_NONE;
+        note_ready(m, g);
         atomic_store_explicit(&g->status, GORC__G_RUNNABLE, memory_order_relaxed);
         if (p)
             runqput(p, g, false);
@@ -1074,6 +1095,7 @@ void gorc__inject(gorc__g *head, gorc__g *tail, int n)
     gorc__lock_acquire(&gorc__s.lock);
     for (gorc__g *g = head; g; g = next) {
         next = g->schedlink;
+        note_ready(NULL, g);
         atomic_store_explicit(&g->status, GORC__G_RUNNABLE, memory_order_relaxed);
         buf[k++] = g;
         if (k == 64 || next == NULL) {
@@ -1108,6 +1130,7 @@ static void g_start(void *arg)
         atomic_store(&mainwait, 1);
         gorc__futex_wake(&mainwait, 1);
     }
+    GORC__TRACE(GORC__EV_GO_END, 0, -1, g->id, 0, 0);
     atomic_store(&g->status, GORC__G_DEAD);
     m->after = GORC__AFTER_EXIT;
     m->after_g = g;
@@ -1169,6 +1192,10 @@ static int spawn(gorc_fn fn, void *arg, size_t stack_req, bool is_main, uintptr_
     g->parent = m && m->curg != &m->g0 ? m->curg->id : 0;
     g->waiton = NULL;
     g->id = atomic_fetch_add_explicit(&gorc__s.goidgen, 1, memory_order_relaxed) + 1;
+    g->readywhen = 0;
+    GORC__TRACE(GORC__EV_GO_CREATE, 0, -1, g->id, (uintptr_t)fn, (uint32_t)g->parent);
+    if (GORC__UNLIKELY(atomic_load_explicit(&gorc__schedlat_on, memory_order_relaxed)))
+        g->readywhen = gorc__nanotime();
     count_goroutines(p, 1);
     atomic_store_explicit(&g->status, GORC__G_RUNNABLE, memory_order_release);
     if (p) {
@@ -1237,6 +1264,7 @@ void gorc_yield(void)
     if (p && runqempty(p) && atomic_load(&gorc__s.runqsize) == 0)
         return;
     gorc__g *g = m->curg;
+    GORC__TRACE(GORC__EV_GO_STOP, GORC__STOP_YIELD, -1, g->id, 0, 0);
     m->after = GORC__AFTER_YIELD;
     m->after_g = g;
     schedule_away(m, g);
@@ -1268,6 +1296,7 @@ void gorc_blocking_enter(void)
         return;
     m->inblocking = true;
     m->curg->waitreason = GORC__W_BLOCKING;
+    GORC__TRACE(GORC__EV_SYSCALL_BEGIN, 0, -1, m->curg->id, 0, 0);
     /* Counted like an M whose P was taken: it still runs a goroutine that can wake others. */
     atomic_fetch_add(&gorc__s.nlostp, 1);
     gorc__p *p = p_enter(m);
@@ -1281,6 +1310,7 @@ void gorc_blocking_enter(void)
     }
     m->p = NULL;
     atomic_store(&p->owner, 0); /* before leaving the scheduler: the monitor must not take it */
+    GORC__TRACE(GORC__EV_PROC_STOP, 0, p->id, 0, 0, 0);
     p_leave(m);
     handoffp(p);
 }
@@ -1293,6 +1323,7 @@ void gorc_blocking_exit(void)
     m->inblocking = false;
     gorc__g *g = m->curg;
     g->waitreason = GORC__W_NONE;
+    GORC__TRACE(GORC__EV_SYSCALL_END, 0, -1, g->id, 0, 0);
     gorc__lock_acquire(&gorc__s.lock);
     gorc__p *p = pidleget();
     gorc__lock_release(&gorc__s.lock);
@@ -1303,6 +1334,7 @@ void gorc_blocking_exit(void)
         return;
     }
     /* No P free: queue ourselves and let this M park (m_loop uncounts it). */
+    GORC__TRACE(GORC__EV_GO_STOP, GORC__STOP_NOP, -1, g->id, 0, 0);
     m->lostp = true;
     m->after = GORC__AFTER_YIELD;
     m->after_g = g;
@@ -1455,6 +1487,7 @@ top:;
     m->p = NULL;
     pidleput(p);
     gorc__lock_release(&gorc__s.lock);
+    GORC__TRACE(GORC__EV_PROC_STOP, 0, p->id, 0, 0, 0);
 
     bool was_spinning = m->spinning;
     if (was_spinning) {
@@ -1509,9 +1542,11 @@ static gorc__g *take_batch(gorc__p *p, gorc__g *head)
     gorc__g *next;
     for (gorc__g *g = head->schedlink; g; g = next) {
         next = g->schedlink;
+        note_ready(NULL, g);
         atomic_store_explicit(&g->status, GORC__G_RUNNABLE, memory_order_relaxed);
         runqput(p, g, false);
     }
+    note_ready(NULL, head);
     atomic_store_explicit(&head->status, GORC__G_RUNNABLE, memory_order_relaxed);
     if (head->schedlink)
         gorc__wakep();
@@ -1547,7 +1582,9 @@ static gorc__g *poll_ready(bool block, gorc__m *m)
         if (timeout < 0)
             timeout = 0;
     }
+    GORC__TRACE(GORC__EV_POLL_BEGIN, 0, -1, 0, timeout, 0);
     head = gorc__netpoll(timeout, &tail, &n);
+    GORC__TRACE(GORC__EV_POLL_END, 0, -1, 0, 0, (uint32_t)n);
     atomic_store(&gorc__s.lastpoll, gorc__nanotime());
     atomic_store(&gorc__s.pollwhen, 0);
     atomic_store(&gorc__s.npolling, 0);
@@ -1834,6 +1871,7 @@ static void retake(int64_t now)
             continue;
         atomic_fetch_add(&gorc__s.nlostp, 1);
         p->monitor_when = 0;
+        GORC__TRACE(GORC__EV_RETAKE, 0, p->id, 0, owner, 0);
         startm(p, false);
     }
 }

@@ -152,6 +152,8 @@ struct gorc__g {
      * of a channel operation, the lock word of a sync object, else NULL). */
     int64_t parkwhen;
     void *waiton;
+    /* Only while scheduling latency is measured (runtime/trace.h): when it became runnable. */
+    int64_t readywhen;
 #ifdef GORC__ASAN
     void *asan_fake;
 #endif

@@ -11,6 +11,7 @@
 #include <gorc_http.h>
 #include <gorc_net.h>
 #include <gorc_signal.h>
+#include <gorc_trace.h>
 #include <gorc_version.h>
 
 #ifdef __cplusplus
