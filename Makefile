@@ -82,11 +82,12 @@ SRC_CONTEXT := src/context/context.c src/context/wait.c src/context/group.c
 SRC_NET     := src/net/fd.c src/net/net.c src/net/addr.c src/net/bufio.c
 SRC_SIGNAL  := src/signal/signal.c
 SRC_HTTP    := src/http/parse.c src/http/common.c src/http/server.c src/http/mux.c \
-               src/http/fs.c src/http/client.c
+               src/http/fs.c src/http/client.c src/http/debug.c
 LIB_SRC := $(SRC_OS) $(SRC_RUNTIME) $(SRC_TIME) $(SRC_CONTEXT) $(SRC_NET) $(SRC_SIGNAL) $(SRC_HTTP)
 LIB_OBJ := $(LIB_SRC:src/%.c=$(B)/obj/%.o) $(B)/obj/arch/ctx_asm.o
 PUBLIC_HDRS := include/gorc.h include/gorc_version.h include/gorc_context.h include/gorc_net.h \
-               include/gorc_signal.h include/gorc_bufio.h include/gorc_http.h include/gorc_trace.h
+               include/gorc_signal.h include/gorc_bufio.h include/gorc_http.h include/gorc_trace.h \
+               include/gorc_http_debug.h
 
 TESTS := $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_*.c))
 TEST_BIN := $(TESTS:%=$(B)/tests/%) $(B)/tests/crashers
@@ -137,6 +138,12 @@ $(B)/tests/crashers: tests/unit/crashers.c $(B)/libgorc.a
 $(B)/tests/http_e2e_server: tests/e2e/http_e2e_server.c $(B)/libgorc.a
 	@mkdir -p $(dir $@) $(B)/dep
 	$(CC) $(TEST_CFLAGS) $< $(B)/libgorc.a -o $@ $(LDFLAGS)
+
+# The known program and debug server of tests/e2e/trace-e2e; -rdynamic so that the trace's
+# goroutine names (dladdr) include the program's own functions.
+$(B)/tests/trace_prog: tests/e2e/trace_prog.c $(B)/libgorc.a
+	@mkdir -p $(dir $@) $(B)/dep
+	$(CC) $(TEST_CFLAGS) -rdynamic $< $(B)/libgorc.a -o $@ $(LDFLAGS)
 
 -include $(wildcard $(B)/dep/*.d)
 

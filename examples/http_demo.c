@@ -17,6 +17,8 @@
  */
 #include <gorc.h>
 #include <gorc_http.h>
+#include <gorc_http_debug.h>
+#include <gorc_trace.h>
 #include <gorc_net.h>
 #include <gorc_signal.h>
 
@@ -267,6 +269,9 @@ static void banner(gorc_listener *ln)
            "  GET  /stream      ten lines, 200 ms apart, each flushed as it is written\n"
            "  GET  /sleep/{ms}  a handler that sleeps without holding up the others\n"
            "  POST /echo        the request body back (up to 1 MiB)\n"
+           "  GET  /debug/      the live runtime page: charts, goroutines, trace downloads\n"
+           "  GET  /debug/trace?seconds=2, /debug/flight, /debug/flight?saved=1\n"
+           "                    execution traces (Chrome JSON: Perfetto, chrome://tracing)\n"
            "Ctrl-C stops it gracefully.\n",
            GORC_VERSION_MAJOR, GORC_VERSION_MINOR, GORC_VERSION_PATCH, gorc_maxprocs(), where);
     fflush(stdout);
@@ -281,7 +286,13 @@ static int serve(args *a)
     if (gorc_chan_new(&sig, sizeof(int), 1) < 0 || gorc_signal_notify(sig, sigs, 2) < 0 ||
         gorc_chan_new(&stopped, 0, 0) < 0 || gorc_http_mux_new(&mux) < 0 || routes(mux) < 0)
         return 1;
-    gorc_http_server_opts opts = {.handler = gorc_http_mux_serve, .arg = mux};
+    /* The live runtime page and trace downloads under /debug/, with the flight recorder on:
+     * a request slower than half a second keeps a snapshot (/debug/flight?saved=1). */
+    gorc_flight_recorder_opts fr = {.min_age = 10 * GORC_SECOND, .max_bytes = 32 << 20};
+    if (gorc_http_debug_mount(mux, "/debug/") < 0 || gorc_flight_recorder_start(&fr) < 0)
+        return 1;
+    gorc_http_server_opts opts = {
+        .handler = gorc_http_mux_serve, .arg = mux, .flight_slow_request = 500 * GORC_MILLISECOND};
     if (gorc_http_server_new(&server, &opts) < 0 || listen_on(a->addr, &ln) < 0)
         return 1;
     started = gorc_now();

@@ -204,6 +204,10 @@ typedef struct gorc_http_server_opts {
     size_t max_headers;      /* 431 beyond this many field lines (default 100) */
     int64_t max_body_bytes;  /* 413 beyond this (default 8 MiB) */
     bool disable_keepalive;  /* one request per connection. Go: SetKeepAlivesEnabled(false) */
+    /* While the flight recorder runs, a request whose handler takes longer than this (ns)
+     * keeps a snapshot of it, at most one a second, for the debug page's
+     * {prefix}flight?saved=1 (gorc_http_debug.h). 0: never. */
+    int64_t flight_slow_request;
 } gorc_http_server_opts;
 
 /* Counters of a server (for dashboards; read without locks, each exact by itself). */

@@ -12,6 +12,7 @@
 #include "gorc_http.h"
 #include "http/parse.h"
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -75,5 +76,18 @@ void gorc__http_now_date(char *buf);
 void *gorc__http_req_alloc(gorc_http_request *r, size_t n);
 /* A pointer-sized slot the router may use for this request; NULL when the request starts. */
 void **gorc__http_req_route_slot(gorc_http_request *r);
+
+/* Request timing for the debug page and slow-request snapshots (debug.c): while
+ * gorc__http_observing is set or the server has a flight_slow_request threshold, the server
+ * takes the time before each handler and reports it after. */
+extern _Atomic bool gorc__http_observing;
+static inline int64_t gorc__http_observe_begin(const gorc_http_server_opts *o)
+{
+    return atomic_load_explicit(&gorc__http_observing, memory_order_relaxed) ||
+                   o->flight_slow_request > 0
+               ? gorc_now()
+               : 0;
+}
+void gorc__http_observe_end(const gorc_http_server_opts *o, const gorc_http_request *r, int64_t t0);
 
 #endif

@@ -686,7 +686,7 @@ void gorc_trace_log(uint64_t task, const char *category, const char *message)
 _Atomic bool gorc__schedlat_on;
 
 typedef struct {
-    _Atomic uint64_t b[GORC__SCHEDLAT_BUCKETS];
+    _Atomic uint64_t b[GORC__LHIST_BUCKETS];
 } __attribute__((aligned(64))) schedlat;
 
 static schedlat *slat; /* one per P, written by the P's owner only */
@@ -713,20 +713,17 @@ void gorc__schedlat_note(int p, int64_t ns)
 {
     if (slat == NULL || p < 0 || ns < 0)
         return;
-    int i = ns <= 1 ? 0 : 63 - __builtin_clzll((uint64_t)ns);
-    if (i >= GORC__SCHEDLAT_BUCKETS)
-        i = GORC__SCHEDLAT_BUCKETS - 1;
-    _Atomic uint64_t *c = &slat[p].b[i];
+    _Atomic uint64_t *c = &slat[p].b[gorc__lhist_index(ns)];
     atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1,
                           memory_order_relaxed);
 }
 
-void gorc__schedlat_read(uint64_t out[GORC__SCHEDLAT_BUCKETS])
+void gorc__schedlat_read(uint64_t out[GORC__LHIST_BUCKETS])
 {
-    memset(out, 0, sizeof(uint64_t) * GORC__SCHEDLAT_BUCKETS);
+    memset(out, 0, sizeof(uint64_t) * GORC__LHIST_BUCKETS);
     if (slat == NULL)
         return;
     for (int p = 0; p < gorc__nprocs(); p++)
-        for (int i = 0; i < GORC__SCHEDLAT_BUCKETS; i++)
+        for (int i = 0; i < GORC__LHIST_BUCKETS; i++)
             out[i] += atomic_load_explicit(&slat[p].b[i], memory_order_relaxed);
 }

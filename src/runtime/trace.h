@@ -67,13 +67,31 @@ static inline uint64_t gorc__trace_gid(const gorc__m *m)
 /* The trace clock (trace.c): TSC/CNTVCT ticks where they are constant and synchronised. */
 uint64_t gorc__trace_ticks(void);
 
+/* Latency histograms (scheduling latency here, request latency in http/debug.c): buckets
+ * four to a power of two, so a percentile read from them is within 25 %. Bucket i >= 8 holds
+ * [lo, hi) with lo = (4 + i % 4) << (i / 4 - 2) ns; buckets 0-7 hold 0-7 ns. */
+#define GORC__LHIST_BUCKETS 160
+static inline int gorc__lhist_index(int64_t ns)
+{
+    if (ns < 8)
+        return ns < 0 ? 0 : (int)ns;
+    int e = 63 - __builtin_clzll((uint64_t)ns);
+    int i = e * 4 + (int)((uint64_t)ns >> (e - 2) & 3);
+    return i < GORC__LHIST_BUCKETS ? i : GORC__LHIST_BUCKETS - 1;
+}
+/* The upper bound of bucket i, ns. */
+static inline int64_t gorc__lhist_upper(int i)
+{
+    if (i < 8)
+        return i + 1;
+    return (int64_t)(4 + i % 4 + 1) << (i / 4 - 2);
+}
+
 /* Scheduling latency (runnable to running), kept only while someone reads it (the debug page):
- * gorc__schedlat_on turns the bookkeeping on; _read sums the per-P histograms, buckets of
- * powers of two nanoseconds (bucket i counts latencies in [2^i, 2^(i+1)) ns). */
-#define GORC__SCHEDLAT_BUCKETS 40
+ * gorc__schedlat_enable turns the bookkeeping on; _read sums the per-P histograms. */
 extern _Atomic bool gorc__schedlat_on;
 void gorc__schedlat_enable(void);
-void gorc__schedlat_read(uint64_t out[GORC__SCHEDLAT_BUCKETS]);
+void gorc__schedlat_read(uint64_t out[GORC__LHIST_BUCKETS]);
 void gorc__schedlat_note(int p, int64_t ns);
 
 #endif /* GORC_RUNTIME_TRACE_H */

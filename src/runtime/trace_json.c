@@ -305,7 +305,8 @@ static void close_state(conv *c, gst *g, int64_t ts, const char *why)
              g->p, why);
         p_cut(c, NULL, g, ts);
     } else if (g->st == S_RUNNABLE) {
-        emit(c, 2, g->id, g->since, d, "\"ph\":\"X\",\"name\":\"runnable\",\"cat\":\"state\"");
+        emit(c, 2, g->id, g->since, d,
+             "\"ph\":\"X\",\"name\":\"runnable\",\"cat\":\"state\",\"args\":{\"end\":\"%s\"}", why);
     } else if (g->st == S_WAITING) {
         emit(c, 2, g->id, g->since, d,
              "\"ph\":\"X\",\"name\":\"blocked: %s\",\"cat\":\"state\",\"args\":{\"reason\":\"%s\","

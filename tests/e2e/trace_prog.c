@@ -2,6 +2,9 @@
  *
  *   trace_prog trace  OUT.json   trace the workload with gorc_trace_start into a file, convert
  *   trace_prog flight OUT.json   run it under the flight recorder, convert a snapshot
+ *   trace_prog serve SECONDS     an HTTP server on 127.0.0.1 (it prints its address) with the
+ *                                debug page at /debug/, /hello, /sleep (100 ms) and /work (a
+ *                                few goroutines ping-pong), for SECONDS; no flight recorder
  *
  * The workload: WORKERS goroutines ("worker") each do ROUNDS ping-pongs over unbuffered
  * channels with an echo goroutine ("echo"), take a mutex held by the others, sleep 1 ms, do a
@@ -9,6 +12,9 @@
  * all of them on a WaitGroup. Every goroutine is created, blocks, is woken and ends inside
  * the trace, which trace_check.py verifies against the JSON. */
 #include "gorc.h"
+#include "gorc_http.h"
+#include "gorc_http_debug.h"
+#include "gorc_net.h"
 #include "gorc_trace.h"
 
 #include <errno.h>
@@ -164,10 +170,81 @@ static void body(void *arg)
     }
 }
 
+static void hello(gorc_http_rw *w, gorc_http_request *r, void *arg)
+{
+    (void)r;
+    (void)arg;
+    gorc_http_rw_write_string(w, "Hello, World!\n");
+}
+
+static void slow(gorc_http_rw *w, gorc_http_request *r, void *arg)
+{
+    (void)r;
+    (void)arg;
+    gorc_sleep(100 * GORC_MILLISECOND);
+    gorc_http_rw_write_string(w, "slept\n");
+}
+
+static void work(gorc_http_rw *w, gorc_http_request *r, void *arg)
+{
+    (void)r;
+    (void)arg;
+    gorc_waitgroup_add(&wg, 1);
+    if (gorc_go(worker, NULL) != 0) {
+        gorc_waitgroup_done(&wg);
+        gorc_http_error(w, 500, "no goroutine");
+        return;
+    }
+    gorc_waitgroup_wait(&wg);
+    gorc_http_rw_write_string(w, "worked\n");
+}
+
+static long serve_seconds;
+static gorc_http_server *srv;
+
+static void stop_later(void *arg)
+{
+    (void)arg;
+    gorc_sleep(serve_seconds * GORC_SECOND);
+    gorc_http_server_close(srv);
+}
+
+static void serve(void *arg)
+{
+    (void)arg;
+    gorc_http_mux *mux;
+    gorc_listener *ln;
+    int rc;
+    if ((rc = gorc_http_mux_new(&mux)) != 0 || (rc = gorc_http_debug_mount(mux, "/debug/")) != 0 ||
+        (rc = gorc_http_mux_handle(mux, "GET /hello", hello, NULL)) != 0 ||
+        (rc = gorc_http_mux_handle(mux, "GET /sleep", slow, NULL)) != 0 ||
+        (rc = gorc_http_mux_handle(mux, "GET /work", work, NULL)) != 0)
+        die("mux", rc);
+    if (gorc_http_debug_mount(mux, "/debug/") != -EEXIST ||
+        gorc_http_debug_mount(mux, "x") != -EINVAL)
+        die("gorc_http_debug_mount errors", -EINVAL);
+    gorc_http_server_opts o = {.handler = gorc_http_mux_serve, .arg = mux};
+    if ((rc = gorc_http_server_new(&srv, &o)) != 0 ||
+        (rc = gorc_tcp_listen(&ln, "127.0.0.1:0", NULL)) != 0)
+        die("listen", rc);
+    char where[GORC_ADDRSTRLEN];
+    gorc_listener_addr(ln, where, sizeof where);
+    printf("serving on %s\n", where);
+    fflush(stdout);
+    gorc_go(stop_later, NULL);
+    gorc_http_server_serve(srv, ln);
+    gorc_listener_release(ln);
+}
+
 int main(int argc, char **argv)
 {
+    if (argc == 3 && strcmp(argv[1], "serve") == 0) {
+        serve_seconds = atol(argv[2]);
+        int rc = gorc_main(serve, NULL);
+        return rc == 0 ? 0 : 1;
+    }
     if (argc != 3 || (strcmp(argv[1], "trace") != 0 && strcmp(argv[1], "flight") != 0)) {
-        fprintf(stderr, "usage: trace_prog trace|flight OUT.json\n");
+        fprintf(stderr, "usage: trace_prog trace|flight OUT.json | serve SECONDS\n");
         return 2;
     }
     flight = strcmp(argv[1], "flight") == 0;
