@@ -80,7 +80,7 @@ SRC_RUNTIME := src/runtime/support.c src/runtime/ctx.c src/runtime/stack.c src/r
 SRC_TIME    := src/time/sleep.c
 SRC_CONTEXT := src/context/context.c src/context/wait.c src/context/group.c
 SRC_NET     := src/net/fd.c src/net/net.c src/net/addr.c src/net/bufio.c
-SRC_SIGNAL  := src/signal/signal.c
+SRC_SIGNAL  := src/signal/signal.c src/signal/flight.c
 SRC_HTTP    := src/http/parse.c src/http/common.c src/http/server.c src/http/mux.c \
                src/http/fs.c src/http/client.c src/http/debug.c
 LIB_SRC := $(SRC_OS) $(SRC_RUNTIME) $(SRC_TIME) $(SRC_CONTEXT) $(SRC_NET) $(SRC_SIGNAL) $(SRC_HTTP)

@@ -65,6 +65,14 @@ GORC_API int gorc_flight_recorder_snapshot(void **out, size_t *len);
  * Go: FlightRecorder.WriteTo. */
 GORC_API int gorc_flight_recorder_write_to(int fd);
 
+/* On each arrival of signal sig (one of those gorc_signal_notify accepts, e.g. SIGUSR2), write
+ * a snapshot of the running flight recorder as Chrome JSON to dir/gorc-flight-PID-N.json and
+ * say so on stderr. The goroutine that does it lives as long as the process. Returns 0,
+ * -EINVAL (NULL or over-long dir, a signal gorc_signal_notify refuses), -ENOMEM, -EMFILE,
+ * -ENFILE, -EAGAIN (as gorc_signal_notify). Go: a SIGUSR handler calling
+ * FlightRecorder.WriteTo. */
+GORC_API int gorc_flight_recorder_dump_on_signal(int sig, const char *dir);
+
 /* Convert a binary trace (from gorc_trace_start's descriptor or a snapshot) to Chrome
  * trace-event JSON in a malloc'd, NUL-terminated buffer. Function names are looked up in this
  * process, so convert in the process that recorded. Returns 0, -EINVAL (NULL argument, not a

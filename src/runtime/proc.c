@@ -932,7 +932,12 @@ static void resumed(void)
 static void execute(gorc__m *m, gorc__p *p, gorc__g *from, gorc__g *g, bool from_dies)
 {
     prepare_first_run(p, g);
-    GORC__TRACE(GORC__EV_GO_START, 0, p->id, g->id, 0, 0);
+    if (GORC__UNLIKELY(atomic_load_explicit(&gorc__trace_gen, memory_order_relaxed) != 0)) {
+        if (from != &m->g0)
+            gorc__trace_start_now(p->id, g->id); /* schedule_away, right after from's event */
+        else
+            gorc__trace_ev(GORC__EV_GO_START, 0, p->id, g->id, 0, 0);
+    }
     if (GORC__UNLIKELY(atomic_load_explicit(&gorc__schedlat_on, memory_order_relaxed)) &&
         g->readywhen != 0) {
         gorc__schedlat_note(p->id, gorc__nanotime() - g->readywhen);

@@ -75,6 +75,7 @@ typedef struct tbuf {
     _Atomic(chunk *) cur; /* replaced by the owner under T.mu */
     uint32_t id;          /* fixed */
     uint32_t gen;         /* session of cur's contents; the owner's, under T.mu */
+    uint64_t last;        /* the owner's: timestamp of its last event */
 } tbuf;
 
 enum { MODE_OFF = 0, MODE_TRACE, MODE_FLIGHT };
@@ -228,6 +229,7 @@ static __attribute__((noinline)) tbuf *buf_slow(uint32_t gen)
     if (c)
         atomic_store_explicit(&c->n, 0, memory_order_release);
     b->gen = gen;
+    b->last = 0;
     pthread_mutex_unlock(&T.mu);
     return c ? b : NULL;
 }
@@ -299,11 +301,27 @@ void gorc__trace_ev(int type, int reason, int p, uint64_t g, uint64_t arg, uint3
     gorc__tev *e = reserve(1, &c, &n);
     if (e == NULL)
         return;
-    e->ts = gorc__trace_ticks();
+    e->ts = tls_buf->last = gorc__trace_ticks();
     e->kind = (uint32_t)type | (uint32_t)reason << 8 | (uint32_t)(p + 1) << 16;
     e->aux = aux;
     e->g = g;
     e->arg = arg;
+    atomic_store_explicit(&c->n, n + 1, memory_order_release);
+}
+
+void gorc__trace_start_now(int p, uint64_t g)
+{
+    chunk *c;
+    uint32_t n;
+    gorc__tev *e = reserve(1, &c, &n);
+    if (e == NULL)
+        return;
+    /* The event before was this thread's own block, stop or end, a switch ago. */
+    e->ts = tls_buf->last ? tls_buf->last : gorc__trace_ticks();
+    e->kind = (uint32_t)GORC__EV_GO_START | (uint32_t)(p + 1) << 16;
+    e->aux = 0;
+    e->g = g;
+    e->arg = 0;
     atomic_store_explicit(&c->n, n + 1, memory_order_release);
 }
 
@@ -318,7 +336,7 @@ static void trace_str(int type, uint64_t g, uint64_t arg, const char *s, size_t 
     gorc__tev *e = reserve(k, &c, &n);
     if (e == NULL)
         return;
-    e->ts = gorc__trace_ticks();
+    e->ts = tls_buf->last = gorc__trace_ticks();
     e->kind = (uint32_t)type;
     e->aux = (uint32_t)len;
     e->g = g;

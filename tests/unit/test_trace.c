@@ -13,6 +13,7 @@
  */
 #include "testutil.h"
 
+#include <gorc_signal.h>
 #include <gorc_trace.h>
 
 #include <fcntl.h>
@@ -312,6 +313,38 @@ GO_TEST(test_trace_json_refuses_damage)
     free(bin);
 }
 
+GO_TEST(test_flight_dump_on_signal)
+{
+    (void)arg;
+    char dir[] = "/tmp/gorc-flight-XXXXXX";
+    CHECK(mkdtemp(dir) != NULL);
+    CHECK_EQ(gorc_flight_recorder_dump_on_signal(SIGUSR2, NULL), -EINVAL);
+    CHECK_EQ(gorc_flight_recorder_dump_on_signal(SIGSEGV, dir), -EINVAL);
+    CHECK_EQ(gorc_flight_recorder_dump_on_signal(SIGUSR2, dir), 0);
+    CHECK_EQ(gorc_flight_recorder_start(NULL), 0);
+    pingpong(100);
+    CHECK_EQ(kill(getpid(), SIGUSR2), 0);
+    char path[512];
+    snprintf(path, sizeof path, "%s/gorc-flight-%d-1.json", dir, (int)getpid());
+    int64_t deadline = gorc_now() + 30 * GORC_SECOND; /* hang guard */
+    while (access(path, F_OK) != 0) {
+        CHECK(gorc_now() < deadline);
+        gorc_sleep(GORC_MILLISECOND);
+    }
+    int fd = open(path, O_RDONLY);
+    CHECK(fd >= 0);
+    size_t len;
+    char *json = slurp(fd, &len);
+    close(fd);
+    CHECK(len > 100 && strncmp(json, "{\"displayTimeUnit\"", 18) == 0);
+    CHECK(json[len - 2] == '}'); /* complete: renamed into place once written */
+    CHECK(strstr(json, "\"name\":\"blocked: chan ") != NULL);
+    free(json);
+    CHECK_EQ(gorc_flight_recorder_stop(), 0);
+    unlink(path);
+    rmdir(dir);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -321,6 +354,7 @@ int main(void)
         cmocka_unit_test(test_flight_recorder_window),
         cmocka_unit_test(test_flight_snapshot_while_recording),
         cmocka_unit_test(test_trace_json_refuses_damage),
+        cmocka_unit_test(test_flight_dump_on_signal),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
