@@ -255,7 +255,7 @@ static gorc__p *p_enter_slow(gorc__m *m, gorc__p *p)
     atomic_store_explicit(&m->insched, 0, memory_order_release);
     m->p = NULL;
     m->lostp = true;
-    GORC__TRACE(GORC__EV_PROC_STOP, 0, p->id, 0, 0, 0);
+    GORC__TRACE(m, GORC__EV_PROC_STOP, 0, p->id, 0, 0, 0);
     return NULL;
 }
 
@@ -292,7 +292,7 @@ static void acquirep(gorc__m *m, gorc__p *p)
     m->p = p;
     atomic_store_explicit(&m->insched, 1, memory_order_relaxed);
     atomic_store(&p->owner, m->id);
-    GORC__TRACE(GORC__EV_PROC_START, 0, p->id, 0, 0, 0);
+    GORC__TRACE(m, GORC__EV_PROC_START, 0, p->id, 0, 0, 0);
     wake_monitor(); /* it sleeps while every P is idle */
 }
 
@@ -934,9 +934,9 @@ static void execute(gorc__m *m, gorc__p *p, gorc__g *from, gorc__g *g, bool from
     prepare_first_run(p, g);
     if (GORC__UNLIKELY(atomic_load_explicit(&gorc__trace_gen, memory_order_relaxed) != 0)) {
         if (from != &m->g0)
-            gorc__trace_start_now(p->id, g->id); /* schedule_away, right after from's event */
+            gorc__trace_start_now(m, p->id, g->id); /* schedule_away, right after from's event */
         else
-            gorc__trace_ev(GORC__EV_GO_START, 0, p->id, g->id, 0, 0);
+            gorc__trace_ev(m, GORC__EV_GO_START, 0, p->id, g->id, 0, 0);
     }
     if (GORC__UNLIKELY(atomic_load_explicit(&gorc__schedlat_on, memory_order_relaxed)) &&
         g->readywhen != 0) {
@@ -1009,7 +1009,7 @@ static void park_foreign(gorc__g *g, void (*unlock)(void *), void *arg)
 /* g becomes runnable, woken by whatever m runs (NULL: by the poller or the monitor). */
 static inline void note_ready(gorc__m *m, gorc__g *g)
 {
-    GORC__TRACE(GORC__EV_GO_UNBLOCK, 0, -1, g->id, gorc__trace_gid(m), 0);
+    GORC__TRACE(m, GORC__EV_GO_UNBLOCK, 0, -1, g->id, gorc__trace_gid(m), 0);
     if (GORC__UNLIKELY(atomic_load_explicit(&gorc__schedlat_on, memory_order_relaxed)))
         g->readywhen = gorc__nanotime();
 }
@@ -1027,7 +1027,7 @@ void gorc__park(int reason, void (*unlock)(void *), void *arg)
         g->parkwhen = gorc__nanotime();
         g->waiton = reason == GORC__W_SELECT || reason == GORC__W_SLEEP ? NULL : arg;
     }
-    GORC__TRACE(GORC__EV_GO_BLOCK, reason, -1, g->id,
+    GORC__TRACE(m, GORC__EV_GO_BLOCK, reason, -1, g->id,
                 reason == GORC__W_SELECT || reason == GORC__W_SLEEP ? 0 : (uintptr_t)arg, 0);
     atomic_store_explicit(&g->status, GORC__G_WAITING, memory_order_relaxed);
     m->after = GORC__AFTER_UNLOCK;
@@ -1135,7 +1135,7 @@ static void g_start(void *arg)
         atomic_store(&mainwait, 1);
         gorc__futex_wake(&mainwait, 1);
     }
-    GORC__TRACE(GORC__EV_GO_END, 0, -1, g->id, 0, 0);
+    GORC__TRACE(m, GORC__EV_GO_END, 0, -1, g->id, 0, 0);
     atomic_store(&g->status, GORC__G_DEAD);
     m->after = GORC__AFTER_EXIT;
     m->after_g = g;
@@ -1198,7 +1198,7 @@ static int spawn(gorc_fn fn, void *arg, size_t stack_req, bool is_main, uintptr_
     g->waiton = NULL;
     g->id = atomic_fetch_add_explicit(&gorc__s.goidgen, 1, memory_order_relaxed) + 1;
     g->readywhen = 0;
-    GORC__TRACE(GORC__EV_GO_CREATE, 0, -1, g->id, (uintptr_t)fn, (uint32_t)g->parent);
+    GORC__TRACE(m, GORC__EV_GO_CREATE, 0, -1, g->id, (uintptr_t)fn, (uint32_t)g->parent);
     if (GORC__UNLIKELY(atomic_load_explicit(&gorc__schedlat_on, memory_order_relaxed)))
         g->readywhen = gorc__nanotime();
     count_goroutines(p, 1);
@@ -1269,7 +1269,7 @@ void gorc_yield(void)
     if (p && runqempty(p) && atomic_load(&gorc__s.runqsize) == 0)
         return;
     gorc__g *g = m->curg;
-    GORC__TRACE(GORC__EV_GO_STOP, GORC__STOP_YIELD, -1, g->id, 0, 0);
+    GORC__TRACE(m, GORC__EV_GO_STOP, GORC__STOP_YIELD, -1, g->id, 0, 0);
     m->after = GORC__AFTER_YIELD;
     m->after_g = g;
     schedule_away(m, g);
@@ -1301,7 +1301,7 @@ void gorc_blocking_enter(void)
         return;
     m->inblocking = true;
     m->curg->waitreason = GORC__W_BLOCKING;
-    GORC__TRACE(GORC__EV_SYSCALL_BEGIN, 0, -1, m->curg->id, 0, 0);
+    GORC__TRACE(m, GORC__EV_SYSCALL_BEGIN, 0, -1, m->curg->id, 0, 0);
     /* Counted like an M whose P was taken: it still runs a goroutine that can wake others. */
     atomic_fetch_add(&gorc__s.nlostp, 1);
     gorc__p *p = p_enter(m);
@@ -1315,7 +1315,7 @@ void gorc_blocking_enter(void)
     }
     m->p = NULL;
     atomic_store(&p->owner, 0); /* before leaving the scheduler: the monitor must not take it */
-    GORC__TRACE(GORC__EV_PROC_STOP, 0, p->id, 0, 0, 0);
+    GORC__TRACE(m, GORC__EV_PROC_STOP, 0, p->id, 0, 0, 0);
     p_leave(m);
     handoffp(p);
 }
@@ -1328,7 +1328,7 @@ void gorc_blocking_exit(void)
     m->inblocking = false;
     gorc__g *g = m->curg;
     g->waitreason = GORC__W_NONE;
-    GORC__TRACE(GORC__EV_SYSCALL_END, 0, -1, g->id, 0, 0);
+    GORC__TRACE(m, GORC__EV_SYSCALL_END, 0, -1, g->id, 0, 0);
     gorc__lock_acquire(&gorc__s.lock);
     gorc__p *p = pidleget();
     gorc__lock_release(&gorc__s.lock);
@@ -1339,7 +1339,7 @@ void gorc_blocking_exit(void)
         return;
     }
     /* No P free: queue ourselves and let this M park (m_loop uncounts it). */
-    GORC__TRACE(GORC__EV_GO_STOP, GORC__STOP_NOP, -1, g->id, 0, 0);
+    GORC__TRACE(m, GORC__EV_GO_STOP, GORC__STOP_NOP, -1, g->id, 0, 0);
     m->lostp = true;
     m->after = GORC__AFTER_YIELD;
     m->after_g = g;
@@ -1492,7 +1492,7 @@ top:;
     m->p = NULL;
     pidleput(p);
     gorc__lock_release(&gorc__s.lock);
-    GORC__TRACE(GORC__EV_PROC_STOP, 0, p->id, 0, 0, 0);
+    GORC__TRACE(m, GORC__EV_PROC_STOP, 0, p->id, 0, 0, 0);
 
     bool was_spinning = m->spinning;
     if (was_spinning) {
@@ -1587,9 +1587,9 @@ static gorc__g *poll_ready(bool block, gorc__m *m)
         if (timeout < 0)
             timeout = 0;
     }
-    GORC__TRACE(GORC__EV_POLL_BEGIN, 0, -1, 0, timeout, 0);
+    GORC__TRACE(m, GORC__EV_POLL_BEGIN, 0, -1, 0, timeout, 0);
     head = gorc__netpoll(timeout, &tail, &n);
-    GORC__TRACE(GORC__EV_POLL_END, 0, -1, 0, 0, (uint32_t)n);
+    GORC__TRACE(m, GORC__EV_POLL_END, 0, -1, 0, 0, (uint32_t)n);
     atomic_store(&gorc__s.lastpoll, gorc__nanotime());
     atomic_store(&gorc__s.pollwhen, 0);
     atomic_store(&gorc__s.npolling, 0);
@@ -1876,7 +1876,7 @@ static void retake(int64_t now)
             continue;
         atomic_fetch_add(&gorc__s.nlostp, 1);
         p->monitor_when = 0;
-        GORC__TRACE(GORC__EV_RETAKE, 0, p->id, 0, owner, 0);
+        GORC__TRACE(NULL, GORC__EV_RETAKE, 0, p->id, 0, owner, 0);
         startm(p, false);
     }
 }

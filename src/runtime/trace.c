@@ -67,15 +67,17 @@ typedef struct chunk {
     uint32_t tid;       /* the thread (buffer) that wrote it */
     _Atomic uint32_t n; /* events published; written only by the owner */
     uint64_t last;      /* ticks of its last event, set when it becomes full */
-    gorc__tev ev[CHUNK_EVENTS];
+    /* 32-byte events at 32-byte offsets: each in one cache line; a chunk is 64 KiB. */
+    _Alignas(32) gorc__tev ev[CHUNK_EVENTS];
 } chunk;
+_Static_assert(sizeof(chunk) == 65536, "a chunk is 64 KiB");
 
-typedef struct tbuf {
-    struct tbuf *next;    /* every buffer, under T.mu */
-    _Atomic(chunk *) cur; /* replaced by the owner under T.mu */
-    uint32_t id;          /* fixed */
-    uint32_t gen;         /* session of cur's contents; the owner's, under T.mu */
-    uint64_t last;        /* the owner's: timestamp of its last event */
+typedef struct gorc__tbuf {
+    struct gorc__tbuf *next; /* every buffer, under T.mu */
+    _Atomic(chunk *) cur;    /* replaced by the owner under T.mu */
+    uint32_t id;             /* fixed */
+    uint32_t gen;            /* session of cur's contents; the owner's, under T.mu */
+    uint64_t last;           /* the owner's: timestamp of its last event */
 } tbuf;
 
 enum { MODE_OFF = 0, MODE_TRACE, MODE_FLIGHT };
@@ -164,7 +166,7 @@ static chunk *chunk_get(uint32_t tid)
     if (c) {
         T.free = c->next;
         T.nfree--;
-    } else if ((c = malloc(sizeof *c)) == NULL) {
+    } else if ((c = aligned_alloc(64, sizeof *c)) == NULL) {
         return NULL;
     }
     c->next = NULL;
@@ -208,10 +210,10 @@ static void trim_flight(void)
 
 /* The calling thread's buffer, emptied if it holds another session's events; NULL when the
  * trace is off or memory ran out (the event is dropped). */
-static __attribute__((noinline)) tbuf *buf_slow(uint32_t gen)
+static __attribute__((noinline)) tbuf *buf_slow(gorc__m *m, uint32_t gen)
 {
     pthread_mutex_lock(&T.mu);
-    tbuf *b = tls_buf;
+    tbuf *b = m ? m->tbuf : tls_buf;
     if (b == NULL) {
         b = calloc(1, sizeof *b);
         if (b == NULL) {
@@ -221,7 +223,10 @@ static __attribute__((noinline)) tbuf *buf_slow(uint32_t gen)
         b->id = ++T.nbufs;
         b->next = T.bufs;
         T.bufs = b;
-        tls_buf = b;
+        if (m)
+            m->tbuf = b;
+        else
+            tls_buf = b;
     }
     if (atomic_load(&b->cur) == NULL)
         atomic_store(&b->cur, chunk_get(b->id));
@@ -268,14 +273,15 @@ static __attribute__((noinline)) chunk *chunk_full(tbuf *b, chunk *c)
 }
 
 /* Room for k consecutive slots in the thread's chunk, or NULL. */
-static inline gorc__tev *reserve(uint32_t k, chunk **cp, uint32_t *np)
+static inline gorc__tev *reserve(gorc__m *m, uint32_t k, tbuf **bp, chunk **cp, uint32_t *np)
 {
     uint32_t gen = atomic_load_explicit(&gorc__trace_gen, memory_order_relaxed);
     if (gen == 0)
         return NULL;
-    tbuf *b = tls_buf;
-    if (GORC__UNLIKELY(b == NULL || b->gen != gen) && (b = buf_slow(gen)) == NULL)
+    tbuf *b = m ? m->tbuf : tls_buf;
+    if (GORC__UNLIKELY(b == NULL || b->gen != gen) && (b = buf_slow(m, gen)) == NULL)
         return NULL;
+    *bp = b;
     chunk *c = atomic_load_explicit(&b->cur, memory_order_relaxed);
     uint32_t n = atomic_load_explicit(&c->n, memory_order_relaxed);
     if (GORC__UNLIKELY(n + k > CHUNK_EVENTS)) {
@@ -294,14 +300,15 @@ static inline gorc__tev *reserve(uint32_t k, chunk **cp, uint32_t *np)
     return &c->ev[n];
 }
 
-void gorc__trace_ev(int type, int reason, int p, uint64_t g, uint64_t arg, uint32_t aux)
+void gorc__trace_ev(gorc__m *m, int type, int reason, int p, uint64_t g, uint64_t arg, uint32_t aux)
 {
+    tbuf *b;
     chunk *c;
     uint32_t n;
-    gorc__tev *e = reserve(1, &c, &n);
+    gorc__tev *e = reserve(m, 1, &b, &c, &n);
     if (e == NULL)
         return;
-    e->ts = tls_buf->last = gorc__trace_ticks();
+    e->ts = b->last = gorc__trace_ticks();
     e->kind = (uint32_t)type | (uint32_t)reason << 8 | (uint32_t)(p + 1) << 16;
     e->aux = aux;
     e->g = g;
@@ -309,15 +316,16 @@ void gorc__trace_ev(int type, int reason, int p, uint64_t g, uint64_t arg, uint3
     atomic_store_explicit(&c->n, n + 1, memory_order_release);
 }
 
-void gorc__trace_start_now(int p, uint64_t g)
+void gorc__trace_start_now(gorc__m *m, int p, uint64_t g)
 {
+    tbuf *b;
     chunk *c;
     uint32_t n;
-    gorc__tev *e = reserve(1, &c, &n);
+    gorc__tev *e = reserve(m, 1, &b, &c, &n);
     if (e == NULL)
         return;
     /* The event before was this thread's own block, stop or end, a switch ago. */
-    e->ts = tls_buf->last ? tls_buf->last : gorc__trace_ticks();
+    e->ts = b->last ? b->last : gorc__trace_ticks();
     e->kind = (uint32_t)GORC__EV_GO_START | (uint32_t)(p + 1) << 16;
     e->aux = 0;
     e->g = g;
@@ -331,12 +339,13 @@ static void trace_str(int type, uint64_t g, uint64_t arg, const char *s, size_t 
     if (len > MAX_STRING)
         len = MAX_STRING;
     uint32_t k = 1 + (uint32_t)((len + sizeof(gorc__tev) - 1) / sizeof(gorc__tev));
+    tbuf *b;
     chunk *c;
     uint32_t n;
-    gorc__tev *e = reserve(k, &c, &n);
+    gorc__tev *e = reserve(gorc__getm(), k, &b, &c, &n);
     if (e == NULL)
         return;
-    e->ts = tls_buf->last = gorc__trace_ticks();
+    e->ts = b->last = gorc__trace_ticks();
     e->kind = (uint32_t)type;
     e->aux = (uint32_t)len;
     e->g = g;
@@ -434,7 +443,7 @@ static void status_one(gorc__g *g, void *arg)
     uint32_t st = atomic_load_explicit(&g->status, memory_order_acquire);
     if (st == GORC__G_FREE || st == GORC__G_DEAD || g->foreign)
         return;
-    gorc__trace_ev(GORC__EV_GO_STATUS, (int)st, -1, g->id, (uint64_t)(uintptr_t)g->fn,
+    gorc__trace_ev(gorc__getm(), GORC__EV_GO_STATUS, (int)st, -1, g->id, (uint64_t)(uintptr_t)g->fn,
                    g->waitreason);
 }
 
@@ -667,7 +676,7 @@ uint64_t gorc_trace_task_new(uint64_t parent, const char *type)
 
 void gorc_trace_task_end(uint64_t task)
 {
-    GORC__TRACE(GORC__EV_TASK_END, 0, -1, cur_gid(), task, 0);
+    GORC__TRACE(gorc__getm(), GORC__EV_TASK_END, 0, -1, cur_gid(), task, 0);
 }
 
 void gorc_trace_region_begin(uint64_t task, const char *type)

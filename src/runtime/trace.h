@@ -50,16 +50,19 @@ typedef struct gorc__tev {
 /* Non-zero while a trace or the flight recorder records: the session number. */
 extern _Atomic uint32_t gorc__trace_gen;
 
-void gorc__trace_ev(int type, int reason, int p, uint64_t g, uint64_t arg, uint32_t aux);
+/* m: the calling thread's M, whose buffer is at hand, or NULL (then a thread-local finds the
+ * thread's buffer: the monitor, foreign threads, places that do not have m). */
+void gorc__trace_ev(gorc__m *m, int type, int reason, int p, uint64_t g, uint64_t arg,
+                    uint32_t aux);
 /* GO_START of g on p when the switch comes straight from this thread's own block, stop or
  * end event: it takes that event's timestamp instead of reading the clock again (the switch
  * between them is tens of nanoseconds; a clock read costs about ten). */
-void gorc__trace_start_now(int p, uint64_t g);
+void gorc__trace_start_now(gorc__m *m, int p, uint64_t g);
 
-#define GORC__TRACE(type, reason, p, g, arg, aux)                                                  \
+#define GORC__TRACE(m, type, reason, p, g, arg, aux)                                               \
     do {                                                                                           \
         if (GORC__UNLIKELY(atomic_load_explicit(&gorc__trace_gen, memory_order_relaxed) != 0))     \
-            gorc__trace_ev((type), (reason), (p), (g), (uint64_t)(arg), (aux));                    \
+            gorc__trace_ev((m), (type), (reason), (p), (g), (uint64_t)(arg), (aux));               \
     } while (0)
 
 /* The id of the goroutine m runs, 0 on g0 or a foreign thread. */
