@@ -933,7 +933,7 @@ static void execute(gorc__m *m, gorc__p *p, gorc__g *from, gorc__g *g, bool from
 {
     prepare_first_run(p, g);
     if (GORC__UNLIKELY(atomic_load_explicit(&gorc__trace_gen, memory_order_relaxed) != 0)) {
-        if (from != &m->g0)
+        if (from != &m->g0 && m->trace_reuse)
             gorc__trace_start_now(m, p->id, g->id); /* schedule_away, right after from's event */
         else
             gorc__trace_ev(m, GORC__EV_GO_START, 0, p->id, g->id, 0, 0);
@@ -953,7 +953,7 @@ static void execute(gorc__m *m, gorc__p *p, gorc__g *from, gorc__g *g, bool from
  * departing goroutine may still hold the lock it parks under, and a timer's function may need
  * that very lock (a timer firing on the channel being received from). g0 runs them after the
  * lock is released. */
-static gorc__g *runnable_fast(gorc__p *p)
+static gorc__g *runnable_fast(gorc__m *m, gorc__p *p)
 {
     int64_t t0 = atomic_load_explicit(&p->timer0, memory_order_relaxed);
     if (t0 != 0 && t0 <= gorc__nanotime())
@@ -961,8 +961,12 @@ static gorc__g *runnable_fast(gorc__p *p)
     gorc__g *g;
     if (p->schedtick % 61 == 0 && (g = globrunqget_locked(p, 1)) != NULL)
         return g;
-    if ((g = runqget(p)) != NULL)
+    if ((g = runqget(p)) != NULL) {
+        /* Readied by this thread, before the event it just recorded: the tracer may give its
+         * start that event's time (one from the global queue may be younger). */
+        m->trace_reuse = true;
         return g;
+    }
     return globrunqget_locked(p, 0);
 }
 
@@ -978,7 +982,8 @@ static void schedule_away(gorc__m *m, gorc__g *g)
         resumed();
         return;
     }
-    gorc__g *next = runnable_fast(p);
+    m->trace_reuse = false;
+    gorc__g *next = runnable_fast(m, p);
     if (next && (next->sp != NULL || next->stk.lo != NULL || p->nstkcache > 0)) {
         execute(m, p, g, next, dies);
     } else {

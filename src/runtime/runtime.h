@@ -191,6 +191,7 @@ struct gorc__m {
     _Atomic uint32_t park;   /* futex: 0 = sleeping, 1 = woken */
     gorc__m *schedlink;      /* idle M list */
     struct gorc__tbuf *tbuf; /* this thread's trace buffer (runtime/trace.c), or NULL */
+    bool trace_reuse;        /* the next goroutine was readied here (runnable_fast) */
     char *g0_lo;             /* thread stack bounds, for sanitizers */
     size_t g0_size;
 };

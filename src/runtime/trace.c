@@ -524,6 +524,7 @@ int gorc_trace_start(int fd)
     T.fd = fd;
     T.err = 0;
     T.stopping = false;
+    drop_full();
     if (pthread_create(&T.writer, NULL, writer_main, NULL) != 0) {
         pthread_mutex_unlock(&T.mu);
         return -EAGAIN;
@@ -548,6 +549,11 @@ int gorc_trace_stop(void)
     pthread_join(T.writer, NULL);
     pthread_mutex_lock(&T.mu);
     sink k = {.fd = T.fd};
+    /* Chunks a thread handed over after the writer's last look (it read gen just before it
+     * changed), then what every thread holds. */
+    for (chunk *c = T.full; c; c = c->next)
+        chunk_frame(&k, c, CHUNK_EVENTS);
+    drop_full();
     current_chunks(&k);
     sync_frame(&k);
     int err = T.err ? T.err : k.err;
