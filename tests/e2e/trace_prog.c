@@ -140,7 +140,12 @@ static void body(void *arg)
             die("gorc_go", rc);
     }
     gorc_waitgroup_wait(&wg);
-    gorc_sleep(GORC_MILLISECOND); /* let the last goroutines end */
+    /* Every echo closed its pong on its way out: wait until all have ended. */
+    for (int64_t deadline = gorc_now() + 30 * GORC_SECOND; gorc_count() > 1;) {
+        if (gorc_now() > deadline)
+            die("goroutines did not end", -ETIMEDOUT);
+        gorc_sleep(GORC_MILLISECOND / 2);
+    }
     if (shared != WORKERS * 5)
         die("shared count wrong", -EINVAL);
     if (flight) {
