@@ -77,16 +77,18 @@ SRC_RUNTIME := src/runtime/support.c src/runtime/ctx.c src/runtime/stack.c src/r
                src/runtime/timer.c src/runtime/chan.c src/runtime/select.c src/runtime/sync.c \
                src/runtime/netpoll.c src/runtime/cancel.c src/runtime/leak.c src/runtime/errors.c \
                src/runtime/version.c
+# Deterministic simulation (src/sim): part of the runtime's layer, which calls its hooks.
+SRC_SIM     := src/sim/sim.c
 SRC_TIME    := src/time/sleep.c
 SRC_CONTEXT := src/context/context.c src/context/wait.c src/context/group.c
 SRC_NET     := src/net/fd.c src/net/net.c src/net/addr.c src/net/bufio.c
 SRC_SIGNAL  := src/signal/signal.c
 SRC_HTTP    := src/http/parse.c src/http/common.c src/http/server.c src/http/mux.c \
                src/http/fs.c src/http/client.c
-LIB_SRC := $(SRC_OS) $(SRC_RUNTIME) $(SRC_TIME) $(SRC_CONTEXT) $(SRC_NET) $(SRC_SIGNAL) $(SRC_HTTP)
+LIB_SRC := $(SRC_OS) $(SRC_RUNTIME) $(SRC_SIM) $(SRC_TIME) $(SRC_CONTEXT) $(SRC_NET) $(SRC_SIGNAL) $(SRC_HTTP)
 LIB_OBJ := $(LIB_SRC:src/%.c=$(B)/obj/%.o) $(B)/obj/arch/ctx_asm.o
 PUBLIC_HDRS := include/gorc.h include/gorc_version.h include/gorc_context.h include/gorc_net.h \
-               include/gorc_signal.h include/gorc_bufio.h include/gorc_http.h
+               include/gorc_signal.h include/gorc_bufio.h include/gorc_http.h include/gorc_sim.h
 
 TESTS := $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_*.c))
 TEST_BIN := $(TESTS:%=$(B)/tests/%) $(B)/tests/crashers

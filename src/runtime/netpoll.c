@@ -39,6 +39,7 @@
  * detection must never see zero while a wake-up is in flight.
  */
 #include "runtime/netpoll.h"
+#include "sim/sim.h"
 
 #include <stdlib.h>
 
@@ -223,6 +224,8 @@ static void commit_park(void *arg)
 /* Park until readiness, a deadline or a close. True if readiness was consumed. */
 static bool block(gorc__pd *pd, int mode, int64_t until)
 {
+    if (gorc__sim_on())
+        gorc__sim_point();
     _Atomic uintptr_t *gpp = gpp_of(pd, mode);
     for (;;) {
         uintptr_t v = GORC__PD_READY;

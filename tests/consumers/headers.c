@@ -11,6 +11,7 @@
 #include <gorc_http.h>
 #include <gorc_net.h>
 #include <gorc_signal.h>
+#include <gorc_sim.h>
 #include <gorc_version.h>
 
 #ifdef __cplusplus
@@ -45,6 +46,7 @@ headers_fnptr headers_used[] = {
     (headers_fnptr)&gorc_http_rw_write,
     (headers_fnptr)&gorc_http_client_get,
     (headers_fnptr)&gorc_ctx_with_cancel,
+    (headers_fnptr)&gorc_sim_run,
 };
 
 int headers_service_size(void)
