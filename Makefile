@@ -140,6 +140,14 @@ $(B)/tests/http_e2e_server: tests/e2e/http_e2e_server.c $(B)/libgorc.a
 	@mkdir -p $(dir $@) $(B)/dep
 	$(CC) $(TEST_CFLAGS) $< $(B)/libgorc.a -o $@ $(LDFLAGS)
 
+# Programs with planted bugs for the simulation's exploration driver (tests/e2e/sim-e2e); not
+# cmocka tests, so named sim_*, which tests/run-variant does not run.
+SIM_PROGS := $(patsubst tests/sim/%.c,$(B)/tests/sim_%,$(wildcard tests/sim/*.c))
+$(B)/tests/sim_%: tests/sim/%.c $(B)/libgorc.a
+	@mkdir -p $(dir $@) $(B)/dep
+	$(CC) $(TEST_CFLAGS) $< $(B)/libgorc.a -o $@ $(LDFLAGS)
+test-bins: $(SIM_PROGS)
+
 -include $(wildcard $(B)/dep/*.d)
 
 test-bins: $(TEST_BIN)

@@ -205,6 +205,18 @@ static void print_cmdline(FILE *f)
     }
 }
 
+/* x as the shortest text that reads back as x. */
+static void print_double(FILE *f, const char *name, double x)
+{
+    char buf[40];
+    for (int prec = 6; prec <= 17; prec++) {
+        snprintf(buf, sizeof buf, "%.*g", prec, x);
+        if (strtod(buf, NULL) == x)
+            break;
+    }
+    fprintf(f, "%s=%s ", name, buf);
+}
+
 static void note(const gorc__sim *s, FILE *f)
 {
     int64_t t = s->now - VSTART;
@@ -212,6 +224,22 @@ static void note(const gorc__sim *s, FILE *f)
             "simulation seed %" PRIu64 " (0x%" PRIx64 "), step %" PRIu64 ", virtual time %" PRId64
             ".%09" PRId64 "s\nreplay: GORC_SIM_SEED=%" PRIu64 " ",
             s->seed, s->seed, s->steps, t / GORC_SECOND, t % GORC_SECOND, s->seed);
+    /* The run's options, as the variables that set them. */
+    if (s->perturb > 0)
+        print_double(f, "GORC_SIM_PERTURB", s->perturb);
+    if (s->faults) {
+        const char *sep = "GORC_SIM_FAULTS=";
+        for (int k = 0; k < GORC_SIM_FAULT_COUNT; k++)
+            if (s->faults & (1u << k)) {
+                fprintf(f, "%s%s", sep, fault_names[k]);
+                sep = ",";
+            }
+        fputc(' ', f);
+        if (s->fault_at)
+            fprintf(f, "GORC_SIM_FAULT_AT=%u ", s->fault_at);
+        else
+            print_double(f, "GORC_SIM_FAULT_RATE", s->fault_rate);
+    }
     print_cmdline(f);
     fputc('\n', f);
 }
