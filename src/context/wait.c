@@ -35,26 +35,30 @@ static int select_watching(gorc_case *cases, size_t n, gorc_ctx *ctx)
     return r == -ECANCELED ? gorc_ctx_err(ctx) : r;
 }
 
-int gorc_chan_send_ctx(gorc_chan *c, const void *elem, gorc_ctx *ctx)
+/* One channel operation as a one-case select that also watches ctx. A NULL channel blocks
+ * until ctx is cancelled (a nil channel in Go never proceeds); a context that can never be
+ * cancelled makes it the plain call. */
+static int chan_op_ctx(gorc_chan *c, int dir, void *elem, gorc_ctx *ctx)
 {
     if (ctx == NULL)
         return -EINVAL;
-    if (c == NULL || gorc__ctx_source(ctx) == NULL)
-        return c ? gorc_chan_send(c, elem) : select_watching(NULL, 0, ctx);
-    gorc_case cs[1] = {{.chan = c, .dir = GORC_SEND, .elem = (void *)elem}};
+    if (c == NULL)
+        return select_watching(NULL, 0, ctx);
+    if (gorc__ctx_source(ctx) == NULL)
+        return dir == GORC_SEND ? gorc_chan_send(c, elem) : gorc_chan_recv(c, elem);
+    gorc_case cs[1] = {{.chan = c, .dir = dir, .elem = elem}};
     int r = select_watching(cs, 1, ctx);
     return r == 0 ? (cs[0].closed ? -EPIPE : 0) : r;
 }
 
+int gorc_chan_send_ctx(gorc_chan *c, const void *elem, gorc_ctx *ctx)
+{
+    return chan_op_ctx(c, GORC_SEND, (void *)elem, ctx);
+}
+
 int gorc_chan_recv_ctx(gorc_chan *c, void *elem, gorc_ctx *ctx)
 {
-    if (ctx == NULL)
-        return -EINVAL;
-    if (c == NULL || gorc__ctx_source(ctx) == NULL)
-        return c ? gorc_chan_recv(c, elem) : select_watching(NULL, 0, ctx);
-    gorc_case cs[1] = {{.chan = c, .dir = GORC_RECV, .elem = elem}};
-    int r = select_watching(cs, 1, ctx);
-    return r == 0 ? (cs[0].closed ? -EPIPE : 0) : r;
+    return chan_op_ctx(c, GORC_RECV, elem, ctx);
 }
 
 int gorc_select_ctx(gorc_case *cases, size_t n, gorc_ctx *ctx)
