@@ -52,6 +52,11 @@ typedef struct gorc_sim_opts {
      * ("<step> <virtual ns> run <goroutine id>"), per jump of the clock and per injected
      * fault. Two runs with the same seed write identical files. */
     const char *trace;
+    /* Virtual nanoseconds each goroutine switch costs (0: none). With 0 the clock moves only
+     * when every goroutine is blocked, as in Go's synctest, so a goroutine that sleeps while
+     * others keep busy (polling until they have done enough) never wakes; a cost per switch
+     * lets time pass under load, and timers fall due between switches. */
+    int64_t step_ns;
 } gorc_sim_opts;
 
 /* Run fn(arg) and every goroutine it starts, directly or not, as one deterministic

@@ -39,6 +39,7 @@
 #include "runtime/netpoll.h"
 
 #include <inttypes.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -69,12 +70,17 @@ struct gorc__sim {
     gorc__g *exthead, *exttail;
     _Atomic uint32_t extfutex; /* 1: something may be on the outside queue */
     double perturb;
+    int64_t step_ns;
     uint32_t faults;
     double fault_rate;
     uint32_t fault_at;
     uint32_t fault_calls[GORC_SIM_FAULT_COUNT];
     FILE *trace;
     int rc;
+    gorc__pd **pds; /* the run's descriptors (pd->simidx), in the order they were made */
+    int npds, cappds;
+    struct pollfd *pfd;
+    gorc__pd **ppd;
 };
 
 static gorc__p simp; /* the runs' P, one run at a time, reused (caches, heap) */
@@ -162,10 +168,13 @@ static void drain_outside(gorc__sim *s)
 /* Wait in real time for a wake-up from outside the run, at most max ns (-1: no limit): poll
  * the real descriptors (nobody else may be: a program may have no other M), then sleep a
  * millisecond on the outside queue. True if something became runnable. */
+static int poll_run_fds(gorc__sim *s);
+
 static bool wait_outside(gorc__sim *s, int64_t max)
 {
     int64_t start = realtime_ns();
     for (;;) {
+        poll_run_fds(s);
         if (gorc__netpoll_waiters() > 0) {
             gorc__g *tail;
             int n = 0;
@@ -181,6 +190,111 @@ static bool wait_outside(gorc__sim *s, int64_t max)
             return false;
         gorc__futex_wait(&s->extfutex, 0, GORC_MILLISECOND);
     }
+}
+
+/* ---- the run's descriptors ---- */
+
+bool gorc__sim_io_adopt(gorc__pd *pd)
+{
+    gorc__m *m = gorc__getm();
+    if (m == NULL || m->sim == NULL)
+        return false;
+    gorc__sim *s = m->sim;
+    if (s->npds == s->cappds) {
+        int nc = s->cappds ? s->cappds * 2 : 16;
+        gorc__pd **a = realloc(s->pds, (size_t)nc * sizeof *a);
+        struct pollfd *f = realloc(s->pfd, (size_t)nc * sizeof *f);
+        if (f)
+            s->pfd = f;
+        gorc__pd **b = realloc(s->ppd, (size_t)nc * sizeof *b);
+        if (b)
+            s->ppd = b;
+        if (a)
+            s->pds = a;
+        if (a == NULL || f == NULL || b == NULL)
+            return false; /* the backend watches it instead: correct, less deterministic */
+        s->cappds = nc;
+    }
+    pd->sim = s;
+    pd->simidx = s->npds;
+    s->pds[s->npds++] = pd;
+    return true;
+}
+
+void gorc__sim_io_forget(gorc__pd *pd)
+{
+    gorc__sim *s = pd->sim;
+    /* Keep the order of the rest: it is the order in which readiness is handed out. */
+    memmove(&s->pds[pd->simidx], &s->pds[pd->simidx + 1],
+            (size_t)(s->npds - pd->simidx - 1) * sizeof s->pds[0]);
+    s->npds--;
+    for (int i = pd->simidx; i < s->npds; i++)
+        s->pds[i]->simidx = i;
+    pd->sim = NULL;
+}
+
+void gorc__sim_io_wait(gorc__g *g, gorc__pd *pd)
+{
+    if (g->sim == NULL || pd->sim != NULL)
+        return;
+    g->simext = true; /* until push() takes it back */
+    g->sim->next++;
+}
+
+/* poll(2) the run's descriptors that have a waiter, without blocking, and hand readiness to
+ * their waiters in the order the descriptors were made. Returns how many were readied. */
+static int poll_run_fds(gorc__sim *s)
+{
+    int n = 0;
+    for (int i = 0; i < s->npds; i++) {
+        gorc__pd *pd = s->pds[i];
+        short ev = 0;
+        if (atomic_load_explicit(&pd->rg, memory_order_acquire) > GORC__PD_WAIT)
+            ev |= POLLIN | POLLRDHUP | POLLPRI;
+        if (atomic_load_explicit(&pd->wg, memory_order_acquire) > GORC__PD_WAIT)
+            ev |= POLLOUT;
+        if (ev == 0)
+            continue;
+        s->pfd[n] = (struct pollfd){.fd = pd->fd, .events = ev};
+        s->ppd[n++] = pd;
+    }
+    if (n == 0 || poll(s->pfd, (nfds_t)n, 0) <= 0)
+        return 0;
+    int readied = 0;
+    for (int i = 0; i < n; i++) {
+        short re = s->pfd[i].revents;
+        if (re == 0)
+            continue;
+        int mode = 0;
+        if (re & (POLLIN | POLLRDHUP | POLLPRI | POLLHUP | POLLERR))
+            mode += 'r';
+        if (re & (POLLOUT | POLLHUP | POLLERR))
+            mode += 'w';
+        if (re & (POLLPRI | POLLRDHUP | POLLHUP | POLLERR))
+            gorc__pd_unusual(s->ppd[i]);
+        gorc__glist l = {0};
+        gorc__netpoll_ready(s->ppd[i], mode, &l);
+        for (gorc__g *g = l.head, *next; g; g = next) {
+            next = g->schedlink;
+            gorc__ready(g);
+            readied++;
+        }
+    }
+    return readied;
+}
+
+/* The run is over: descriptors it made that are still open go to the backend. */
+static void release_fds(gorc__sim *s)
+{
+    for (int i = 0; i < s->npds; i++) {
+        gorc__pd *pd = s->pds[i];
+        pd->sim = NULL;
+        (void)gorc__netpoll_open(pd->fd, pd);
+    }
+    s->npds = 0;
+    free(s->pds);
+    free(s->pfd);
+    free(s->ppd);
 }
 
 /* ---- reports ---- */
@@ -225,6 +339,8 @@ static void note(const gorc__sim *s, FILE *f)
             ".%09" PRId64 "s\nreplay: GORC_SIM_SEED=%" PRIu64 " ",
             s->seed, s->seed, s->steps, t / GORC_SECOND, t % GORC_SECOND, s->seed);
     /* The run's options, as the variables that set them. */
+    if (s->step_ns > 0)
+        fprintf(f, "GORC_SIM_STEP_NS=%" PRId64 " ", s->step_ns);
     if (s->perturb > 0)
         print_double(f, "GORC_SIM_PERTURB", s->perturb);
     if (s->faults) {
@@ -297,8 +413,20 @@ static void sim_loop(gorc__sim *s)
 {
     gorc__m *m = s->m;
     for (;;) {
-        if (atomic_load_explicit(&s->extfutex, memory_order_acquire))
-            drain_outside(s);
+        /* Wake-ups from outside and the run's own descriptors are looked at when nothing else
+         * can run (and every 1024 switches, for programs that spin), never in between: the
+         * schedule must not depend on when another thread got round to something. */
+        if (s->nrun == 0 || s->steps % 1024 == 0) {
+            if (atomic_load_explicit(&s->extfutex, memory_order_acquire))
+                drain_outside(s);
+            poll_run_fds(s);
+        }
+        if (s->step_ns > 0) { /* time passes with work too: due timers run between switches */
+            s->now += s->step_ns;
+            int64_t t0 = atomic_load_explicit(&s->p->timer0, memory_order_relaxed);
+            if (t0 != 0 && t0 <= s->now)
+                gorc__timers_run(s->p, s->now);
+        }
         if (s->nrun > 0) {
             int i = s->nrun > 1 ? (int)(gorc__rand() % (uint64_t)s->nrun) : 0;
             gorc__g *g = s->run[i];
@@ -307,13 +435,6 @@ static void sim_loop(gorc__sim *s)
             if (s->trace)
                 trace(s, "run", g->id - s->goid0, NULL);
             gorc__sim_exec(m, g);
-            /* Parked on a real descriptor: noted before the after-action publishes the park,
-             * so a waker (which needs that) finds it noted. */
-            gorc__g *last = m->after_g;
-            if (m->after == GORC__AFTER_UNLOCK && last->waitreason == GORC__W_IO) {
-                last->simext = true;
-                s->next++;
-            }
             gorc__sim_after(m);
             continue;
         }
@@ -340,7 +461,9 @@ static void sim_loop(gorc__sim *s)
             gorc__timers_run(s->p, s->now);
             continue;
         }
-        if (gorc__nforeign() > 0 && wait_outside(s, GORC_SECOND))
+        /* Before calling it a deadlock, give the kernel (the run's sockets) and foreign threads
+         * a moment of real time. */
+        if ((s->npds > 0 || gorc__nforeign() > 0) && wait_outside(s, GORC_SECOND / 5))
             continue;
         deadlock(s);
     }
@@ -383,6 +506,7 @@ static void run_here(gorc__sim *s)
     if (s->rc == 0)
         sim_loop(s);
     gorc__timers_clear(&simp);
+    release_fds(s);
     cur = NULL;
     m->sim = NULL;
     gorc__sim_m_detach(m);
@@ -405,7 +529,8 @@ static int sim_run(uint64_t seed, gorc_fn fn, void *arg, const gorc_sim_opts *op
     if (fn == NULL)
         return -EINVAL;
     gorc_sim_opts o = opts ? *opts : (gorc_sim_opts){0};
-    if (!(o.perturb >= 0 && o.perturb <= 1) || !(o.fault_rate >= 0 && o.fault_rate <= 1))
+    if (!(o.perturb >= 0 && o.perturb <= 1) || !(o.fault_rate >= 0 && o.fault_rate <= 1) ||
+        o.step_ns < 0)
         return -EINVAL;
     int rc = gorc__ensure_init();
     if (rc != 0)
@@ -423,6 +548,7 @@ static int sim_run(uint64_t seed, gorc_fn fn, void *arg, const gorc_sim_opts *op
     s->arg = arg;
     s->end_at_root = prog;
     s->perturb = o.perturb;
+    s->step_ns = o.step_ns;
     s->faults = o.faults;
     s->fault_rate = o.fault_rate;
     s->fault_at = o.fault_at;
@@ -432,6 +558,8 @@ static int sim_run(uint64_t seed, gorc_fn fn, void *arg, const gorc_sim_opts *op
         atomic_store(&gorc__sim_nactive, 0);
         return rc;
     }
+    if (s->trace) /* a run that ends in abort() leaves a whole trace behind */
+        setvbuf(s->trace, NULL, _IOLBF, 0);
     gorc__m *m = gorc__getm();
     if (m == NULL) {
         run_here(s);
@@ -462,6 +590,15 @@ int gorc_sim_run(uint64_t seed, gorc_fn fn, void *arg, const gorc_sim_opts *opts
 int64_t gorc__sim_now(const gorc__m *m)
 {
     return m->sim->now;
+}
+
+bool gorc__sim_clock(int64_t *ns)
+{
+    gorc__m *m = gorc__getm();
+    if (m == NULL || m->sim == NULL)
+        return false;
+    *ns = m->sim->now;
+    return true;
 }
 
 int64_t gorc__sim_count(void)
@@ -539,6 +676,11 @@ bool gorc__sim_main(gorc_fn fn, void *arg, int *rc)
     uint64_t seed = strtoull(e, &end, 0);
     bool ok = *end == 0 && env_double("GORC_SIM_PERTURB", &o.perturb) &&
               env_double("GORC_SIM_FAULT_RATE", &o.fault_rate);
+    const char *step = getenv("GORC_SIM_STEP_NS");
+    if (ok && step && *step) {
+        o.step_ns = strtoll(step, &end, 10);
+        ok = *end == 0;
+    }
     const char *at = getenv("GORC_SIM_FAULT_AT");
     if (ok && at && *at) {
         o.fault_at = (uint32_t)strtoul(at, &end, 10);

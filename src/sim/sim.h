@@ -12,6 +12,8 @@
 #include "gorc_sim.h"
 #include "runtime/runtime.h"
 
+typedef struct gorc__pd gorc__pd;
+
 /* Runs in progress (0 or 1). */
 extern _Atomic int gorc__sim_nactive;
 
@@ -25,11 +27,20 @@ static inline bool gorc__sim_on(void)
 void gorc__sim_ready(gorc__g *g);
 /* The virtual clock of m's run. */
 int64_t gorc__sim_now(const gorc__m *m);
+/* If the caller runs in a simulation run: true, and *ns = the run's clock, which counts
+ * nanoseconds since 1970 from 2000-01-01 on (so it serves as the wall clock too). */
+bool gorc__sim_clock(int64_t *ns);
 /* A preemption point (channel, select, mutex, I/O wait): under GORC_SIM_PERTURB, perhaps
  * let another goroutine of the run go first. No-op outside a run. */
 void gorc__sim_point(void);
 /* Whether the call the caller is making fails now (GORC_SIM_FAULT_*); false outside a run. */
 bool gorc__sim_fault(int kind);
+/* Descriptors (runtime/netpoll.c). adopt: pd is being opened; if the caller is in a run, the
+ * run takes it (polls it itself, deterministically) and true is returned. forget: pd, the run's, is being closed. wait: g is about to park on pd; a
+ * descriptor that is not the run's is outside it, so g is not durably blocked. */
+bool gorc__sim_io_adopt(gorc__pd *pd);
+void gorc__sim_io_forget(gorc__pd *pd);
+void gorc__sim_io_wait(gorc__g *g, gorc__pd *pd);
 /* The goroutines the run's P counts (gorc_count includes them). */
 int64_t gorc__sim_count(void);
 /* Called by gorc__fatal: name the seed of the run the fatal error happened in. */

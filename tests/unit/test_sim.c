@@ -7,10 +7,15 @@
  * timer and a context deadline take no real time and read exact virtual durations; timers fire
  * in deadline order; gorc_sim_wait returns once the others are durably blocked, without moving
  * the clock, and refuses a second waiter and callers outside a run; a goroutine parked on a
- * real descriptor is not durably blocked (the clock stands still until a thread outside the
- * run writes to it); gorc_blocking runs inline; a run started from a goroutine; one run at a
+ * descriptor opened before the run is outside it and not durably blocked (the clock stands
+ * still until a thread outside the run writes to it), while one opened inside the run is the
+ * run's, and a foreign thread's write to it is still seen (the run waits a moment of real time
+ * before calling it a deadlock); gorc_blocking runs inline; a run started from a goroutine; one run at a
  * time (-EBUSY); bad options (-EINVAL); faults at exact calls (spawn, channel creation) and at
  * a rate; perturbation finds a lost update that a plain schedule never shows, and replays it.
+ * Sockets made inside a run are the run's: a TCP echo over loopback with a read deadline and a
+ * client that pauses 10 s between two writes runs on virtual time, the deadline fires exactly,
+ * and two runs of one seed write the same trace.
  * The deadlock report of a run is checked from outside in test_crash.c.
  */
 #include "testutil.h"
@@ -383,6 +388,7 @@ static void test_wait_busy(void **state)
  * data arrives from a thread outside the run. */
 typedef struct ext {
     int fds[2];
+    gorc_conn *c; /* opened before the run: outside it */
     int64_t read_at, sleep_done_at;
     char got[8];
 } ext;
@@ -405,8 +411,7 @@ static void ext_sleeper(void *arg)
 static void ext_main(void *arg)
 {
     ext *e = arg;
-    gorc_conn *c;
-    CHECK_EQ(gorc_conn_from_fd(&c, e->fds[0]), 0);
+    gorc_conn *c = e->c;
     CHECK_EQ(gorc_go(ext_sleeper, e), 0);
     int64_t t0 = gorc_now();
     CHECK_EQ(gorc_conn_read(c, e->got, 5), 5);
@@ -420,6 +425,7 @@ static void test_outside_io_not_durable(void **state)
     (void)state;
     ext e = {0};
     assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, e.fds), 0);
+    assert_int_equal(gorc_conn_from_fd(&e.c, e.fds[0]), 0);
     pthread_t t;
     assert_int_equal(pthread_create(&t, NULL, outside_writer, &e), 0);
     int64_t t0 = real_ns();
@@ -429,6 +435,30 @@ static void test_outside_io_not_durable(void **state)
     assert_int_equal(e.read_at, 0);         /* while virtual time stood still */
     assert_memory_equal(e.got, "hello", 5);
     assert_true(e.sleep_done_at != 0);
+    close(e.fds[1]);
+}
+
+/* Opened inside the run: the run's. Nothing else happens, so when the reader blocks the run
+ * looks for a moment of real time, and sees the foreign thread's write. */
+static void inside_main(void *arg)
+{
+    ext *e = arg;
+    gorc_conn *c;
+    CHECK_EQ(gorc_conn_from_fd(&c, e->fds[0]), 0);
+    CHECK_EQ(gorc_conn_read(c, e->got, 5), 5);
+    gorc_conn_close(c);
+}
+
+static void test_inside_fd_foreign_writer(void **state)
+{
+    (void)state;
+    ext e = {0};
+    assert_int_equal(socketpair(AF_UNIX, SOCK_STREAM, 0, e.fds), 0);
+    pthread_t t;
+    assert_int_equal(pthread_create(&t, NULL, outside_writer, &e), 0);
+    assert_int_equal(gorc_sim_run(9, inside_main, &e, NULL), 0);
+    pthread_join(t, NULL);
+    assert_memory_equal(e.got, "hello", 5);
     close(e.fds[1]);
 }
 
@@ -450,6 +480,77 @@ static void test_blocking_inline(void **state)
     (void)state;
     int x;
     assert_int_equal(gorc_sim_run(1, blocking_main, &x, NULL), 0);
+}
+
+/* Sockets made in the run: their waits are durable, so virtual time moves past a client's
+ * pause and the server's read deadline fires at its exact virtual time. */
+typedef struct echo {
+    gorc_listener *l;
+    int64_t timed_out_after;
+    char got[16];
+    size_t n;
+} echo;
+
+static void echo_client(void *arg)
+{
+    echo *e = arg;
+    char addr[64];
+    CHECK(gorc_listener_addr(e->l, addr, sizeof addr) > 0);
+    gorc_conn *c;
+    CHECK_EQ(gorc_tcp_dial(&c, addr, 5 * S), 0);
+    CHECK_EQ(gorc_conn_write_all(c, "ab", 2), 2);
+    gorc_sleep(10 * S);
+    CHECK_EQ(gorc_conn_write_all(c, "cd", 2), 2);
+    char b[4];
+    CHECK_EQ(gorc_conn_read_full(c, b, 4), 4); /* the echo */
+    CHECK(memcmp(b, "abcd", 4) == 0);
+    gorc_conn_close(c);
+}
+
+static void echo_main(void *arg)
+{
+    echo *e = arg;
+    CHECK_EQ(gorc_tcp_listen(&e->l, "127.0.0.1:0", NULL), 0);
+    CHECK_EQ(gorc_go(echo_client, e), 0);
+    gorc_conn *c;
+    CHECK_EQ(gorc_listener_accept(e->l, &c), 0);
+    int64_t t0 = gorc_now();
+    CHECK_EQ(gorc_conn_set_read_deadline(c, t0 + 5 * S), 0);
+    ssize_t r = gorc_conn_read_full(c, e->got, 2);
+    CHECK_EQ(r, 2);
+    r = gorc_conn_read(c, e->got + 2, 2);
+    CHECK_EQ(r, -ETIMEDOUT);
+    e->timed_out_after = gorc_now() - t0;
+    CHECK_EQ(gorc_conn_set_read_deadline(c, 0), 0);
+    CHECK_EQ(gorc_conn_read_full(c, e->got + 2, 2), 2);
+    CHECK_EQ(gorc_conn_write_all(c, e->got, 4), 4);
+    char one;
+    CHECK_EQ(gorc_conn_read(c, &one, 1), 0); /* the client closed */
+    gorc_conn_close(c);
+    gorc_listener_close(e->l);
+}
+
+static void test_run_sockets(void **state)
+{
+    (void)state;
+    char ta[] = "/tmp/gorc-sim-trace-XXXXXX", tb[] = "/tmp/gorc-sim-trace-XXXXXX";
+    int fa = mkstemp(ta), fb = mkstemp(tb);
+    assert_true(fa >= 0 && fb >= 0);
+    close(fa);
+    close(fb);
+    int64_t t0 = real_ns();
+    echo e = {0};
+    gorc_sim_opts o = {.trace = ta};
+    assert_int_equal(gorc_sim_run(21, echo_main, &e, &o), 0);
+    assert_true(real_ns() - t0 < 5 * S); /* 10 virtual seconds in milliseconds */
+    assert_int_equal(e.timed_out_after, 5 * S);
+    assert_memory_equal(e.got, "abcd", 4);
+    echo e2 = {0};
+    o.trace = tb;
+    assert_int_equal(gorc_sim_run(21, echo_main, &e2, &o), 0);
+    assert_string_equal(slurp(ta), slurp(tb));
+    unlink(ta);
+    unlink(tb);
 }
 
 /* ------------------------------------------------------------------------------------------
@@ -632,7 +733,9 @@ int main(void)
         cmocka_unit_test(test_waits_for_all),      cmocka_unit_test(test_virtual_timeouts),
         cmocka_unit_test(test_timer_order),        cmocka_unit_test(test_wait),
         cmocka_unit_test(test_wait_busy),          cmocka_unit_test(test_outside_io_not_durable),
-        cmocka_unit_test(test_blocking_inline),    cmocka_unit_test(test_from_goroutine),
+        cmocka_unit_test(test_inside_fd_foreign_writer),
+        cmocka_unit_test(test_blocking_inline),
+        cmocka_unit_test(test_run_sockets),    cmocka_unit_test(test_from_goroutine),
         cmocka_unit_test(test_bad_args),           cmocka_unit_test(test_faults_exact),
         cmocka_unit_test(test_faults_rate),        cmocka_unit_test(test_perturb_finds_lost_update),
     };
