@@ -111,6 +111,18 @@ static void viewer_unref(viewer *v)
 
 /* ---- flushers ---- */
 
+/* Put v at the end of the room's ready list, for a flusher to write (under r->mu). */
+static void mark_ready(room *r, viewer *v)
+{
+    v->ready = true;
+    v->next_ready = NULL;
+    if (r->ready_tail)
+        r->ready_tail->next_ready = v;
+    else
+        r->ready_head = v;
+    r->ready_tail = v;
+}
+
 static void flusher(void *arg)
 {
     room *r = arg;
@@ -150,13 +162,7 @@ static void flusher(void *arg)
         if (rc < 0)
             v->gone = true; /* its reader sees the connection fail and leaves */
         if (!v->gone && v->n > 0 && !v->ready) {
-            v->ready = true;
-            v->next_ready = NULL;
-            if (r->ready_tail)
-                r->ready_tail->next_ready = v;
-            else
-                r->ready_head = v;
-            r->ready_tail = v;
+            mark_ready(r, v);
         }
         gorc_mutex_unlock(&r->mu);
         viewer_unref(v);
@@ -197,13 +203,7 @@ static bool enqueue(room *r, viewer *v, msg *m)
     v->q[(v->head + v->n) % v->cap] = m;
     v->n++;
     if (!v->ready && !v->flushing) {
-        v->ready = true;
-        v->next_ready = NULL;
-        if (r->ready_tail)
-            r->ready_tail->next_ready = v;
-        else
-            r->ready_head = v;
-        r->ready_tail = v;
+        mark_ready(r, v);
     }
     return true;
 }

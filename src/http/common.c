@@ -6,9 +6,13 @@
  * rest of a hello-world response together (gmtime_r takes a lock on the time zone). So the
  * current date is formatted at most once a second into a small seqlock-protected cache that
  * any thread reads without locking.
+ *
+ * I/O buffers come from a small per-thread pool (one size), so that with many connections
+ * the few buffers in use stay in cache and an idle connection holds none.
  */
 #include "http/internal.h"
 
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -474,4 +478,55 @@ void gorc__http_now_date(char *buf)
         }
         return;
     }
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Buffer pool
+ * ---------------------------------------------------------------------------------------- */
+
+#define POOL_KEEP 32 /* buffers a thread keeps at most */
+
+typedef struct pool {
+    size_t n;
+    void *b[POOL_KEEP];
+} pool;
+
+static _Thread_local pool tpool;
+static pthread_key_t pool_key;
+static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
+
+static void pool_drain(void *arg)
+{
+    pool *p = arg;
+    while (p->n)
+        free(p->b[--p->n]);
+}
+
+static void pool_key_make(void)
+{
+    pthread_key_create(&pool_key, pool_drain);
+}
+
+/* Not inlined: the thread-local address must be computed afresh on every call, since the
+ * calling goroutine may have moved to another thread since the last one. */
+__attribute__((noinline)) void *gorc__http_buf_get(void)
+{
+    pool *p = &tpool;
+    if (p->n)
+        return p->b[--p->n];
+    return malloc(GORC__HTTP_BUF_SIZE);
+}
+
+__attribute__((noinline)) void gorc__http_buf_put(void *b)
+{
+    pool *p = &tpool;
+    if (p->n == 0) {
+        /* Free the thread's buffers when it exits. */
+        pthread_once(&pool_once, pool_key_make);
+        pthread_setspecific(pool_key, p);
+    }
+    if (p->n < POOL_KEEP)
+        p->b[p->n++] = b;
+    else
+        free(b);
 }

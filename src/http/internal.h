@@ -17,6 +17,14 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+/* The per-thread pool of I/O buffers the HTTP server and WebSocket connections share: one
+ * size only, a few kept per thread, freed when the thread exits. get returns NULL when out
+ * of memory; put takes any buffer get gave. Neither parks, so a goroutine that moves to
+ * another thread between the two calls is harmless. */
+#define GORC__HTTP_BUF_SIZE 4096
+void *gorc__http_buf_get(void);
+void gorc__http_buf_put(void *b);
+
 /* IMF-fixdate length: "Sun, 06 Nov 1994 08:49:37 GMT". */
 #define GORC__HTTP_DATE_LEN 29
 

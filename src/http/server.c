@@ -66,8 +66,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
-#define POOL_SIZE    4096 /* the one buffer size the per-thread pool keeps */
-#define POOL_KEEP    32   /* buffers a thread keeps at most */
+#define POOL_SIZE    GORC__HTTP_BUF_SIZE /* the one buffer size the pool keeps */
 #define HDR_SLOT     (sizeof(gorc__http_header) + sizeof(gorc_http_header))
 #define RBUF_SPARE   4096 /* room kept after a head for body reads */
 #define WBUF_INIT    4096
@@ -254,52 +253,17 @@ static bool peer_gone(gorc_http_rw *w)
 }
 
 /* ------------------------------------------------------------------------------------------
- * Buffer pool
+ * Buffers (the pool is common.c's)
  * ---------------------------------------------------------------------------------------- */
 
-typedef struct pool {
-    size_t n;
-    char *b[POOL_KEEP];
-} pool;
-
-static _Thread_local pool tpool;
-static pthread_key_t pool_key;
-static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
-
-static void pool_drain(void *arg)
+static char *pool_get(void)
 {
-    pool *p = arg;
-    while (p->n)
-        free(p->b[--p->n]);
+    return gorc__http_buf_get();
 }
 
-static void pool_key_make(void)
+static void pool_put(char *b)
 {
-    pthread_key_create(&pool_key, pool_drain);
-}
-
-/* Not inlined: the thread-local address must be computed afresh on every call, since the
- * calling goroutine may have moved to another thread since the last one. */
-__attribute__((noinline)) static char *pool_get(void)
-{
-    pool *p = &tpool;
-    if (p->n)
-        return p->b[--p->n];
-    return malloc(POOL_SIZE);
-}
-
-__attribute__((noinline)) static void pool_put(char *b)
-{
-    pool *p = &tpool;
-    if (p->n == 0) {
-        /* Free the thread's buffers when it exits. */
-        pthread_once(&pool_once, pool_key_make);
-        pthread_setspecific(pool_key, p);
-    }
-    if (p->n < POOL_KEEP)
-        p->b[p->n++] = b;
-    else
-        free(b);
+    gorc__http_buf_put(b);
 }
 
 /* Give back a buffer of cap bytes: pool-sized ones to the pool, larger ones to malloc. */

@@ -56,8 +56,7 @@
 #include <sys/socket.h>
 #include <time.h>
 
-#define POOL_SIZE     4096
-#define POOL_KEEP     32
+#define POOL_SIZE     GORC__HTTP_BUF_SIZE
 #define DIRECT_MIN    1024 /* payload reads at least this large bypass the pool buffer */
 #define BATCH         32   /* frames per gathered write */
 #define DEF_MAX_MSG   ((int64_t)16 << 20)
@@ -108,50 +107,18 @@ struct gorc_ws {
 };
 
 /* ------------------------------------------------------------------------------------------
- * Buffer pool (the same design as the HTTP server's: per thread, touched only by two small
- * functions that never park, so a goroutine that moves threads is harmless)
+ * Buffers: the HTTP server's per-thread pool (http/common.c), so the buffer an upgraded
+ * connection's request used serves its frames next
  * ---------------------------------------------------------------------------------------- */
 
-typedef struct pool {
-    size_t n;
-    uint8_t *b[POOL_KEEP];
-} pool;
-
-static _Thread_local pool tpool;
-static pthread_key_t pool_key;
-static pthread_once_t pool_once = PTHREAD_ONCE_INIT;
-
-static void pool_drain(void *arg)
+static uint8_t *pool_get(void)
 {
-    pool *p = arg;
-    while (p->n)
-        free(p->b[--p->n]);
+    return gorc__http_buf_get();
 }
 
-static void pool_key_make(void)
+static void pool_put(uint8_t *b)
 {
-    pthread_key_create(&pool_key, pool_drain);
-}
-
-__attribute__((noinline)) static uint8_t *pool_get(void)
-{
-    pool *p = &tpool;
-    if (p->n)
-        return p->b[--p->n];
-    return malloc(POOL_SIZE);
-}
-
-__attribute__((noinline)) static void pool_put(uint8_t *b)
-{
-    pool *p = &tpool;
-    if (p->n == 0) {
-        pthread_once(&pool_once, pool_key_make);
-        pthread_setspecific(pool_key, p);
-    }
-    if (p->n < POOL_KEEP)
-        p->b[p->n++] = b;
-    else
-        free(b);
+    gorc__http_buf_put(b);
 }
 
 static void rbuf_drop(gorc_ws *ws)

@@ -241,6 +241,26 @@ static int encode(void *arg, const void *p, size_t n, void **out, size_t *outn)
     return 1;
 }
 
+/* Double the inflate output buffer *b of *cap bytes, to at most max + 1 (one byte past the
+ * limit tells an over-long message). On failure *b is freed: GORC_WS_ETOOBIG past max,
+ * -ENOMEM. */
+static int grow_out(unsigned char **b, size_t *cap, size_t max)
+{
+    if (*cap > max) {
+        free(*b);
+        return GORC_WS_ETOOBIG;
+    }
+    size_t ncap = *cap * 2 > max + 1 ? max + 1 : *cap * 2;
+    unsigned char *nb = realloc(*b, ncap);
+    if (nb == NULL) {
+        free(*b);
+        return -ENOMEM;
+    }
+    *b = nb;
+    *cap = ncap;
+    return 0;
+}
+
 static int decode(void *arg, const void *p, size_t n, size_t max, void **out, size_t *outn)
 {
     state *st = arg;
@@ -260,20 +280,9 @@ static int decode(void *arg, const void *p, size_t n, size_t max, void **out, si
         st->i.next_in = part ? (Bytef *)tail : (Bytef *)p;
         st->i.avail_in = part ? 4 : (uInt)n;
         while (st->i.avail_in > 0) {
-            if (len == cap) {
-                if (cap > max) {
-                    free(b);
-                    return GORC_WS_ETOOBIG;
-                }
-                size_t ncap = cap * 2 > max + 1 ? max + 1 : cap * 2;
-                unsigned char *nb = realloc(b, ncap);
-                if (nb == NULL) {
-                    free(b);
-                    return -ENOMEM;
-                }
-                b = nb;
-                cap = ncap;
-            }
+            int gr = len == cap ? grow_out(&b, &cap, max) : 0;
+            if (gr < 0)
+                return gr;
             st->i.next_out = b + len;
             st->i.avail_out = (uInt)(cap - len);
             int zr = inflate(&st->i, Z_SYNC_FLUSH);
@@ -288,18 +297,9 @@ static int decode(void *arg, const void *p, size_t n, size_t max, void **out, si
     }
     /* Output that filled the buffer exactly may have more behind it. */
     while (len == cap) {
-        if (cap > max) {
-            free(b);
-            return GORC_WS_ETOOBIG;
-        }
-        size_t ncap = cap * 2 > max + 1 ? max + 1 : cap * 2;
-        unsigned char *nb = realloc(b, ncap);
-        if (nb == NULL) {
-            free(b);
-            return -ENOMEM;
-        }
-        b = nb;
-        cap = ncap;
+        int gr = grow_out(&b, &cap, max);
+        if (gr < 0)
+            return gr;
         st->i.next_out = b + len;
         st->i.avail_out = (uInt)(cap - len);
         int zr = inflate(&st->i, Z_SYNC_FLUSH);
