@@ -91,7 +91,7 @@ LIB_SRC := $(SRC_OS) $(SRC_RUNTIME) $(SRC_TIME) $(SRC_CONTEXT) $(SRC_NET) $(SRC_
 LIB_OBJ := $(LIB_SRC:src/%.c=$(B)/obj/%.o) $(B)/obj/arch/ctx_asm.o
 PUBLIC_HDRS := include/gorc.h include/gorc_version.h include/gorc_context.h include/gorc_net.h \
                include/gorc_signal.h include/gorc_bufio.h include/gorc_http.h \
-               include/gorc_websocket.h include/gorc_wsdeflate.h
+               include/gorc_websocket.h include/gorc_wsdeflate.h include/gorc_tls.h
 PUBLIC_HDRS += include/gorc_restart.h
 
 TESTS := $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_*.c))
@@ -147,6 +147,38 @@ $(B)/gorc_wsdeflate.pc: gorc_wsdeflate.pc.in include/gorc_version.h
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' $< > $@
 -include $(WSDEFLATE_OBJ:.o=.d)
 lib: wsdeflate
+# ---- libgorc_tls: TLS on OpenSSL 3 (docs/tls.md) ----
+# Its own library, .pc file and CMake target: a program that does not use TLS links neither it
+# nor OpenSSL, and libgorc stays libc + pthreads. It uses only libgorc's exported API.
+SRC_TLS := src/tls/config.c src/tls/conn.c
+TLS_OBJ := $(SRC_TLS:src/%.c=$(B)/obj/%.o)
+TLS_LIBS := -lssl -lcrypto
+TLS_SONAME := $(subst libgorc,libgorc_tls,$(SONAME))
+lib: $(B)/libgorc_tls.a $(B)/libgorc_tls.so $(B)/gorc-tls.pc
+
+$(B)/libgorc_tls.a: $(TLS_OBJ)
+	rm -f $@
+	ar rcs $@ $^
+
+$(B)/libgorc_tls.so: $(TLS_OBJ) $(B)/libgorc.so
+	$(CC) -shared -Wl,-soname,$(TLS_SONAME) -Wl,-z,defs $(LDFLAGS) -o $@ $(TLS_OBJ) \
+	  -L$(B) -l:libgorc.so $(TLS_LIBS)
+
+$(B)/gorc-tls.pc: gorc-tls.pc.in include/gorc_version.h
+	@mkdir -p $(B)
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' gorc-tls.pc.in > $@
+
+TLS_TEST_BIN := $(patsubst tests/unit/%.c,$(B)/tests/%,$(wildcard tests/unit/test_tls*.c))
+$(TLS_TEST_BIN): $(B)/tests/%: tests/unit/%.c $(B)/libgorc_tls.a $(B)/libgorc.a
+	@mkdir -p $(dir $@) $(B)/dep
+	$(CC) $(TEST_CFLAGS) $< $(B)/libgorc_tls.a $(B)/libgorc.a -o $@ $(LDFLAGS) $(CMOCKA) $(TLS_LIBS)
+
+# The HTTPS server driven by tests/e2e/tls-e2e and the TLS benchmarks.
+$(B)/tests/tls_e2e_server: tests/e2e/tls_e2e_server.c $(B)/libgorc_tls.a $(B)/libgorc.a
+	@mkdir -p $(dir $@) $(B)/dep
+	$(CC) $(TEST_CFLAGS) $< $(B)/libgorc_tls.a $(B)/libgorc.a -o $@ $(LDFLAGS) $(TLS_LIBS)
+
+-include $(TLS_OBJ:.o=.d)
 
 # ---- tests ----
 
@@ -254,11 +286,19 @@ install: lib
 	  > $(DESTDIR)$(CMAKEDIR)/gorcConfig.cmake
 	sed -e 's|@VERSION@|$(VERSION)|g' cmake/gorcConfigVersion.cmake.in \
 	  > $(DESTDIR)$(CMAKEDIR)/gorcConfigVersion.cmake
+	# libgorc_tls (docs/tls.md)
+	install -m 644 $(B)/libgorc_tls.a $(DESTDIR)$(LIBDIR)/
+	install -m 755 $(B)/libgorc_tls.so $(DESTDIR)$(LIBDIR)/libgorc_tls.so.$(VERSION)
+	ln -sf libgorc_tls.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(TLS_SONAME)
+	ln -sf $(TLS_SONAME) $(DESTDIR)$(LIBDIR)/libgorc_tls.so
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' gorc-tls.pc.in \
+	  > $(DESTDIR)$(LIBDIR)/pkgconfig/gorc-tls.pc
 
 uninstall:
 	rm -f $(PUBLIC_HDRS:include/%=$(DESTDIR)$(PREFIX)/include/%) \
 	      $(DESTDIR)$(LIBDIR)/libgorc.* $(DESTDIR)$(LIBDIR)/libgorc_wsdeflate.* \
-	      $(DESTDIR)$(LIBDIR)/pkgconfig/gorc.pc $(DESTDIR)$(LIBDIR)/pkgconfig/gorc_wsdeflate.pc
+	      $(DESTDIR)$(LIBDIR)/pkgconfig/gorc.pc $(DESTDIR)$(LIBDIR)/pkgconfig/gorc_wsdeflate.pc \
+	      $(DESTDIR)$(LIBDIR)/pkgconfig/gorc-tls.pc
 	rm -rf $(DESTDIR)$(CMAKEDIR)
 
 # ---- hygiene ----

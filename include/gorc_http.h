@@ -350,9 +350,17 @@ typedef struct gorc_http_client_opts {
     int64_t idle_conn_timeout;        /* idle pooled connection lifetime (90 s) */
     size_t max_response_header_bytes; /* default 64 KiB */
     bool disable_keepalive;
+    /* https:// URLs (Go: Transport.DialTLSContext with its TLSClientConfig): dial addr
+     * ("host:port"), complete a TLS handshake that verifies host, within timeout_ns (0: none)
+     * and ctx (NULL: none), and return the connection in *out, or an error. NULL: https URLs
+     * fail with -EPROTONOSUPPORT. libgorc_tls fills both in (gorc_tls_http_client_opts). */
+    int (*dial_tls)(void *arg, gorc_conn **out, const char *addr, const char *host,
+                    int64_t timeout_ns, gorc_ctx *ctx);
+    void *dial_tls_arg;
 } gorc_http_client_opts;
 
-/* A request to send. url is "http://host[:port]/path?query" (https is not supported). */
+/* A request to send. url is "http://host[:port]/path?query", or https:// when the client's
+ * options have a dial_tls hook. */
 typedef struct gorc_http_client_request {
     const char *method; /* NULL = "GET" */
     const char *url;
@@ -389,7 +397,8 @@ typedef struct gorc_http_response {
 GORC_API int gorc_http_client_new(gorc_http_client **out, const gorc_http_client_opts *opts);
 /* Close idle connections and free the client (its responses must be closed first). */
 GORC_API void gorc_http_client_free(gorc_http_client *c);
-/* Idle connections pooled for hostport ("host:port", as dialed; NULL: all hosts). Returns the
+/* Idle connections pooled for hostport ("host:port", as dialed; "https://host:port" for the
+ * TLS connections of https URLs, which are pooled apart; NULL: all hosts). Returns the
  * count; -EINVAL for a NULL client or a hostport of 256 bytes or more. Go: none (the
  * transport's pool is hidden). */
 GORC_API int gorc_http_client_idle_conns(gorc_http_client *c, const char *hostport);
@@ -398,11 +407,13 @@ GORC_API int gorc_http_client_idle_conns(gorc_http_client *c, const char *hostpo
  * c NULL uses a process-wide default client. Redirects (301, 302, 303, 307, 308) are
  * followed while fewer than max_redirects have been followed (a chain of exactly
  * max_redirects succeeds; Go fails at the 10th). Returns 0 and *out, or -EINVAL (bad URL or
- * request), -EPROTONOSUPPORT (a scheme other than http), GORC_ENOHOST, -EAGAIN (resolver),
+ * request), -EPROTONOSUPPORT (a scheme other than http, or https without a
+ * dial_tls hook), GORC_ENOHOST, -EAGAIN (resolver),
  * -ECONNREFUSED, -ENETUNREACH, -EHOSTUNREACH, -ETIMEDOUT, GORC_HTTP_EBADMSG (malformed
  * response), GORC_EUNEXPECTEDEOF (the connection ended inside the response head),
  * GORC_HTTP_ETOOMANYREDIRECTS, -ECONNRESET / -EPIPE (the connection broke while the request
- * was sent), -ENOMEM, or what a body_read callback returned. Go: Client.Do. */
+ * was sent), -ENOMEM, or what a body_read callback or the dial_tls hook returned (for TLS:
+ * the codes gorc_tls.h names). Go: Client.Do. */
 GORC_API int gorc_http_client_do(gorc_http_client *c, const gorc_http_client_request *req,
                                  gorc_http_response **out);
 

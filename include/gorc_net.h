@@ -383,6 +383,92 @@ GORC_API int gorc_unix_dial_ctx(gorc_conn **out, const char *path, int64_t timeo
 GORC_API int gorc_resolve_ctx(gorc_addr *out, int max, const char *addr, int family, gorc_ctx *ctx);
 
 /* ------------------------------------------------------------------------------------------
+ * Layered connections and listeners (Go: a type that implements net.Conn on top of another
+ * net.Conn, as tls.Conn does, and tls.NewListener). An extension library (libgorc_tls) fills
+ * in an ops table and wraps a plain connection; every gorc_conn_* call, gorc_bufio, the HTTP
+ * server and the HTTP client then work on the result unchanged. Deadlines, relative timeouts,
+ * addresses, socket options, shutdown and gorc_conn_fd act on the innermost connection;
+ * reads, writes, the handshake, the protocol and the idle waits go through the ops. Close
+ * calls ops->close, then closes the inner connection (which wakes every goroutine blocked in
+ * the ops: they wait on the inner connection); the last reference calls ops->free and drops
+ * the inner connection. See docs/net.md, "Layered connections", and docs/tls.md.
+ * ---------------------------------------------------------------------------------------- */
+
+typedef struct gorc_conn_ops {
+    /* gorc_conn_read / _read_ctx (ctx NULL: none): count, 0 at end of stream or an error. */
+    ssize_t (*read)(void *self, void *buf, size_t n, gorc_ctx *ctx);
+    /* gorc_conn_write (all false) / _write_all (all true), with ctx or NULL; *written: the
+     * bytes accepted, also on error. */
+    ssize_t (*write)(void *self, const void *buf, size_t n, bool all, gorc_ctx *ctx,
+                     size_t *written);
+    /* Complete the handshake (ctx or NULL): 0 or an error; NULL: there is none. */
+    int (*handshake)(void *self, gorc_ctx *ctx);
+    /* The ALPN protocol or ""; NULL: always "". */
+    const char *(*protocol)(void *self);
+    /* Wait, taking nothing the caller would read, until a read would not wait: 1 (data), 0
+     * (end of stream) or an error (the read deadline: -ETIMEDOUT). The HTTP server's idle and
+     * peer-watch waits. */
+    int (*wait_readable)(void *self);
+    /* Send n bytes of file_fd from off; NULL: the core reads the file and writes through
+     * write. n or an error; *sent as for write. */
+    ssize_t (*sendfile)(void *self, int file_fd, int64_t off, size_t n, gorc_ctx *ctx,
+                        size_t *sent);
+    /* Before the inner connection is closed (a goodbye that must not wait); may be NULL. */
+    void (*close)(void *self);
+    /* The last reference is gone: free self (the inner connection is still open). */
+    void (*free)(void *self);
+} gorc_conn_ops;
+
+/* Make *out a connection whose reads and writes go through ops with self, built on inner (a
+ * connection of any kind; *out takes over the caller's reference to inner, also on failure,
+ * when inner is closed). ops must outlive the connection; read, write and free are required.
+ * Returns 0, -EINVAL (NULL out, inner or ops, or a required op missing), -ENOMEM. Go: a
+ * net.Conn implementation wrapping another (tls.Server, tls.Client). */
+GORC_API int gorc_conn_layer(gorc_conn **out, gorc_conn *inner, const gorc_conn_ops *ops,
+                             void *self);
+
+/* The connection a layered connection is built on, or NULL for a plain connection (and for
+ * NULL c). No reference is taken. Go: tls.Conn.NetConn. */
+GORC_API gorc_conn *gorc_conn_inner(gorc_conn *c);
+
+/* self of a connection layered with exactly these ops, or NULL (another kind, or NULL c): how
+ * an extension recognises its own connections. Go: a type assertion, c.(*tls.Conn). */
+GORC_API void *gorc_conn_layer_self(gorc_conn *c, const gorc_conn_ops *ops);
+
+/* Raw access for the ops of a layered connection (Go: syscall.RawConn.Read / Write). Holding
+ * c's read (write) lock, call fn(fd, arg) until it returns true; whenever it returns false
+ * (it met EAGAIN), wait until the descriptor may be readable (writable) and call it again.
+ * The wait obeys c's read (write) deadline and relative timeout and, if ctx is not NULL, the
+ * context as the _ctx calls do; fn itself must not block or park. c must be a plain
+ * connection. Returns 0 once fn returned true, or -EINVAL (NULL c or fn, c layered),
+ * GORC_ENETCLOSED, -ETIMEDOUT, -ECANCELED (the context's error). */
+GORC_API int gorc_conn_raw_read(gorc_conn *c, bool (*fn)(int fd, void *arg), void *arg,
+                                gorc_ctx *ctx);
+GORC_API int gorc_conn_raw_write(gorc_conn *c, bool (*fn)(int fd, void *arg), void *arg,
+                                 gorc_ctx *ctx);
+
+/* gorc_conn_handshake that a cancel of ctx stops: returns 0, the context's error (-ECANCELED,
+ * -ETIMEDOUT), or an error as gorc_conn_handshake (-EINVAL, also for a NULL ctx;
+ * GORC_ENETCLOSED). Go: tls.Conn.HandshakeContext. */
+GORC_API int gorc_conn_handshake_ctx(gorc_conn *c, gorc_ctx *ctx);
+
+typedef struct gorc_listener_ops {
+    /* Turn raw, just accepted, into the connection accept returns (without waiting: a
+     * handshake runs later, in the connection's own goroutine). raw is wrap's from now on,
+     * also on failure (as with gorc_conn_layer). 0 and *out, or an error for accept. */
+    int (*wrap)(void *self, gorc_conn *raw, gorc_conn **out);
+    /* The last reference is gone: free self. May be NULL. */
+    void (*free)(void *self);
+} gorc_listener_ops;
+
+/* A listener whose accept takes a connection from inner and returns ops->wrap's result; close,
+ * deadlines, addresses and the descriptor are inner's. *out takes over the caller's reference
+ * to inner (also on failure, when inner is closed). Returns 0, -EINVAL (NULL out, inner, ops
+ * or ops->wrap), -ENOMEM. Go: tls.NewListener. */
+GORC_API int gorc_listener_layer(gorc_listener **out, gorc_listener *inner,
+                                 const gorc_listener_ops *ops, void *self);
+
+/* ------------------------------------------------------------------------------------------
  * Files: blocking I/O offloaded with gorc_blocking (see gorc.h), so the caller's P keeps
  * running other goroutines while the kernel works.
  * ---------------------------------------------------------------------------------------- */

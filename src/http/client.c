@@ -113,14 +113,17 @@ typedef struct cwatch {
     _Atomic bool after_done; /* the hook's work has finished (see watch_end) */
 } cwatch;
 
-/* A parsed http URL. Every string lives in mem. */
+/* A parsed http or https URL. Every string lives in mem. */
 typedef struct hurl {
     char *mem;
-    const char *full;      /* "http://" authority target: what response->url shows */
+    const char *full;      /* "http://" or "https://" authority target: response->url */
     const char *authority; /* host[:port] as written: the Host header */
     const char *dial;      /* "host:port" with the port always present */
-    const char *key;       /* dial in lower case: the pool key */
+    const char *key;       /* dial in lower case: the domain comparisons of redirects */
     const char *target;    /* "/path?query", escaped */
+    const char *pkey;      /* the pool key: key, with "https://" in front for https */
+    const char *host;      /* the host without port or brackets: what TLS verifies */
+    bool tls;              /* https */
 } hurl;
 
 enum { BODY_NONE, BODY_MEM, BODY_STREAM };
@@ -305,11 +308,11 @@ static bool is_host_char(char c)
            (c && strchr("-._~!$&'()*+,;=", c));
 }
 
-/* Check a port (possibly empty) and store it, NUL-terminated, in out[6]. */
-static int parse_port(const char *p, size_t n, char *out)
+/* Check a port (possibly empty: dflt) and store it, NUL-terminated, in out[6]. */
+static int parse_port(const char *p, size_t n, char *out, const char *dflt)
 {
     if (n == 0) {
-        strcpy(out, "80");
+        strcpy(out, dflt);
         return 0;
     }
     if (n > 5)
@@ -328,7 +331,7 @@ static int parse_port(const char *p, size_t n, char *out)
 }
 
 /* Split authority a[0..n) into host (with brackets for IPv6) and port. */
-static int split_authority(const char *a, size_t n, size_t *host_len, char *port)
+static int split_authority(const char *a, size_t n, size_t *host_len, char *port, const char *dflt)
 {
     if (n == 0 || memchr(a, '@', n) != NULL)
         return -EINVAL; /* no host, or userinfo (credentials belong in a header) */
@@ -358,7 +361,7 @@ static int split_authority(const char *a, size_t n, size_t *host_len, char *port
     if (h < n && a[h] != ':')
         return -EINVAL;
     *host_len = h;
-    return h < n ? parse_port(a + h + 1, n - h - 1, port) : parse_port(NULL, 0, port);
+    return h < n ? parse_port(a + h + 1, n - h - 1, port, dflt) : parse_port(NULL, 0, port, dflt);
 }
 
 /* Escape path-and-query p[0..n) into out (room for 3n + 2): spaces and non-ASCII bytes
@@ -387,24 +390,27 @@ static ssize_t escape_target(const char *p, size_t n, char *out)
 }
 
 /* Lay out the strings of u in one allocation. */
-static int url_build(hurl *u, const char *auth, size_t an, size_t hn, const char *port,
+static int url_build(hurl *u, bool tls, const char *auth, size_t an, size_t hn, const char *port,
                      const char *tgt, size_t tn)
 {
+    const char *scheme = tls ? "https://" : "http://";
+    size_t sn = strlen(scheme), kp = tls ? sn : 0;
     size_t dn = hn + 1 + strlen(port);
-    size_t need = (7 + an + 3 * tn + 3) + (an + 1) + 2 * (dn + 1) + (3 * tn + 3);
+    size_t need =
+        (sn + an + 3 * tn + 3) + (an + 1) + 2 * (dn + 1) + (kp + dn + 1) + (hn + 1) + (3 * tn + 3);
     char *m = malloc(need);
     if (m == NULL)
         return -ENOMEM;
-    char *t = m + 7 + an + 3 * tn + 3 + an + 1 + 2 * (dn + 1);
+    char *full = m, *a = m + sn + an + 3 * tn + 3, *d = a + an + 1, *k = d + dn + 1;
+    char *pk = k + dn + 1, *h = pk + kp + dn + 1, *t = h + hn + 1;
     ssize_t r = escape_target(tgt, tn, t);
     if (r < 0) {
         free(m);
         return (int)r;
     }
-    char *full = m, *a = m + 7 + an + 3 * tn + 3, *d = a + an + 1, *k = d + dn + 1;
-    memcpy(full, "http://", 7);
-    memcpy(full + 7, auth, an);
-    memcpy(full + 7 + an, t, (size_t)r + 1);
+    memcpy(full, scheme, sn);
+    memcpy(full + sn, auth, an);
+    memcpy(full + sn + an, t, (size_t)r + 1);
     memcpy(a, auth, an);
     a[an] = 0;
     memcpy(d, auth, hn);
@@ -412,7 +418,12 @@ static int url_build(hurl *u, const char *auth, size_t an, size_t hn, const char
     memcpy(d + hn + 1, port, strlen(port) + 1);
     for (size_t i = 0; i <= dn; i++)
         k[i] = (char)((d[i] >= 'A' && d[i] <= 'Z') ? d[i] | 0x20 : d[i]);
-    *u = (hurl){m, full, a, d, k, t};
+    memcpy(pk, scheme, kp);
+    memcpy(pk + kp, k, dn + 1);
+    bool br = auth[0] == '[';
+    memcpy(h, auth + br, hn - 2 * br);
+    h[hn - 2 * br] = 0;
+    *u = (hurl){m, full, a, d, k, t, tls ? pk : k, h, tls};
     return 0;
 }
 
@@ -426,18 +437,19 @@ static int url_parse(hurl *u, const char *s)
     size_t sl = scheme_len(s);
     if (sl == 0)
         return -EINVAL;
-    if (sl != 5 || strncasecmp(s, "http", 4) != 0)
+    bool tls = sl == 6 && strncasecmp(s, "https", 5) == 0;
+    if (!tls && (sl != 5 || strncasecmp(s, "http", 4) != 0))
         return -EPROTONOSUPPORT;
-    if (strncmp(s + 5, "//", 2) != 0)
+    if (strncmp(s + sl, "//", 2) != 0)
         return -EINVAL;
-    const char *a = s + 7;
+    const char *a = s + sl + 2;
     size_t an = strcspn(a, "/?#"), hn;
     char port[6];
-    int r = split_authority(a, an, &hn, port);
+    int r = split_authority(a, an, &hn, port, tls ? "443" : "80");
     if (r < 0)
         return r;
     const char *t = a + an;
-    return url_build(u, a, an, hn, port, t, strcspn(t, "#"));
+    return url_build(u, tls, a, an, hn, port, t, strcspn(t, "#"));
 }
 
 /* Go's resolvePath: merge a relative path with the base path and remove dot segments.
@@ -486,7 +498,7 @@ static int url_resolve(hurl *out, const hurl *base, const char *ref)
         return url_parse(out, ref);
     gorc__http_sbuf b = {0};
     if (ref[0] == '/' && ref[1] == '/') {
-        gorc__http_sbuf_str(&b, "http:");
+        gorc__http_sbuf_str(&b, base->tls ? "https:" : "http:");
         gorc__http_sbuf_str(&b, ref);
     } else {
         size_t rp = strcspn(ref, "?#");
@@ -503,7 +515,7 @@ static int url_resolve(hurl *out, const hurl *base, const char *ref)
         char *clean = path.oom ? NULL : malloc(path.n + 2);
         if (clean != NULL)
             remove_dots(path.p, path.n, clean);
-        gorc__http_sbuf_str(&b, "http://");
+        gorc__http_sbuf_str(&b, base->tls ? "https://" : "http://");
         gorc__http_sbuf_str(&b, base->authority);
         gorc__http_sbuf_str(&b, clean ? clean : "");
         if (ref[rp] == '?')
@@ -1144,11 +1156,16 @@ static int dial(const gorc_http_client *cl, const xreq *x, pconn **out)
         t = t == 0 || left < t ? left : t;
     }
     gorc_conn *c;
-    int r = x->cw ? gorc_tcp_dial_ctx(&c, x->url.dial, t, x->cw->ctx)
+    int r;
+    if (x->url.tls) /* url_parse let https through only with a hook */
+        r = cl->o.dial_tls(cl->o.dial_tls_arg, &c, x->url.dial, x->url.host, t,
+                           x->cw ? x->cw->ctx : NULL);
+    else
+        r = x->cw ? gorc_tcp_dial_ctx(&c, x->url.dial, t, x->cw->ctx)
                   : gorc_tcp_dial(&c, x->url.dial, t);
     if (r < 0)
         return r;
-    *out = pconn_new(c, x->url.key);
+    *out = pconn_new(c, x->url.pkey);
     if (*out == NULL) {
         gorc_conn_close(c);
         return -ENOMEM;
@@ -1200,7 +1217,7 @@ static bool replayable(const xreq *x)
 static int roundtrip(gorc_http_client *cl, const xreq *x, resp **out)
 {
     for (int attempt = 0;; attempt++) {
-        pconn *pc = attempt == 0 ? pool_get(cl, x->url.key) : NULL;
+        pconn *pc = attempt == 0 ? pool_get(cl, x->url.pkey) : NULL;
         int r = pc ? 0 : dial(cl, x, &pc);
         if (r < 0)
             return r;
@@ -1268,6 +1285,10 @@ static int next_hop(gorc_http_client *cl, xreq *x, resp *r, int hops)
     int e = url_resolve(&nu, &x->url, loc);
     if (e < 0)
         return e;
+    if (nu.tls && cl->o.dial_tls == NULL) {
+        url_free(&nu);
+        return -EPROTONOSUPPORT;
+    }
     char *ref = strdup(x->url.full);
     if (ref == NULL) {
         url_free(&nu);
@@ -1322,6 +1343,10 @@ int gorc_http_client_do(gorc_http_client *cl, const gorc_http_client_request *re
     xreq_init(cl, &x, req);
     if ((r = url_parse(&x.url, req->url)) < 0)
         return r;
+    if (x.url.tls && cl->o.dial_tls == NULL) {
+        url_free(&x.url);
+        return -EPROTONOSUPPORT;
+    }
     x.cw = watch_new(req->ctx, &r);
     for (int hops = 0; r == 0 || r == 1; hops++) { /* r: the watch's error, or next_hop's 1 */
         resp *rp = NULL;

@@ -1473,12 +1473,35 @@ static void conn_unlink(hconn *h)
     gorc_mutex_unlock(&s->mu);
 }
 
+/* A layered (TLS) connection's handshake, in the connection's own goroutine and bounded by
+ * the read-header timeout: a client that trickles its ClientHello is cut off as a slowloris
+ * client is, and counted as a timeout (a failed handshake as a bad request). Plain
+ * connections skip it. False: close the connection. */
+static bool conn_handshake(hconn *h)
+{
+    if (gorc_conn_inner(h->c) == NULL)
+        return true;
+    gorc_http_server *s = h->s;
+    if (s->o.read_header_timeout > 0)
+        set_rdl(h, coarse_now() + s->o.read_header_timeout);
+    int rc = gorc_conn_handshake(h->c);
+    set_rdl(h, 0); /* the idle timeout takes over */
+    if (rc == 0)
+        return true;
+    if (rc == -ETIMEDOUT)
+        atomic_fetch_add(&s->timeouts, 1);
+    else if (rc != GORC_ENETCLOSED && rc != GORC_EUNEXPECTEDEOF && rc != -ECONNRESET)
+        atomic_fetch_add(&s->bad_requests, 1);
+    return false;
+}
+
 static void serve_conn(void *arg)
 {
     hconn *h = arg;
     gorc_http_server *s = h->s;
     atomic_store(&h->gid, gorc_id());
-    for (;;) {
+    bool ok = conn_handshake(h);
+    while (ok) {
         if (!read_request(h))
             break;
         s->o.handler(&h->rw, &h->req.pub, s->o.arg);

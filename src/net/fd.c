@@ -796,3 +796,26 @@ int gorc__fd_peek_wait(gorc__fd *fd)
     rwunlock(fd, true);
     return rc;
 }
+
+/* Raw I/O for a layered connection's ops (Go's rawConn.Read / Write): fn makes the system
+ * calls itself, so fd.drained no longer says anything about the socket. */
+int gorc__fd_raw_io(gorc__fd *fd, int mode, bool (*fn)(int, void *), void *arg, gorc__fd_cancel *cx)
+{
+    bool read = mode == 'r';
+    if (!rwlock(fd, read))
+        return -EBADF;
+    int err;
+    for (;;) {
+        if ((err = gorc__pd_check(fd->pd, mode)) != 0)
+            break;
+        if (read)
+            fd->drained = false;
+        if (fn(fd->sysfd, arg))
+            break;
+        if ((err = fd_wait(fd, mode, cx)) != 0)
+            break;
+    }
+    err = (int)disarm(cx, err);
+    rwunlock(fd, read);
+    return err;
+}

@@ -76,6 +76,10 @@ int gorc__fd_accept(gorc__fd *fd, int *out, struct sockaddr *sa, socklen_t *sale
                     gorc__fd_cancel *cx);
 /* Wait for a connect(2) that returned EINPROGRESS to finish, until deadline (0: none). */
 int gorc__fd_connect_wait(gorc__fd *fd, int64_t deadline, gorc__fd_cancel *cx);
+/* Holding the read (mode 'r') or write ('w') lock, call fn(sysfd, arg) until it returns true,
+ * waiting for the direction whenever it returns false. 0 or the wait's error. */
+int gorc__fd_raw_io(gorc__fd *fd, int mode, bool (*fn)(int, void *), void *arg,
+                    gorc__fd_cancel *cx);
 /* Close: wake every waiter with -EBADF, then wait until no operation uses the descriptor and
  * it is closed. -EBADF if it was closed already. */
 int gorc__fd_close(gorc__fd *fd);

@@ -37,6 +37,14 @@ struct gorc_conn {
     int family;
     /* Relative timeouts (0: none) and the deadline each last armed; see rearm(). */
     _Atomic int64_t rto, wto, rarmed, warmed;
+    /* A layered connection (gorc_conn_layer): ops and self, set once before the connection is
+     * shared, and the connection it is built on (one reference, dropped with the last of this
+     * one's); fd is not used then. ops is NULL for a plain connection: each I/O call tests it
+     * once, a predicted branch, and plain connections keep their path. */
+    const gorc_conn_ops *ops;
+    void *self;
+    gorc_conn *inner;
+    _Atomic bool lclosed; /* a layered connection's close has run */
 };
 
 struct gorc_listener {
@@ -45,6 +53,10 @@ struct gorc_listener {
     int family;
     int64_t keepalive;
     char *unlink_path; /* a Unix socket file this listener made */
+    /* A layered listener (gorc_listener_layer): set once at creation; fd is not used then. */
+    const gorc_listener_ops *ops;
+    void *self;
+    gorc_listener *inner;
 };
 
 /* ------------------------------------------------------------------------------------------
@@ -133,8 +145,28 @@ static int conn_wrap(gorc_conn **out, int s, int kind, int family, bool ours)
     atomic_init(&c->wto, 0);
     atomic_init(&c->rarmed, 0);
     atomic_init(&c->warmed, 0);
+    c->ops = NULL;
+    c->self = NULL;
+    c->inner = NULL;
+    atomic_init(&c->lclosed, false);
     *out = c;
     return 0;
+}
+
+#define LAYERED(c) __builtin_expect((c)->ops != NULL, 0)
+
+/* The plain connection at the bottom of c: where deadlines, options and addresses live. */
+static gorc_conn *base(gorc_conn *c)
+{
+    while (LAYERED(c))
+        c = c->inner;
+    return c;
+}
+
+static void layered_close(gorc_conn *c)
+{
+    if (c->ops->close)
+        c->ops->close(c->self);
 }
 
 gorc_conn *gorc_conn_retain(gorc_conn *c)
@@ -148,6 +180,14 @@ void gorc_conn_release(gorc_conn *c)
 {
     if (c == NULL || atomic_fetch_sub(&c->refs, 1) != 1)
         return;
+    if (LAYERED(c)) {
+        if (!atomic_exchange(&c->lclosed, true))
+            layered_close(c);
+        gorc_conn_close(c->inner); /* wakes nobody: no one else holds c */
+        c->ops->free(c->self);
+        free(c);
+        return;
+    }
     gorc__fd_close(&c->fd);
     free(c);
 }
@@ -156,7 +196,19 @@ int gorc_conn_close(gorc_conn *c)
 {
     if (c == NULL)
         return -EINVAL;
-    int rc = gorc__fd_close(&c->fd);
+    int rc;
+    if (LAYERED(c)) {
+        rc = GORC_ENETCLOSED;
+        if (!atomic_exchange(&c->lclosed, true)) {
+            layered_close(c);
+            /* Closing the inner connection wakes every goroutine waiting in the ops; the inner
+             * reference itself goes with the last of c's. */
+            gorc_conn *b = base(c);
+            rc = gorc__fd_close(&b->fd);
+        }
+    } else {
+        rc = gorc__fd_close(&c->fd);
+    }
     gorc_conn_release(c);
     return rc;
 }
@@ -214,6 +266,8 @@ ssize_t gorc_conn_read(gorc_conn *c, void *buf, size_t n)
 {
     if (c == NULL || (buf == NULL && n > 0))
         return -EINVAL;
+    if (LAYERED(c))
+        return c->ops->read(c->self, buf, n, NULL);
     rearm(c, 'r');
     return gorc__fd_read(&c->fd, buf, n, NULL);
 }
@@ -224,6 +278,8 @@ ssize_t gorc_conn_read_ctx(gorc_conn *c, void *buf, size_t n, gorc_ctx *ctx)
         return -EINVAL;
     gorc__fd_cancel cx;
     int err = watch(&cx, ctx);
+    if (LAYERED(c))
+        return err ? err : c->ops->read(c->self, buf, n, ctx);
     rearm(c, 'r');
     return err ? err : gorc__fd_read(&c->fd, buf, n, &cx);
 }
@@ -235,9 +291,13 @@ static ssize_t read_full(gorc_conn *c, void *buf, size_t n, gorc_ctx *ctx, size_
     while (*got < n) {
         gorc__fd_cancel cx;
         int err = ctx ? watch(&cx, ctx) : 0;
-        rearm(c, 'r');
-        ssize_t r =
-            err ? err : gorc__fd_read(&c->fd, (char *)buf + *got, n - *got, ctx ? &cx : NULL);
+        ssize_t r;
+        if (LAYERED(c)) {
+            r = err ? err : c->ops->read(c->self, (char *)buf + *got, n - *got, ctx);
+        } else {
+            rearm(c, 'r');
+            r = err ? err : gorc__fd_read(&c->fd, (char *)buf + *got, n - *got, ctx ? &cx : NULL);
+        }
         if (r < 0)
             return r;
         if (r == 0)
@@ -271,6 +331,9 @@ ssize_t gorc_conn_write(gorc_conn *c, const void *buf, size_t n)
 {
     if (c == NULL || (buf == NULL && n > 0))
         return -EINVAL;
+    size_t w;
+    if (LAYERED(c))
+        return c->ops->write(c->self, buf, n, false, NULL, &w);
     rearm(c, 'w');
     return gorc__fd_write(&c->fd, buf, n, false, NULL);
 }
@@ -281,6 +344,9 @@ ssize_t gorc_conn_write_ctx(gorc_conn *c, const void *buf, size_t n, gorc_ctx *c
         return -EINVAL;
     gorc__fd_cancel cx;
     int err = watch(&cx, ctx);
+    size_t w;
+    if (LAYERED(c))
+        return err ? err : c->ops->write(c->self, buf, n, false, ctx, &w);
     rearm(c, 'w');
     return err ? err : gorc__fd_write(&c->fd, buf, n, false, &cx);
 }
@@ -289,6 +355,9 @@ ssize_t gorc_conn_write_all(gorc_conn *c, const void *buf, size_t n)
 {
     if (c == NULL || (buf == NULL && n > 0))
         return -EINVAL;
+    size_t w;
+    if (LAYERED(c))
+        return c->ops->write(c->self, buf, n, true, NULL, &w);
     rearm(c, 'w');
     return gorc__fd_write(&c->fd, buf, n, true, NULL);
 }
@@ -306,10 +375,38 @@ ssize_t gorc_conn_write_all_ctx(gorc_conn *c, const void *buf, size_t n, gorc_ct
     int err = watch(&cx, ctx);
     if (err)
         return err;
+    if (LAYERED(c))
+        return c->ops->write(c->self, buf, n, true, ctx, written);
     rearm(c, 'w');
     ssize_t r = gorc__fd_write(&c->fd, buf, n, true, &cx);
     *written = r >= 0 ? (size_t)r : cx.written;
     return r;
+}
+
+/* writev through a layer: small messages (an HTTP head and a short body) are gathered into
+ * one write, so that a TLS layer sends one record rather than one per piece. */
+static ssize_t layered_writev(gorc_conn *c, const struct iovec *iov, int iovcnt, size_t total)
+{
+    enum { GATHER = 4096 };
+    size_t w;
+    if (total <= GATHER && iovcnt > 1) {
+        char buf[GATHER];
+        size_t o = 0;
+        for (int i = 0; i < iovcnt; i++) {
+            if (iov[i].iov_len)
+                memcpy(buf + o, iov[i].iov_base, iov[i].iov_len);
+            o += iov[i].iov_len;
+        }
+        return c->ops->write(c->self, buf, total, true, NULL, &w);
+    }
+    for (int i = 0; i < iovcnt; i++) {
+        if (iov[i].iov_len == 0)
+            continue;
+        ssize_t r = c->ops->write(c->self, iov[i].iov_base, iov[i].iov_len, true, NULL, &w);
+        if (r < 0)
+            return r;
+    }
+    return (ssize_t)total;
 }
 
 ssize_t gorc_conn_writev(gorc_conn *c, const struct iovec *iov, int iovcnt)
@@ -322,24 +419,67 @@ ssize_t gorc_conn_writev(gorc_conn *c, const struct iovec *iov, int iovcnt)
             return -EINVAL;
         total += iov[i].iov_len;
     }
+    if (LAYERED(c))
+        return layered_writev(c, iov, iovcnt, total);
     rearm(c, 'w');
     return gorc__fd_writev(&c->fd, iov, iovcnt, total);
 }
 
 int gorc__conn_peek_wait(gorc_conn *c)
 {
+    if (LAYERED(c))
+        return c->ops->wait_readable ? c->ops->wait_readable(c->self) : 1;
     return gorc__fd_peek_wait(&c->fd);
 }
 
 int gorc__conn_wait_read(gorc_conn *c)
 {
+    if (LAYERED(c)) {
+        int r = c->ops->wait_readable ? c->ops->wait_readable(c->self) : 0;
+        return r < 0 ? r : 0;
+    }
     return gorc__fd_wait_read(&c->fd);
+}
+
+/* sendfile through a layer without one of its own: the file is read in pieces (as a
+ * blocking call) and written with the layer's write. */
+static ssize_t layered_sendfile(gorc_conn *c, int file_fd, int64_t off, size_t n, gorc_ctx *ctx,
+                                size_t *sent)
+{
+    if (c->ops->sendfile)
+        return c->ops->sendfile(c->self, file_fd, off, n, ctx, sent);
+    enum { CHUNK = 16384 };
+    char *buf = malloc(n < CHUNK ? (n ? n : 1) : CHUNK);
+    if (buf == NULL)
+        return -ENOMEM;
+    ssize_t rc = 0;
+    *sent = 0;
+    while (*sent < n) {
+        size_t want = n - *sent < CHUNK ? n - *sent : CHUNK;
+        ssize_t r = gorc_file_read(file_fd, buf, want, off + (int64_t)*sent);
+        if (r <= 0) {
+            rc = r < 0 ? r : -EIO;
+            break;
+        }
+        size_t w = 0;
+        ssize_t k = c->ops->write(c->self, buf, (size_t)r, true, ctx, &w);
+        *sent += w;
+        if (k < 0) {
+            rc = k;
+            break;
+        }
+    }
+    free(buf);
+    return rc < 0 ? rc : (ssize_t)n;
 }
 
 ssize_t gorc_conn_sendfile(gorc_conn *c, int file_fd, int64_t off, size_t n)
 {
     if (c == NULL || file_fd < 0 || off < 0)
         return -EINVAL;
+    size_t sent;
+    if (LAYERED(c))
+        return layered_sendfile(c, file_fd, off, n, NULL, &sent);
     rearm(c, 'w');
     return gorc__fd_sendfile(&c->fd, file_fd, off, n, NULL);
 }
@@ -357,6 +497,8 @@ ssize_t gorc_conn_sendfile_ctx(gorc_conn *c, int file_fd, int64_t off, size_t n,
     int err = watch(&cx, ctx);
     if (err)
         return err;
+    if (LAYERED(c))
+        return layered_sendfile(c, file_fd, off, n, ctx, sent);
     rearm(c, 'w');
     ssize_t r = gorc__fd_sendfile(&c->fd, file_fd, off, n, &cx);
     *sent = r >= 0 ? (size_t)r : cx.written;
@@ -367,6 +509,7 @@ int gorc_conn_shutdown(gorc_conn *c, int how)
 {
     if (c == NULL || (how != SHUT_RD && how != SHUT_WR && how != SHUT_RDWR))
         return -EINVAL;
+    c = base(c);
     if (!gorc__fd_incref(&c->fd))
         return GORC_ENETCLOSED;
     int rc = shutdown(c->fd.sysfd, how) == 0 ? 0 : -errno;
@@ -379,6 +522,7 @@ static int set_deadline(gorc_conn *c, int64_t t, bool r, bool w)
 {
     if (c == NULL)
         return -EINVAL;
+    c = base(c);
     if (r)
         atomic_store(&c->rto, 0);
     if (w)
@@ -406,6 +550,7 @@ static int set_timeout(gorc_conn *c, int64_t d, int mode)
 {
     if (c == NULL || d < 0)
         return -EINVAL;
+    c = base(c);
     _Atomic int64_t *to = mode == 'r' ? &c->rto : &c->wto;
     _Atomic int64_t *armed = mode == 'r' ? &c->rarmed : &c->warmed;
     atomic_store(armed, 0);
@@ -443,40 +588,126 @@ static int sock_addr(gorc__fd *fd, bool peer, char *buf, size_t n)
 
 int gorc_conn_local_addr(gorc_conn *c, char *buf, size_t n)
 {
-    return c ? sock_addr(&c->fd, false, buf, n) : -EINVAL;
+    return c ? sock_addr(&base(c)->fd, false, buf, n) : -EINVAL;
 }
 
 int gorc_conn_remote_addr(gorc_conn *c, char *buf, size_t n)
 {
-    return c ? sock_addr(&c->fd, true, buf, n) : -EINVAL;
+    return c ? sock_addr(&base(c)->fd, true, buf, n) : -EINVAL;
 }
 
 int gorc_conn_fd(gorc_conn *c)
 {
     if (c == NULL)
         return -EINVAL;
+    c = base(c);
     int fd = gorc__fd_raw(&c->fd);
     return fd >= 0 ? fd : GORC_ENETCLOSED;
 }
 
-/* A plain connection has no handshake; libgorc_tls's connections bring their own. */
+/* A plain connection has no handshake; a layered one (libgorc_tls's) brings its own. */
+static int handshake(gorc_conn *c, gorc_ctx *ctx)
+{
+    if (LAYERED(c)) {
+        if (atomic_load_explicit(&c->lclosed, memory_order_relaxed))
+            return GORC_ENETCLOSED;
+        return c->ops->handshake ? c->ops->handshake(c->self, ctx) : 0;
+    }
+    /* Only whether it is open: gorc__fd_raw would turn the read shortcut off. */
+    if (!gorc__fd_incref(&c->fd))
+        return GORC_ENETCLOSED;
+    gorc__fd_decref(&c->fd);
+    return 0;
+}
+
 int gorc_conn_handshake(gorc_conn *c)
 {
-    if (c == NULL)
+    return c ? handshake(c, NULL) : -EINVAL;
+}
+
+int gorc_conn_handshake_ctx(gorc_conn *c, gorc_ctx *ctx)
+{
+    if (c == NULL || ctx == NULL)
         return -EINVAL;
-    return gorc__fd_raw(&c->fd) >= 0 ? 0 : GORC_ENETCLOSED;
+    int err = gorc_ctx_err(ctx);
+    return err ? err : handshake(c, ctx);
 }
 
 const char *gorc_conn_protocol(gorc_conn *c)
 {
-    (void)c;
-    return "";
+    if (c == NULL || !LAYERED(c) || c->ops->protocol == NULL)
+        return "";
+    const char *p = c->ops->protocol(c->self);
+    return p ? p : "";
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Layered connections (the ops of an extension library over a plain connection)
+ * ---------------------------------------------------------------------------------------- */
+
+int gorc_conn_layer(gorc_conn **out, gorc_conn *inner, const gorc_conn_ops *ops, void *self)
+{
+    if (out)
+        *out = NULL;
+    if (out == NULL || inner == NULL || ops == NULL || ops->read == NULL || ops->write == NULL ||
+        ops->free == NULL) {
+        if (inner)
+            gorc_conn_close(inner);
+        return -EINVAL;
+    }
+    gorc_conn *c = calloc(1, sizeof *c);
+    if (c == NULL) {
+        gorc_conn_close(inner);
+        return -ENOMEM;
+    }
+    atomic_init(&c->refs, 1);
+    c->family = inner->family;
+    c->ops = ops;
+    c->self = self;
+    c->inner = inner;
+    atomic_init(&c->lclosed, false);
+    *out = c;
+    return 0;
+}
+
+gorc_conn *gorc_conn_inner(gorc_conn *c)
+{
+    return c && LAYERED(c) ? c->inner : NULL;
+}
+
+void *gorc_conn_layer_self(gorc_conn *c, const gorc_conn_ops *ops)
+{
+    return c && ops && c->ops == ops ? c->self : NULL;
+}
+
+static int raw_io(gorc_conn *c, int mode, bool (*fn)(int, void *), void *arg, gorc_ctx *ctx)
+{
+    if (c == NULL || fn == NULL || LAYERED(c))
+        return -EINVAL;
+    gorc__fd_cancel cx;
+    int err = ctx ? watch(&cx, ctx) : 0;
+    if (err)
+        return err;
+    rearm(c, mode);
+    err = gorc__fd_raw_io(&c->fd, mode, fn, arg, ctx ? &cx : NULL);
+    return err;
+}
+
+int gorc_conn_raw_read(gorc_conn *c, bool (*fn)(int fd, void *arg), void *arg, gorc_ctx *ctx)
+{
+    return raw_io(c, 'r', fn, arg, ctx);
+}
+
+int gorc_conn_raw_write(gorc_conn *c, bool (*fn)(int fd, void *arg), void *arg, gorc_ctx *ctx)
+{
+    return raw_io(c, 'w', fn, arg, ctx);
 }
 
 static int conn_setopt(gorc_conn *c, int level, int opt, int v)
 {
     if (c == NULL)
         return -EINVAL;
+    c = base(c);
     if (!gorc__fd_incref(&c->fd))
         return GORC_ENETCLOSED;
     int rc = setopt(c->fd.sysfd, level, opt, v);
@@ -503,6 +734,7 @@ int gorc_conn_set_keepalive(gorc_conn *c, int64_t period)
 {
     if (c == NULL)
         return -EINVAL;
+    c = base(c);
     if (!gorc__fd_incref(&c->fd))
         return GORC_ENETCLOSED;
     int rc = set_keepalive(c->fd.sysfd, period);
@@ -514,6 +746,7 @@ int gorc_conn_set_linger(gorc_conn *c, int sec)
 {
     if (c == NULL)
         return -EINVAL;
+    c = base(c);
     if (!gorc__fd_incref(&c->fd))
         return GORC_ENETCLOSED;
     struct linger l = {.l_onoff = sec >= 0, .l_linger = sec >= 0 ? sec : 0};
@@ -876,11 +1109,27 @@ static int accept_conn(gorc_listener *l, gorc_conn **out, gorc__fd_cancel *cx)
     return conn_wrap(out, s, GORC__FD_STREAM, l->family, true);
 }
 
+/* A layered listener: accept from the inner one, then let the layer wrap the connection. */
+static int layered_accept(gorc_listener *l, gorc_conn **out, gorc_ctx *ctx)
+{
+    gorc_conn *raw;
+    int rc =
+        ctx ? gorc_listener_accept_ctx(l->inner, &raw, ctx) : gorc_listener_accept(l->inner, &raw);
+    if (rc != 0)
+        return rc;
+    rc = l->ops->wrap(l->self, raw, out); /* takes raw over, also on failure */
+    if (rc != 0)
+        *out = NULL;
+    return rc;
+}
+
 int gorc_listener_accept(gorc_listener *l, gorc_conn **out)
 {
     if (l == NULL || out == NULL)
         return -EINVAL;
     *out = NULL;
+    if (l->ops)
+        return layered_accept(l, out, NULL);
     return accept_conn(l, out, NULL);
 }
 
@@ -890,25 +1139,36 @@ int gorc_listener_accept_ctx(gorc_listener *l, gorc_conn **out, gorc_ctx *ctx)
         *out = NULL;
     if (l == NULL || out == NULL || ctx == NULL)
         return -EINVAL;
+    if (l->ops)
+        return layered_accept(l, out, ctx);
     gorc__fd_cancel cx;
     int err = watch(&cx, ctx);
     return err ? err : accept_conn(l, out, &cx);
 }
 
+/* The plain listener at the bottom of l. */
+static gorc_listener *lbase(gorc_listener *l)
+{
+    while (l->ops)
+        l = l->inner;
+    return l;
+}
+
 int gorc_listener_set_deadline(gorc_listener *l, int64_t t)
 {
-    return l ? gorc__fd_set_deadline(&l->fd, t, 'r') : -EINVAL;
+    return l ? gorc__fd_set_deadline(&lbase(l)->fd, t, 'r') : -EINVAL;
 }
 
 int gorc_listener_addr(gorc_listener *l, char *buf, size_t n)
 {
-    return l ? sock_addr(&l->fd, false, buf, n) : -EINVAL;
+    return l ? sock_addr(&lbase(l)->fd, false, buf, n) : -EINVAL;
 }
 
 int gorc_listener_fd(gorc_listener *l)
 {
     if (l == NULL)
         return -EINVAL;
+    l = lbase(l);
     if (!gorc__fd_incref(&l->fd))
         return GORC_ENETCLOSED;
     int fd = l->fd.sysfd;
@@ -918,6 +1178,8 @@ int gorc_listener_fd(gorc_listener *l)
 
 static int listener_close(gorc_listener *l)
 {
+    if (l->ops)
+        return listener_close(l->inner);
     int rc = gorc__fd_close(&l->fd);
     if (rc == 0 && l->unlink_path) {
         unlink(l->unlink_path);
@@ -938,8 +1200,39 @@ void gorc_listener_release(gorc_listener *l)
 {
     if (l == NULL || atomic_fetch_sub(&l->refs, 1) != 1)
         return;
+    if (l->ops) {
+        gorc_listener_release(l->inner);
+        if (l->ops->free)
+            l->ops->free(l->self);
+        free(l);
+        return;
+    }
     listener_close(l);
     free(l);
+}
+
+int gorc_listener_layer(gorc_listener **out, gorc_listener *inner, const gorc_listener_ops *ops,
+                        void *self)
+{
+    if (out)
+        *out = NULL;
+    if (out == NULL || inner == NULL || ops == NULL || ops->wrap == NULL) {
+        if (inner)
+            gorc_listener_close(inner);
+        return -EINVAL;
+    }
+    gorc_listener *l = calloc(1, sizeof *l);
+    if (l == NULL) {
+        gorc_listener_close(inner);
+        return -ENOMEM;
+    }
+    atomic_init(&l->refs, 1);
+    l->family = inner->family;
+    l->ops = ops;
+    l->self = self;
+    l->inner = inner;
+    *out = l;
+    return 0;
 }
 
 int gorc_listener_close(gorc_listener *l)
@@ -1004,14 +1297,14 @@ static ssize_t read_from(gorc_conn *c, void *buf, size_t n, gorc_addr *from, gor
 
 ssize_t gorc_conn_read_from(gorc_conn *c, void *buf, size_t n, gorc_addr *from)
 {
-    if (c == NULL || (buf == NULL && n > 0))
+    if (c == NULL || LAYERED(c) || (buf == NULL && n > 0))
         return -EINVAL;
     return read_from(c, buf, n, from, NULL);
 }
 
 ssize_t gorc_conn_read_from_ctx(gorc_conn *c, void *buf, size_t n, gorc_addr *from, gorc_ctx *ctx)
 {
-    if (c == NULL || ctx == NULL || (buf == NULL && n > 0))
+    if (c == NULL || LAYERED(c) || ctx == NULL || (buf == NULL && n > 0))
         return -EINVAL;
     gorc__fd_cancel cx;
     int err = watch(&cx, ctx);
@@ -1039,7 +1332,7 @@ static ssize_t write_to(gorc_conn *c, const void *buf, size_t n, const gorc_addr
 
 ssize_t gorc_conn_write_to(gorc_conn *c, const void *buf, size_t n, const gorc_addr *to)
 {
-    if (c == NULL || to == NULL || (buf == NULL && n > 0))
+    if (c == NULL || LAYERED(c) || to == NULL || (buf == NULL && n > 0))
         return -EINVAL;
     return write_to(c, buf, n, to, NULL);
 }
@@ -1047,7 +1340,7 @@ ssize_t gorc_conn_write_to(gorc_conn *c, const void *buf, size_t n, const gorc_a
 ssize_t gorc_conn_write_to_ctx(gorc_conn *c, const void *buf, size_t n, const gorc_addr *to,
                                gorc_ctx *ctx)
 {
-    if (c == NULL || to == NULL || ctx == NULL || (buf == NULL && n > 0))
+    if (c == NULL || LAYERED(c) || to == NULL || ctx == NULL || (buf == NULL && n > 0))
         return -EINVAL;
     gorc__fd_cancel cx;
     int err = watch(&cx, ctx);

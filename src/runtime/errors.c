@@ -13,6 +13,7 @@
 #include "gorc_http.h"
 #include "gorc_net.h"
 #include "gorc_websocket.h"
+#include "gorc_tls.h" /* the TLS codes' names only: the core does not link OpenSSL */
 
 #include <string.h>
 
@@ -42,6 +43,16 @@ static const errtext own[] = {
     {GORC_WS_ETOOBIG,
      "websocket: message or frame too big (failed with 1009), or message too long"},
     {GORC_WS_EHANDSHAKE, "websocket: bad handshake"},
+    /* libgorc_tls's handshake failures (gorc_tls.h); these errno values mean nothing else in
+     * gorc, so the TLS meaning comes first. */
+    {GORC_ETLSHANDSHAKE, "tls: handshake failure (alert, malformed handshake, no common cipher "
+                         "or application protocol)"},
+    {GORC_ETLSEXPIRED, "x509: certificate has expired or is not yet valid"},
+    {GORC_ETLSHOSTNAME, "x509: certificate is not valid for the host name"},
+    {GORC_ETLSUNKNOWNCA, "x509: certificate signed by unknown authority"},
+    {GORC_ETLSVERSION, "tls: no protocol version in common"},
+    {GORC_ETLSBADCERT, "tls: cannot load certificate or key (unreadable, malformed or "
+                       "mismatched)"},
 };
 
 const char *gorc_strerror(int err)

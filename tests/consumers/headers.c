@@ -12,6 +12,7 @@
 #include <gorc_net.h>
 #include <gorc_restart.h>
 #include <gorc_signal.h>
+#include <gorc_tls.h>
 #include <gorc_version.h>
 #include <gorc_websocket.h>
 #include <gorc_wsdeflate.h>

@@ -1,0 +1,69 @@
+#!/usr/bin/env python3
+"""bench/tlsidle.py SERVER CERT KEY [N] - resident memory per idle TLS keep-alive connection.
+
+bench/httpidle.py over TLS: starts the hello-world HTTPS server SERVER (bench/c/https or
+bench/go/https) on a free 127.0.0.1 port with the certificate CERT and key KEY, opens N
+connections (default 10000) that each complete a TLS 1.3 handshake, make one request and then
+stay open and idle, and prints the growth of the server's resident set size divided by N, in
+bytes. A warm-up of 100 connections comes first. The server is killed by PID at the end. Used
+by bench/run's tlsidle workload.
+"""
+import os
+import socket
+import ssl
+import subprocess
+import sys
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import httpidle  # noqa: E402 - the same measurement, over TLS
+
+CTX = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+CTX.check_hostname = False
+CTX.verify_mode = ssl.CERT_NONE  # the server's cost is the same; the client's is smaller
+
+
+def request(port):
+    c = CTX.wrap_socket(socket.create_connection(("127.0.0.1", port), timeout=10))
+    c.sendall(b"GET / HTTP/1.1\r\nHost: bench\r\n\r\n")
+    data = b""
+    while not data.endswith(b"Hello, World!\n"):
+        chunk = c.recv(4096)
+        if not chunk:
+            raise RuntimeError("server closed a connection")
+        data += chunk
+    return c
+
+
+def main():
+    if len(sys.argv) not in (4, 5):
+        sys.exit(__doc__.splitlines()[0])
+    server, cert, key = sys.argv[1:4]
+    n = int(sys.argv[4]) if len(sys.argv) == 5 else 10000
+    httpidle.raise_nofile()
+    port = httpidle.free_port()
+    proc = subprocess.Popen([server, "127.0.0.1:%d" % port, cert, key], stderr=subprocess.DEVNULL,
+                            preexec_fn=httpidle.raise_nofile)
+    try:
+        for _ in range(100):
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                time.sleep(0.05)
+        warm = [request(port) for _ in range(100)]
+        time.sleep(0.5)
+        before = httpidle.rss(proc.pid)
+        conns = [request(port) for _ in range(n)]
+        time.sleep(1)
+        after = httpidle.rss(proc.pid)
+        print("%.1f" % ((after - before) / n))
+        for c in warm + conns:
+            c.close()
+    finally:
+        proc.kill()
+        proc.wait()
+
+
+if __name__ == "__main__":
+    main()
