@@ -241,16 +241,25 @@ static int ssl_err(tconn *t, int e, bool handshake)
  * The handshake
  * ---------------------------------------------------------------------------------------- */
 
+/* Empty this thread's OpenSSL error queue. ERR_clear_error walks all 16 slots even when the
+ * queue is empty (it was 5% of an HTTPS keep-alive server's CPU), and the queue is almost
+ * always empty here, so look first. */
+static void clear_errors(void)
+{
+    if (ERR_peek_error() != 0)
+        ERR_clear_error();
+}
+
 static void lock(tconn *t)
 {
     pthread_mutex_lock(&t->mu);
-    ERR_clear_error();
+    clear_errors();
     t->sys_err = 0;
 }
 
 static void unlock(tconn *t)
 {
-    ERR_clear_error();
+    clear_errors();
     pthread_mutex_unlock(&t->mu);
 }
 
