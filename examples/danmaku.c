@@ -28,9 +28,17 @@
  *     costs a goroutine stack and two small records, and the room costs 1 + FLUSHERS
  *     goroutines whatever its size.
  * Rooms are made on first use and live until the server exits.
+ *
+ * Restarts (gorc_restart.h, docs/restart.md): SIGUSR2 starts a new copy of the server on the
+ * same listening socket. Once it serves, this process stops accepting (new viewers reach the
+ * new one) but keeps its viewers: they are owed the comments of the rooms they are in, and
+ * only this process has those rooms. It exits when the last viewer has left, or at the drain
+ * deadline (-drain, 60 s by default), when each hub closes its remaining viewers with 1001
+ * (going away) and the clients reconnect to the new process.
  */
 #include <gorc.h>
 #include <gorc_http.h>
+#include <gorc_restart.h>
 #include <gorc_websocket.h>
 
 #include <stdatomic.h>
@@ -38,6 +46,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <unistd.h>
 
 #define QUEUE         256 /* messages queued for one viewer before it is dropped */
 #define FLUSHERS      2   /* writer goroutines per room */
@@ -74,7 +83,7 @@ typedef struct viewer {
     char name[64];
 } viewer;
 
-enum { EV_JOIN, EV_LEAVE, EV_POST };
+enum { EV_JOIN, EV_LEAVE, EV_POST, EV_DRAIN };
 typedef struct event {
     int kind;
     viewer *v;
@@ -180,6 +189,13 @@ static void drop_slow(void *arg)
     viewer_unref(v);
 }
 
+static void go_away(void *arg)
+{
+    viewer *v = arg;
+    gorc_ws_close(gorc_ws_retain(v->ws), GORC_WS_CLOSE_GOING_AWAY, "server restarting");
+    viewer_unref(v);
+}
+
 /* Queue m to v (under r->mu). False: the queue is full. */
 static bool enqueue(room *r, viewer *v, msg *m)
 {
@@ -256,6 +272,14 @@ static void hub(void *arg)
                 msg_unref(m);
             atomic_fetch_add(&st_viewers, 1);
             atomic_fetch_add(&st_joins, 1);
+        } else if (e.kind == EV_DRAIN) {
+            /* The drain deadline of a restart: every viewer still here goes, with 1001. Their
+             * readers see the close and leave as usual. */
+            for (viewer *v = r->viewers; v; v = v->next) {
+                atomic_fetch_add(&v->refs, 1);
+                if (gorc_go(go_away, v) < 0)
+                    viewer_unref(v);
+            }
         } else if (e.kind == EV_LEAVE) {
             viewer *v = e.v;
             unlink_viewer(r, v);
@@ -496,43 +520,104 @@ static void handler(gorc_http_rw *w, gorc_http_request *req, void *arg)
     } else if (strcmp(req->path, "/stats") == 0) {
         gorc_http_rw_set_header(w, "Content-Type", "application/json");
         gorc_http_rw_printf(w,
-                            "{\"rooms\":%d,\"viewers\":%llu,\"joins\":%llu,\"posts\":%llu,"
-                            "\"deliveries\":%llu,\"dropped\":%llu,\"goroutines\":%lld}\n",
-                            nrooms, st_viewers, st_joins, st_posts, st_deliveries, st_dropped,
-                            (long long)gorc_count());
+                            "{\"pid\":%d,\"rooms\":%d,\"viewers\":%llu,\"joins\":%llu,"
+                            "\"posts\":%llu,\"deliveries\":%llu,\"dropped\":%llu,"
+                            "\"goroutines\":%lld}\n",
+                            (int)getpid(), nrooms, st_viewers, st_joins, st_posts, st_deliveries,
+                            st_dropped, (long long)gorc_count());
     } else {
         gorc_http_error(w, 404, NULL);
     }
 }
 
 static const char *listen_addr = "127.0.0.1:8090";
+static int64_t drain_timeout = 60 * GORC_SECOND;
+static gorc_restart *restart;
+static gorc_http_server *server;
+static gorc_chan *drained; /* closed when a restart's drain is over */
+
+/* Tell every room's hub to close its viewers (the drain deadline). */
+static void drain_rooms(void)
+{
+    gorc_mutex_lock(&rooms_mu);
+    for (room *r = rooms; r; r = r->next) {
+        event e = {.kind = EV_DRAIN};
+        gorc_chan_send(r->events, &e);
+    }
+    gorc_mutex_unlock(&rooms_mu);
+}
+
+/* A successor serves: stop accepting, keep the viewers until they leave or the deadline. */
+static void watch_restart(void *arg)
+{
+    (void)arg;
+    gorc_chan_recv(gorc_restart_exit(restart), NULL);
+    if (gorc_restart_successor(restart) <= 0)
+        return; /* gorc_restart_stop: no restart */
+    printf("danmaku: process %d serves now; draining %llu viewers\n",
+           gorc_restart_successor(restart), (unsigned long long)atomic_load(&st_viewers));
+    fflush(stdout);
+    int64_t deadline = gorc_now() + drain_timeout;
+    gorc_http_server_shutdown(server, deadline); /* upgraded viewers are not waited for */
+    while (atomic_load(&st_viewers) > 0 && gorc_now() < deadline)
+        gorc_sleep(50 * GORC_MILLISECOND);
+    if (atomic_load(&st_viewers) > 0) {
+        drain_rooms();
+        int64_t last = gorc_now() + 5 * GORC_SECOND; /* for the closing handshakes */
+        while (atomic_load(&st_viewers) > 0 && gorc_now() < last)
+            gorc_sleep(50 * GORC_MILLISECOND);
+    }
+    printf("danmaku: drained (%llu viewers left); bye\n",
+           (unsigned long long)atomic_load(&st_viewers));
+    fflush(stdout);
+    gorc_chan_close(drained);
+}
 
 static void run(void *arg)
 {
     (void)arg;
+    gorc_restart_opts ro = {.verbose = true}; /* SIGUSR2 restarts */
+    int rc = gorc_restart_new(&restart, &ro);
+    if (rc < 0) {
+        fprintf(stderr, "danmaku: restart set-up: %s\n", gorc_strerror(rc));
+        exit(1);
+    }
+    /* The listener inherited from the process that restarted into this one, or a new one. */
     gorc_listener *l;
     gorc_listen_opts lo = {.backlog = 4096};
-    int rc = gorc_tcp_listen(&l, listen_addr, &lo);
+    rc = gorc_restart_listen(restart, &l, listen_addr, &lo);
     if (rc < 0) {
         fprintf(stderr, "danmaku: listen %s: %s\n", listen_addr, gorc_strerror(rc));
         exit(1);
     }
     char a[GORC_ADDRSTRLEN];
     gorc_listener_addr(l, a, sizeof a);
-    printf("danmaku on http://%s/ (WebSocket at ws://%s/ws?room=R&name=N)\n", a, a);
+    printf("danmaku on http://%s/ (WebSocket at ws://%s/ws?room=R&name=N), process %d; "
+           "kill -USR2 %d restarts it\n",
+           a, a, (int)getpid(), (int)getpid());
     fflush(stdout);
     gorc_http_server_opts o = {.handler = handler};
-    gorc_http_server *s;
-    if (gorc_http_server_new(&s, &o) < 0)
+    if (gorc_http_server_new(&server, &o) < 0 || gorc_chan_new(&drained, 0, 0) < 0 ||
+        gorc_go(watch_restart, NULL) < 0)
         exit(1);
-    rc = gorc_http_server_serve(s, l);
-    fprintf(stderr, "danmaku: serve: %s\n", gorc_strerror(rc));
+    gorc_restart_ready(restart);
+    rc = gorc_http_server_serve(server, l);
+    if (rc != GORC_HTTP_ESERVERCLOSED) {
+        fprintf(stderr, "danmaku: serve: %s\n", gorc_strerror(rc));
+        exit(1);
+    }
+    gorc_chan_recv(drained, NULL);
+    exit(0); /* the rooms' goroutines are left to the exit */
 }
 
 int main(int argc, char **argv)
 {
-    if (argc > 1)
-        listen_addr = argv[1];
+    for (int i = 1; i < argc; i++) {
+        if (strcmp(argv[i], "-drain") == 0 && i + 1 < argc)
+            drain_timeout = (int64_t)(atof(argv[++i]) * 1e9);
+        else
+            listen_addr = argv[i];
+    }
     /* One descriptor per viewer: take all the process may have. */
     struct rlimit rl;
     if (getrlimit(RLIMIT_NOFILE, &rl) == 0) {
