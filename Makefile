@@ -220,8 +220,8 @@ SRC_HTTP2 := src/http2/server.c src/http2/client.c
 HTTP2_OBJ := $(SRC_HTTP2:src/%.c=$(B)/obj/%.o)
 HTTP2_LIBS := -lnghttp2
 HTTP2_SONAME := $(subst libgorc,libgorc_http2,$(SONAME))
-HTTP2_TESTS := $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_http2*.c))
-TEST_BIN += $(HTTP2_TESTS:%=$(B)/tests/%)
+HTTP2_TESTS := $(patsubst tests/unit/%.c,%,$(filter-out tests/unit/test_http2_tls%,$(wildcard tests/unit/test_http2*.c)))
+TEST_BIN += $(HTTP2_TESTS:%=$(B)/tests/%) $(B)/tests/test_http2_tls
 lib: $(B)/libgorc_http2.a $(B)/libgorc_http2.so $(B)/gorc-http2.pc
 
 $(B)/libgorc_http2.a: $(HTTP2_OBJ)
@@ -240,6 +240,26 @@ $(HTTP2_TESTS:%=$(B)/tests/%): $(B)/tests/%: tests/unit/%.c $(B)/libgorc_http2.a
 	@mkdir -p $(dir $@) $(B)/dep
 	$(CC) $(TEST_CFLAGS) $< $(B)/libgorc_http2.a $(B)/libgorc.a -o $@ $(LDFLAGS) $(HTTP2_LIBS) \
 	  $(CMOCKA)
+
+# h2 over TLS: a program that links both extension libraries (neither links the other).
+$(B)/tests/test_http2_tls: tests/unit/test_http2_tls.c $(B)/libgorc_http2.a $(B)/libgorc_tls.a \
+  $(B)/libgorc.a
+	@mkdir -p $(dir $@) $(B)/dep
+	$(CC) $(TEST_CFLAGS) $< $(B)/libgorc_http2.a $(B)/libgorc_tls.a $(B)/libgorc.a -o $@ \
+	  $(LDFLAGS) $(HTTP2_LIBS) $(TLS_LIBS) $(CMOCKA)
+
+# The h2 + h2c server over TLS (tests/e2e/http2-e2e's h2 part, bench/run's h2s workloads), and
+# the HTTP/2 client over https.
+$(B)/tests/h2s_e2e_server: tests/e2e/h2s_e2e_server.c $(B)/libgorc_http2.a $(B)/libgorc_tls.a \
+  $(B)/libgorc.a
+	@mkdir -p $(dir $@) $(B)/dep
+	$(CC) $(TEST_CFLAGS) $< $(B)/libgorc_http2.a $(B)/libgorc_tls.a $(B)/libgorc.a -o $@ \
+	  $(LDFLAGS) $(HTTP2_LIBS) $(TLS_LIBS)
+$(B)/tests/h2s_get: tests/e2e/h2s_get.c tests/e2e/http2_get.c $(B)/libgorc_http2.a \
+  $(B)/libgorc_tls.a $(B)/libgorc.a
+	@mkdir -p $(dir $@) $(B)/dep
+	$(CC) $(TEST_CFLAGS) $< $(B)/libgorc_http2.a $(B)/libgorc_tls.a $(B)/libgorc.a -o $@ \
+	  $(LDFLAGS) $(HTTP2_LIBS) $(TLS_LIBS)
 
 # The h2/h2c server driven by tests/e2e/http2-e2e and bench/run.
 $(B)/tests/http2_e2e_server: tests/e2e/http2_e2e_server.c $(B)/libgorc_http2.a $(B)/libgorc.a

@@ -465,7 +465,7 @@ struct gorc_http_response;
 typedef struct gorc_http_round_trip {
     const struct gorc_http_client_request *req; /* headers, body source and context */
     const char *method;                         /* after redirects (a 303 turns POST into GET) */
-    const char *scheme;                         /* "http" */
+    const char *scheme;                         /* "http" or "https" */
     const char *authority;                      /* the Host header / :authority to send */
     const char *dial;                           /* "host:port" to connect to */
     const char *target;                         /* "/path?query", escaped */
@@ -473,6 +473,17 @@ typedef struct gorc_http_round_trip {
     bool send_body;                             /* false when a redirect dropped the body */
     int64_t deadline;                           /* of the whole exchange (absolute; 0: none) */
     int64_t response_header_timeout;            /* the client's option (0: none) */
+    /* https: the host name the certificate must match, and the client's dial_tls hook and
+     * argument (both NULL for http://) for a transport that dials its own TLS connections. */
+    const char *host;
+    int (*dial_tls)(void *arg, gorc_conn **out, const char *addr, const char *host,
+                    const char *alpn, int64_t timeout_ns, gorc_ctx *ctx);
+    void *dial_tls_arg;
+    /* A transport that dialed a connection for this hop and found that the peer speaks
+     * HTTP/1.1 (ALPN chose "http/1.1" or nothing) stores it in *h1_conn and answers
+     * GORC_HTTP_ENOTHANDLED: HTTP/1.1 then sends the hop over it and pools it, so no
+     * handshake is wasted. Go: the Transport's ALPN fallback. */
+    gorc_conn **h1_conn;
 } gorc_http_round_trip;
 
 /* Client options. Zero fields are defaults, negative durations "no limit". */
@@ -487,10 +498,13 @@ typedef struct gorc_http_client_opts {
     bool disable_keepalive;
     /* https:// URLs (Go: Transport.DialTLSContext with its TLSClientConfig): dial addr
      * ("host:port"), complete a TLS handshake that verifies host, within timeout_ns (0: none)
-     * and ctx (NULL: none), and return the connection in *out, or an error. NULL: https URLs
-     * fail with -EPROTONOSUPPORT. libgorc_tls fills both in (gorc_tls_http_client_opts). */
+     * and ctx (NULL: none), and return the connection in *out, or an error. alpn is the list
+     * of ALPN protocols to offer when the TLS configuration names none, in ALPN's wire format
+     * (length-prefixed names: "\x08http/1.1" from HTTP/1.1, "\x02h2\x08http/1.1" from
+     * libgorc_http2). NULL: https URLs fail with -EPROTONOSUPPORT. libgorc_tls fills both in
+     * (gorc_tls_http_client_opts). */
     int (*dial_tls)(void *arg, gorc_conn **out, const char *addr, const char *host,
-                    int64_t timeout_ns, gorc_ctx *ctx);
+                    const char *alpn, int64_t timeout_ns, gorc_ctx *ctx);
     void *dial_tls_arg;
     /* Another transport (Go: Transport.RegisterProtocol, http2.ConfigureTransports; filled by
      * gorc_http2_configure_client). Called for every hop, redirects included, before any

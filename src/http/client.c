@@ -1159,7 +1159,7 @@ static int dial(const gorc_http_client *cl, const xreq *x, pconn **out)
     gorc_conn *c;
     int r;
     if (x->url.tls) /* url_parse let https through only with a hook */
-        r = cl->o.dial_tls(cl->o.dial_tls_arg, &c, x->url.dial, x->url.host, t,
+        r = cl->o.dial_tls(cl->o.dial_tls_arg, &c, x->url.dial, x->url.host, "\x08http/1.1", t,
                            x->cw ? x->cw->ctx : NULL);
     else
         r = x->cw ? gorc_tcp_dial_ctx(&c, x->url.dial, t, x->cw->ctx)
@@ -1215,13 +1215,19 @@ static bool replayable(const xreq *x)
     return user_header(x->req, "Idempotency-Key") || user_header(x->req, "X-Idempotency-Key");
 }
 
-/* Offer the hop to another transport (opts.round_trip). 1: it declined. */
-static int foreign_roundtrip(gorc_http_client *cl, const xreq *x, gorc_http_response **out)
+/* Offer the hop to another transport (opts.round_trip). 1: it declined; *h1 may then hold a
+ * connection it dialed whose peer chose HTTP/1.1. */
+static int foreign_roundtrip(gorc_http_client *cl, const xreq *x, gorc_http_response **out,
+                             gorc_conn **h1)
 {
     gorc_http_round_trip rt = {
         .req = x->req,
         .method = x->method,
-        .scheme = "http",
+        .scheme = x->url.tls ? "https" : "http",
+        .host = x->url.host,
+        .dial_tls = x->url.tls ? cl->o.dial_tls : NULL,
+        .dial_tls_arg = x->url.tls ? cl->o.dial_tls_arg : NULL,
+        .h1_conn = h1,
         .authority = x->keep_host && x->host_hdr ? x->host_hdr : x->url.authority,
         .dial = x->url.dial,
         .target = x->url.target,
@@ -1231,20 +1237,36 @@ static int foreign_roundtrip(gorc_http_client *cl, const xreq *x, gorc_http_resp
         .response_header_timeout = cl->o.response_header_timeout,
     };
     int r = cl->o.round_trip(cl->o.round_trip_arg, &rt, out);
+    if (r != GORC_HTTP_ENOTHANDLED && *h1) { /* a transport that broke the contract */
+        gorc_conn_close(*h1);
+        *h1 = NULL;
+    }
     return r == GORC_HTTP_ENOTHANDLED ? 1 : r;
 }
 
 static int roundtrip(gorc_http_client *cl, const xreq *x, gorc_http_response **pub)
 {
+    gorc_conn *h1 = NULL;
     if (cl->o.round_trip) {
-        int f = foreign_roundtrip(cl, x, pub);
+        int f = foreign_roundtrip(cl, x, pub, &h1);
         if (f <= 0)
             return f;
     }
     resp **out = (resp **)pub; /* the public part is first */
     for (int attempt = 0;; attempt++) {
-        pconn *pc = attempt == 0 ? pool_get(cl, x->url.pkey) : NULL;
-        int r = pc ? 0 : dial(cl, x, &pc);
+        pconn *pc = NULL;
+        int r = 0;
+        if (h1) { /* dialed by the other transport, which found the peer speaks HTTP/1.1 */
+            pc = pconn_new(h1, x->url.pkey);
+            if (pc == NULL) {
+                gorc_conn_close(h1);
+                return -ENOMEM;
+            }
+            h1 = NULL;
+        } else {
+            pc = attempt == 0 ? pool_get(cl, x->url.pkey) : NULL;
+            r = pc ? 0 : dial(cl, x, &pc);
+        }
         if (r < 0)
             return r;
         watch_set(x->cw, pc->c);

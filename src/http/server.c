@@ -1703,6 +1703,8 @@ static void serve_conn(void *arg)
     atomic_store(&h->gid, gorc_id());
     if (!conn_handshake(h))
         goto done;
+    if (gorc_conn_inner(h->c) != NULL)
+        h->fresh = false; /* h2c is for plain connections; over TLS, h2 comes by ALPN only */
     /* A protocol the TLS handshake chose by ALPN ("h2"); plain connections and a TLS one that
      * negotiated nothing or "http/1.1" answer "" or a name without a hook: HTTP/1.1 then. */
     const char *alpn = gorc_conn_protocol(h->c);

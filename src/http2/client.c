@@ -7,6 +7,13 @@
  * a request this transport does not take (no prior knowledge for http://, or a connection
  * whose ALPN chose HTTP/1.1) gets GORC_HTTP_ENOTHANDLED and goes out over HTTP/1.1.
  *
+ * https. The round trip carries the client's dial_tls hook (libgorc_tls's, or any other), so
+ * this library dials TLS without linking a TLS library: it asks the hook to offer "h2" and
+ * "http/1.1" by ALPN. A connection that chose "h2" joins the pool (key "https://host:port");
+ * one that chose HTTP/1.1 goes back to the HTTP/1.1 client through rt->h1_conn, which sends
+ * the request over it and pools it, and the host is remembered as HTTP/1.1 (h1host) so that
+ * its later requests go straight to HTTP/1.1.
+ *
  * Connections. Every request to one host:port shares one connection while it lives (Go's
  * http2 ClientConnPool): the first request dials, later ones find it in the pool. nghttp2
  * keeps a request's HEADERS queued while the server's SETTINGS_MAX_CONCURRENT_STREAMS are
@@ -87,11 +94,22 @@ typedef struct dialing {
     const char *key;
 } dialing;
 
+/* An https host whose ALPN chose HTTP/1.1: its requests go to HTTP/1.1 without a dial here. */
+typedef struct h1host {
+    struct h1host *next;
+    char key[GORC_ADDRSTRLEN + 8];
+} h1host;
+
+/* Hosts remembered at most; past it the list starts again (each then costs one more probe). */
+#define H1_HOSTS_MAX 256
+
 struct gorc_http2_client {
     gorc_http2_client_opts o;
     gorc_mutex mu; /* protects conns, dials and every ccon's refs */
     ccon *conns;
     dialing *dials_now;
+    h1host *h1; /* https hosts that speak HTTP/1.1 only (under mu), nh1 of them */
+    int nh1;
     gorc_cond dcond; /* a dial finished (l = &mu) */
     bool closing;
     _Atomic uint64_t dials;
@@ -463,16 +481,57 @@ static void c_reader(void *arg)
 }
 
 /* A connection to dial (pooled, with a reference for the caller), or an error. */
-static int dial_conn(gorc_http2_client *cl, const gorc_http_round_trip *rt, ccon **out);
+static int dial_conn(gorc_http2_client *cl, const gorc_http_round_trip *rt, const char *key,
+                     ccon **out);
+
+static bool is_h1(const gorc_http2_client *cl, const char *key)
+{
+    for (const h1host *h = cl->h1; h; h = h->next)
+        if (strcasecmp(h->key, key) == 0)
+            return true;
+    return false;
+}
+
+/* Remember that key's server chose HTTP/1.1 (under cl->mu). */
+static void mark_h1(gorc_http2_client *cl, const char *key)
+{
+    if (is_h1(cl, key))
+        return;
+    if (cl->nh1 >= H1_HOSTS_MAX) {
+        while (cl->h1) {
+            h1host *h = cl->h1;
+            cl->h1 = h->next;
+            free(h);
+        }
+        cl->nh1 = 0;
+    }
+    h1host *h = calloc(1, sizeof *h);
+    if (h == NULL)
+        return; /* only a lost shortcut: the next request probes again */
+    snprintf(h->key, sizeof h->key, "%s", key);
+    h->next = cl->h1;
+    cl->h1 = h;
+    cl->nh1++;
+}
 
 /* A pooled connection to rt->dial with a reference for the caller; at most one dial per host
- * at a time (Go's dialCall), so concurrent first requests share one connection. */
+ * at a time (Go's dialCall), so concurrent first requests share one connection. Pool keys are
+ * "host:port" for h2c and "https://host:port" for h2 over TLS. GORC_HTTP_ENOTHANDLED: the
+ * host speaks HTTP/1.1 (and *rt->h1_conn may hold the connection that found it out). */
 static int get_conn(gorc_http2_client *cl, const gorc_http_round_trip *rt, ccon **out)
 {
+    char key[sizeof((ccon *)0)->key];
+    bool tls = strcmp(rt->scheme, "https") == 0;
+    if ((size_t)snprintf(key, sizeof key, "%s%s", tls ? "https://" : "", rt->dial) >= sizeof key)
+        return -EINVAL;
     gorc_mutex_lock(&cl->mu);
     for (;;) {
+        if (tls && is_h1(cl, key)) {
+            gorc_mutex_unlock(&cl->mu);
+            return GORC_HTTP_ENOTHANDLED;
+        }
         for (ccon *c = cl->conns; c; c = c->next) {
-            if (strcasecmp(c->key, rt->dial) == 0 && !c->dead && !c->goaway) {
+            if (strcasecmp(c->key, key) == 0 && !c->dead && !c->goaway) {
                 c->refs++;
                 gorc_mutex_unlock(&cl->mu);
                 *out = c;
@@ -485,17 +544,19 @@ static int get_conn(gorc_http2_client *cl, const gorc_http_round_trip *rt, ccon 
         }
         bool busy = false;
         for (dialing *d = cl->dials_now; d; d = d->next)
-            busy |= strcasecmp(d->key, rt->dial) == 0;
+            busy |= strcasecmp(d->key, key) == 0;
         if (!busy)
             break;
         gorc_cond_wait(&cl->dcond);
     }
-    dialing me = {.next = cl->dials_now, .key = rt->dial};
+    dialing me = {.next = cl->dials_now, .key = key};
     /* cppcheck-suppress autoVariables ; unlinked below, before this frame returns */
     cl->dials_now = &me;
     gorc_mutex_unlock(&cl->mu);
-    int r = dial_conn(cl, rt, out);
+    int r = dial_conn(cl, rt, key, out);
     gorc_mutex_lock(&cl->mu);
+    if (r == GORC_HTTP_ENOTHANDLED)
+        mark_h1(cl, key); /* before the waiters look again */
     for (dialing **p = &cl->dials_now; *p; p = &(*p)->next)
         if (*p == &me) {
             *p = me.next;
@@ -506,10 +567,9 @@ static int get_conn(gorc_http2_client *cl, const gorc_http_round_trip *rt, ccon 
     return r;
 }
 
-static int dial_conn(gorc_http2_client *cl, const gorc_http_round_trip *rt, ccon **out)
+static int dial_conn(gorc_http2_client *cl, const gorc_http_round_trip *rt, const char *key,
+                     ccon **out)
 {
-    if (strlen(rt->dial) >= sizeof((ccon *)0)->key)
-        return -EINVAL;
     int64_t t = 30 * GORC_SECOND;
     if (rt->deadline > 0) {
         t = rt->deadline - gorc_now();
@@ -517,11 +577,29 @@ static int dial_conn(gorc_http2_client *cl, const gorc_http_round_trip *rt, ccon
             return -ETIMEDOUT;
     }
     gorc_conn *conn;
-    int r = rt->req->ctx ? gorc_tcp_dial_ctx(&conn, rt->dial, t, rt->req->ctx)
+    int r;
+    if (rt->dial_tls) {
+        /* h2 over TLS: offer "h2" first and HTTP/1.1 as the fallback (Go's NextProtos). */
+        r = rt->dial_tls(rt->dial_tls_arg, &conn, rt->dial, rt->host, "\x02h2\x08http/1.1", t,
+                         rt->req->ctx);
+        if (r < 0)
+            return r;
+        atomic_fetch_add(&cl->dials, 1);
+        if (strcmp(gorc_conn_protocol(conn), "h2") != 0) {
+            /* The server chose HTTP/1.1 (or nothing): hand the connection to HTTP/1.1. */
+            if (rt->h1_conn)
+                *rt->h1_conn = conn;
+            else
+                gorc_conn_close(conn);
+            return GORC_HTTP_ENOTHANDLED;
+        }
+    } else {
+        r = rt->req->ctx ? gorc_tcp_dial_ctx(&conn, rt->dial, t, rt->req->ctx)
                          : gorc_tcp_dial(&conn, rt->dial, t);
-    if (r < 0)
-        return r;
-    atomic_fetch_add(&cl->dials, 1);
+        if (r < 0)
+            return r;
+        atomic_fetch_add(&cl->dials, 1);
+    }
     ccon *c = calloc(1, sizeof *c);
     nghttp2_option *opt = NULL;
     pthread_once(&ccbs_once, ccbs_make);
@@ -542,7 +620,7 @@ static int dial_conn(gorc_http2_client *cl, const gorc_http_round_trip *rt, ccon
     c->conn = conn;
     c->wcond.l = &c->mu;
     gorc_sema_init(&c->ssem, 0);
-    strcpy(c->key, rt->dial);
+    snprintf(c->key, sizeof c->key, "%s", key);
     nghttp2_settings_entry iv[] = {
         {NGHTTP2_SETTINGS_ENABLE_PUSH, 0},
         {NGHTTP2_SETTINGS_INITIAL_WINDOW_SIZE, cl->o.stream_window},
@@ -730,7 +808,10 @@ static int push_body(ccon *c, cstream *st, const gorc_http_round_trip *rt)
 static int do_round_trip(void *arg, const gorc_http_round_trip *rt, gorc_http_response **out)
 {
     gorc_http2_client *cl = arg;
-    if (!cl->o.h2c_prior_knowledge || strcmp(rt->scheme, "http") != 0)
+    /* https: h2 if ALPN chooses it (Go's Transport after http2.ConfigureTransports); http:
+     * only with prior knowledge. */
+    bool tls = strcmp(rt->scheme, "https") == 0;
+    if (tls ? rt->dial_tls == NULL : !cl->o.h2c_prior_knowledge || strcmp(rt->scheme, "http") != 0)
         return GORC_HTTP_ENOTHANDLED;
     ccon *c = NULL;
     int r = get_conn(cl, rt, &c);
@@ -926,5 +1007,10 @@ void gorc_http2_client_free(gorc_http2_client *cl)
     for (size_t i = 0; i < n; i++)
         ccon_unref(list[i]);
     free(list);
+    while (cl->h1) {
+        h1host *h = cl->h1;
+        cl->h1 = h->next;
+        free(h);
+    }
     free(cl);
 }

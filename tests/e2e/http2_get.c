@@ -9,6 +9,9 @@
 #include <gorc.h>
 #include <gorc_http.h>
 #include <gorc_http2.h>
+#ifdef GORC_E2E_TLS /* tests/e2e/h2s_get.c */
+#include <gorc_tls.h>
+#endif
 
 #include <stdatomic.h>
 #include <stdio.h>
@@ -50,6 +53,16 @@ static void run(void *arg)
     gorc_http_client_opts co = {.timeout = 20 * GORC_SECOND};
     gorc_http2_client_opts ho = {.h2c_prior_knowledge = true};
     gorc_http2_client *h2;
+#ifdef GORC_E2E_TLS
+    gorc_tls_client_opts to = {.ca_file = getenv("H2S_CA")};
+    gorc_tls_config *tls;
+    int rc = gorc_tls_client_config_new(&tls, &to);
+    if (rc < 0) {
+        fprintf(stderr, "h2s_get: %s\n", gorc_strerror(rc));
+        return;
+    }
+    gorc_tls_http_client_opts(&co, tls);
+#endif
     if (gorc_http2_configure_client(&co, &ho, &h2) < 0 || gorc_http_client_new(&client, &co) < 0)
         return;
     for (int i = 0; i < count; i++) {
@@ -63,6 +76,9 @@ static void run(void *arg)
            (unsigned long long)gorc_http2_client_dials(h2), atomic_load(&last_proto));
     gorc_http_client_free(client);
     gorc_http2_client_free(h2);
+#ifdef GORC_E2E_TLS
+    gorc_tls_config_free(tls);
+#endif
 }
 
 int main(int argc, char **argv)
