@@ -4,6 +4,12 @@
 Usage: http2_e2e.py SERVER_BINARY [--only NAME]
        http2_e2e.py SERVER_BINARY --mutate COUNT    (COUNT randomly damaged connections)
 
+Over TLS: with H2E_TLS_CA=CA_FILE in the environment every connection is TLS, h2 chosen by
+ALPN (HTTP/1.1 for the HTTP/1.1 checks), verified against CA_FILE for "localhost"; the
+server binary is then tests/e2e/h2s_e2e_server.c, given TLS_CERT, TLS_KEY and
+TLS_ALPN=h2,http/1.1 in the same environment. The checks and their bounds are the same, so
+the floods are measured with the TLS layer in the way.
+
 Starts SERVER_BINARY (tests/e2e/http2_e2e_server.c) itself, with the options each group of
 checks needs, on 127.0.0.1, and talks to it with Python's h2 (Debian python3-h2) for the
 well-behaved cases and with hand-built frames for the attacks. Every attack check states a
@@ -18,6 +24,7 @@ import os
 import re
 import signal
 import socket
+import ssl
 import struct
 import subprocess
 import sys
@@ -35,6 +42,28 @@ END_STREAM, ACK, END_HEADERS, PADDED, PRIO = 0x1, 0x1, 0x4, 0x8, 0x20
 NO_ERROR, PROTOCOL_ERROR, FLOW_CONTROL_ERROR, ENHANCE_YOUR_CALM = 0, 1, 3, 11
 
 fails = 0
+TLS_CA = os.environ.get("H2E_TLS_CA")
+SCHEME = "https" if TLS_CA else "http"
+# A peer's close can surface from the TLS layer as ssl.SSLError (an OSError) too.
+CLOSED = (BrokenPipeError, ConnectionResetError, ssl.SSLError)
+
+
+def connect(port, timeout, alpn="h2"):
+    """A connection to the server: plain TCP, or TLS with alpn offered when H2E_TLS_CA is set."""
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+    if not TLS_CA:
+        return s
+    ctx = ssl.create_default_context(cafile=TLS_CA)
+    ctx.set_alpn_protocols([alpn])
+    try:
+        t = ctx.wrap_socket(s, server_hostname="localhost")
+    except Exception:
+        s.close()
+        raise
+    if t.selected_alpn_protocol() != alpn:
+        t.close()
+        raise RuntimeError("ALPN chose %r, not %r" % (t.selected_alpn_protocol(), alpn))
+    return t
 
 
 def result(ok, name):
@@ -98,11 +127,14 @@ class Server:
 
 
 def h1_get(port, path):
-    s = socket.create_connection(("127.0.0.1", port), timeout=5)
+    s = connect(port, 5, alpn="http/1.1")
     s.sendall(("GET %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n" % path).encode())
     data = b""
     while True:
-        b = s.recv(65536)
+        try:
+            b = s.recv(65536)
+        except CLOSED:  # a TLS peer that closed without close_notify
+            break
         if not b:
             break
         data += b
@@ -115,7 +147,7 @@ class Client:
     """A well-behaved client on python3-h2."""
 
     def __init__(self, port, settings=None, timeout=10):
-        self.s = socket.create_connection(("127.0.0.1", port), timeout=timeout)
+        self.s = connect(port, timeout)
         self.c = h2.connection.H2Connection(h2.config.H2Configuration(client_side=True))
         self.c.initiate_connection()
         if settings:
@@ -143,7 +175,7 @@ class Client:
 
     def send(self, path, method="GET", body=None, headers=(), end=True):
         sid = self.c.get_next_available_stream_id()
-        hs = [(":method", method), (":path", path), (":scheme", "http"), (":authority", "x")] + list(headers)
+        hs = [(":method", method), (":path", path), (":scheme", SCHEME), (":authority", "x")] + list(headers)
         self.c.send_headers(sid, hs, end_stream=end and body is None)
         self.flush()
         if body is not None:
@@ -208,13 +240,13 @@ class Raw:
     """A socket speaking raw frames (for the attacks)."""
 
     def __init__(self, port, preface=True, settings=b""):
-        self.s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        self.s = connect(port, 10)
         self.enc = hpack.Encoder()
         if preface:
             self.s.sendall(PREFACE + frame(SETTINGS, 0, 0, settings))
 
     def headers(self, sid, path, method="GET", end_stream=True, extra=()):
-        block = self.enc.encode([(":method", method), (":path", path), (":scheme", "http"),
+        block = self.enc.encode([(":method", method), (":path", path), (":scheme", SCHEME),
                                  (":authority", "x")] + list(extra))
         return frame(HEADERS, END_HEADERS | (END_STREAM if end_stream else 0), sid, block)
 
@@ -231,7 +263,7 @@ class Raw:
                 d = self.s.recv(1 << 20)
             except socket.timeout:
                 continue
-            except (ConnectionResetError, BrokenPipeError):
+            except CLOSED:
                 eof = True
                 break
             if not d:
@@ -265,7 +297,7 @@ def send_until_closed(sock, chunk, limit):
         while sent < limit:
             sock.sendall(chunk)
             sent += len(chunk)
-    except (BrokenPipeError, ConnectionResetError, socket.timeout):
+    except CLOSED + (socket.timeout,):
         pass
     return sent
 
@@ -450,7 +482,7 @@ def continuation_flood(binary):
         raw = Raw(srv.port)
         rss0 = srv.rss()
         enc = hpack.Encoder()
-        first = enc.encode([(":method", "GET"), (":path", "/"), (":scheme", "http"), (":authority", "x")])
+        first = enc.encode([(":method", "GET"), (":path", "/"), (":scheme", SCHEME), (":authority", "x")])
         raw.send(frame(HEADERS, 0, 1, first))
         # Endless CONTINUATION frames, never END_HEADERS, each a valid literal field.
         field = hpack.Encoder().encode([("x-flood", "a" * 1000)])
@@ -503,7 +535,7 @@ def hpack_bombs(binary):
         raw = Raw(srv.port)
         # One 4 kB field into the dynamic table (literal with incremental indexing), then the
         # same field referenced 4000 times by its 1-byte index: 16 MB decoded from 4 kB sent.
-        block = raw.enc.encode([(":method", "GET"), (":path", "/hello"), (":scheme", "http"),
+        block = raw.enc.encode([(":method", "GET"), (":path", "/hello"), (":scheme", SCHEME),
                                 (":authority", "x"), ("x-bomb", "b" * 4000)])
         block += bytes([0x80 | 62]) * 4000  # the newest dynamic entry: x-bomb
         raw.send(frame(HEADERS, END_HEADERS | END_STREAM, 1, block))
@@ -521,7 +553,7 @@ def hpack_bombs(binary):
         upd = bytearray(hpack.hpack.encode_integer(1 << 20, 5))
         upd[0] |= 0x20  # dynamic table size update to 1 MB
         raw.send(frame(HEADERS, END_HEADERS | END_STREAM, 1, bytes(upd) + raw.enc.encode(
-            [(":method", "GET"), (":path", "/"), (":scheme", "http"), (":authority", "x")])))
+            [(":method", "GET"), (":path", "/"), (":scheme", SCHEME), (":authority", "x")])))
         frames, eof = raw.read_frames(1.0)
         code = goaway_code(frames)
         result(code is not None and code != NO_ERROR, "HPACK table size update over the limit: GOAWAY (error %s)" % code)
@@ -578,7 +610,7 @@ def mutate(binary, count):
             for sid in range(1, 2 * rnd.randint(1, 6), 2):
                 path = rnd.choice(["/hello", "/echo", "/big/20000", "/trailers", "/info", "/wait/50", "/status/204"])
                 method = "POST" if path in ("/echo", "/trailers") else "GET"
-                hs = [(":method", method), (":path", path), (":scheme", "http"), (":authority", "x"),
+                hs = [(":method", method), (":path", path), (":scheme", SCHEME), (":authority", "x"),
                       ("x-r", "v" * rnd.randint(0, 300))]
                 body = os.urandom(rnd.randint(0, 3000)) if method == "POST" else b""
                 frames.append(frame(HEADERS, END_HEADERS | (0 if body else END_STREAM), sid, enc.encode(hs)))
@@ -602,13 +634,13 @@ def mutate(binary, count):
                 if len(data) <= 24:
                     break
             try:
-                sk = socket.create_connection(("127.0.0.1", srv.port), timeout=2)
+                sk = connect(srv.port, 2)
                 sk.sendall(bytes(data))
                 sk.settimeout(0.3 if i % 10 == 0 else 0.05)
                 try:
                     while sk.recv(65536):
                         pass
-                except (socket.timeout, ConnectionResetError):
+                except (socket.timeout,) + CLOSED:
                     pass
                 sk.close()
             except OSError:
