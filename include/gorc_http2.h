@@ -15,7 +15,8 @@
  *     gorc_http_server_free(s);
  *     gorc_http2_server_free(h2);
  *
- * Over TLS, connections whose handshake chose "h2" by ALPN are served; with h2c, a plain
+ * Over TLS (libgorc_tls's listener, whose configuration offers "h2"), connections whose
+ * handshake chose "h2" by ALPN are served, every other one as HTTP/1.1; with h2c, a plain
  * connection that opens with the HTTP/2 preface is served too (Go 1.24's UnencryptedHTTP2).
  * See docs/http2.md for the design, limits and the attacks the server is tested against.
  */
@@ -97,8 +98,13 @@ typedef struct gorc_http2_client_opts {
  * o->round_trip_arg (call before gorc_http_client_new). Concurrent requests to one host share
  * one connection, within the server's stream limit and flow-control windows; redirects,
  * timeouts and contexts work as over HTTP/1.1. Requests it does not take (http:// without
- * h2c_prior_knowledge) go out over HTTP/1.1. Returns 0 and *out, -EINVAL (NULL o or out, a
- * window over 2^31 - 1), -ENOMEM. Go: http2.ConfigureTransports. */
+ * h2c_prior_knowledge) go out over HTTP/1.1. https:// URLs, when o has a dial_tls hook (set
+ * before or after this call, e.g. by gorc_tls_http_client_opts), are dialed offering "h2" and
+ * "http/1.1" by ALPN: h2 if the server chooses it, else HTTP/1.1 over that same connection
+ * (and the host's later requests go to HTTP/1.1 at once). A request the server refused
+ * unprocessed (REFUSED_STREAM, or above a GOAWAY's last stream) is sent again if its body
+ * can be. Returns 0 and *out, -EINVAL (NULL o or out, a window over 2^31 - 1), -ENOMEM.
+ * Go: http2.ConfigureTransports. */
 GORC_API int gorc_http2_configure_client(gorc_http_client_opts *o,
                                          const gorc_http2_client_opts *opts,
                                          gorc_http2_client **out);

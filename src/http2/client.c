@@ -58,6 +58,7 @@ typedef struct cstream {
     size_t nsv, svcap;
     char *url;
     bool got_head, closed, released, is_head;
+    bool interim; /* the head being received is a 1xx one */
     int err;
     /* Request body. */
     char *out;
@@ -113,6 +114,9 @@ struct gorc_http2_client {
     gorc_cond dcond; /* a dial finished (l = &mu) */
     bool closing;
     _Atomic uint64_t dials;
+    /* Connections not yet freed (their last ccon_unref still to run, which locks mu):
+     * gorc_http2_client_free waits for 0 before it frees the client. */
+    _Atomic int live;
 };
 
 static void cc_kick(ccon *c)
@@ -163,6 +167,7 @@ static void ccon_unref(ccon *c)
     nghttp2_session_del(c->sess);
     gorc_conn_close(c->conn);
     free(c);
+    atomic_fetch_sub(&cl->live, 1); /* the last touch of cl: gorc_http2_client_free waits */
 }
 
 /* Take c out of the pool (under cl->mu). */
@@ -235,8 +240,12 @@ static int c_on_header(nghttp2_session *sess, const nghttp2_frame *f, const uint
                        size_t nlen, const uint8_t *value, size_t vlen, uint8_t flags, void *user)
 {
     cstream *st = nghttp2_session_get_stream_user_data(sess, f->hd.stream_id);
-    if (st == NULL || f->hd.type != NGHTTP2_HEADERS || f->headers.cat != NGHTTP2_HCAT_RESPONSE)
-        return 0; /* trailers and interim heads are not kept */
+    /* The first head is a RESPONSE; after a 1xx one nghttp2 files the final head as HEADERS,
+     * as it does trailers (which come after the final head and are not kept). */
+    if (st == NULL || f->hd.type != NGHTTP2_HEADERS ||
+        !(f->headers.cat == NGHTTP2_HCAT_RESPONSE ||
+          (f->headers.cat == NGHTTP2_HCAT_HEADERS && !st->got_head)))
+        return 0;
     st->hbytes += nlen + vlen + 32;
     if (st->hbytes > CL_HDR_MAX)
         return NGHTTP2_ERR_TEMPORAL_CALLBACK_FAILURE; /* resets the stream */
@@ -244,10 +253,14 @@ static int c_on_header(nghttp2_session *sess, const nghttp2_frame *f, const uint
         int s = 0;
         for (size_t i = 0; i < vlen; i++)
             s = s * 10 + (value[i] - '0');
-        st->pub.status = s;
+        /* A 1xx head (100 Continue, 103 Early Hints; nghttp2 files it as a response too) is
+         * skipped with its fields, as the HTTP/1.1 client skips it; the final head follows. */
+        st->interim = s < 200;
+        if (!st->interim)
+            st->pub.status = s;
         return 0;
     }
-    if (nlen > 0 && name[0] == ':')
+    if ((nlen > 0 && name[0] == ':') || st->interim)
         return 0;
     if (st->nhdr == st->hcap) {
         size_t cap = st->hcap ? st->hcap * 2 : 16;
@@ -288,8 +301,7 @@ static int c_on_frame_recv(nghttp2_session *sess, const nghttp2_frame *f, void *
     if (st == NULL)
         return 0;
     bool end = f->hd.flags & NGHTTP2_FLAG_END_STREAM;
-    if (f->hd.type == NGHTTP2_HEADERS && f->headers.cat == NGHTTP2_HCAT_RESPONSE &&
-        st->pub.status >= 200) {
+    if (f->hd.type == NGHTTP2_HEADERS && !st->got_head && !st->interim && st->pub.status >= 200) {
         st->got_head = true;
         wake(&st->rsem, &st->rwait);
     }
@@ -630,6 +642,7 @@ static int dial_conn(gorc_http2_client *cl, const gorc_http_round_trip *rt, cons
     nghttp2_session_set_local_window_size(c->sess, NGHTTP2_FLAG_NONE, 0,
                                           (int32_t)cl->o.conn_window);
     c->refs = 3; /* the pool, the reader, the caller */
+    atomic_fetch_add(&cl->live, 1);
     gorc_waitgroup_add(&c->wg, 2);
     if (gorc_go(c_writer, c) < 0 || gorc_go(c_reader, c) < 0) {
         /* Cannot happen short of memory; the goroutine that started cleans up. */
@@ -805,14 +818,12 @@ static int push_body(ccon *c, cstream *st, const gorc_http_round_trip *rt)
     }
 }
 
-static int do_round_trip(void *arg, const gorc_http_round_trip *rt, gorc_http_response **out)
+/* One attempt at rt. *unprocessed: it failed in a way that tells the server never processed
+ * it - REFUSED_STREAM, or a GOAWAY whose last stream is below ours (nghttp2 closes those
+ * streams with REFUSED_STREAM), before any response head (RFC 9113, 8.7). */
+static int round_trip_once(gorc_http2_client *cl, const gorc_http_round_trip *rt,
+                           gorc_http_response **out, bool *unprocessed)
 {
-    gorc_http2_client *cl = arg;
-    /* https: h2 if ALPN chooses it (Go's Transport after http2.ConfigureTransports); http:
-     * only with prior knowledge. */
-    bool tls = strcmp(rt->scheme, "https") == 0;
-    if (tls ? rt->dial_tls == NULL : !cl->o.h2c_prior_knowledge || strcmp(rt->scheme, "http") != 0)
-        return GORC_HTTP_ENOTHANDLED;
     ccon *c = NULL;
     int r = get_conn(cl, rt, &c);
     if (r < 0)
@@ -916,6 +927,7 @@ static int do_round_trip(void *arg, const gorc_http_round_trip *rt, gorc_http_re
         r = cwait(c, st, &st->rsem, &st->rwait);
     }
     if (r < 0) {
+        *unprocessed = st->err == -ECONNREFUSED && !st->got_head && r == st->err;
         gorc_mutex_unlock(&c->mu);
         resp_close(st);
         return r;
@@ -926,6 +938,33 @@ static int do_round_trip(void *arg, const gorc_http_round_trip *rt, gorc_http_re
     gorc_mutex_unlock(&c->mu);
     *out = &st->pub;
     return 0;
+}
+
+/* Attempts at a request the server did not process, as Go's http2 Transport retries. */
+#define RETRY_MAX 4
+
+static int do_round_trip(void *arg, const gorc_http_round_trip *rt, gorc_http_response **out)
+{
+    gorc_http2_client *cl = arg;
+    /* https: h2 if ALPN chooses it (Go's Transport after http2.ConfigureTransports); http:
+     * only with prior knowledge. */
+    bool tls = strcmp(rt->scheme, "https") == 0;
+    if (tls ? rt->dial_tls == NULL : !cl->o.h2c_prior_knowledge || strcmp(rt->scheme, "http") != 0)
+        return GORC_HTTP_ENOTHANDLED;
+    /* A request the server refused unprocessed is sent again, whatever its method (it was
+     * never acted on), if its body can be sent again: none, or in memory - a body_read stream
+     * has been consumed. A GOAWAY'd connection has left the pool, so the retry dials anew; a
+     * REFUSED_STREAM on a live one (its stream limit) retries there after a short pause. */
+    bool replayable = !rt->send_body || rt->req->body_read == NULL;
+    for (int attempt = 1;; attempt++) {
+        bool unprocessed = false;
+        int r = round_trip_once(cl, rt, out, &unprocessed);
+        if (r == 0 || !unprocessed || !replayable || attempt >= RETRY_MAX ||
+            (rt->req->ctx && gorc_ctx_err(rt->req->ctx) != 0) ||
+            (rt->deadline > 0 && gorc_now() >= rt->deadline))
+            return r;
+        gorc_sleep(GORC_MILLISECOND << (attempt - 1));
+    }
 }
 
 /* ------------------------------------------------------------------------------------------
@@ -1007,6 +1046,9 @@ void gorc_http2_client_free(gorc_http2_client *cl)
     for (size_t i = 0; i < n; i++)
         ccon_unref(list[i]);
     free(list);
+    /* A reader that has left the pool may still be on its way to its last ccon_unref. */
+    while (atomic_load(&cl->live) > 0)
+        gorc_sleep(GORC_MILLISECOND);
     while (cl->h1) {
         h1host *h = cl->h1;
         cl->h1 = h->next;

@@ -96,6 +96,8 @@ typedef struct h2stream {
     char *in;
     size_t inoff, inlen, incap;
     bool in_eof;
+    bool expect;        /* "expect: 100-continue": the client waits for 100 before the body */
+    bool continue_sent; /* 100 Continue went out (at most once) */
     int in_err;
     int64_t in_total;
     int64_t read_deadline;
@@ -564,6 +566,42 @@ out:
     return r;
 }
 
+/* An interim 1xx response (under mu): a HEADERS frame without END_STREAM before the final
+ * one (RFC 9113, 8.1). 100 carries nothing else and goes out once; another 1xx (103 Early
+ * Hints) carries the header fields set so far, which stay set for the final response, as on
+ * HTTP/1.1 and in Go. */
+static int send_interim(h2stream *st, int status)
+{
+    h2conn *c = st->c;
+    if (c->dead || st->closed || st->reset)
+        return st->err ? st->err : -EPIPE;
+    if (status == 100) {
+        if (st->continue_sent)
+            return 0;
+        st->continue_sent = true;
+    }
+    size_t n = status == 100 ? 0 : st->nrh;
+    nghttp2_nv *nv = arena_alloc(&st->arena, (n + 1) * sizeof *nv);
+    char code[4];
+    if (nv == NULL)
+        return -ENOMEM;
+    snprintf(code, sizeof code, "%03d", status);
+    size_t k = 0;
+    nv[k++] = (nghttp2_nv){(uint8_t *)":status", (uint8_t *)code, 7, 3, NGHTTP2_NV_FLAG_NONE};
+    for (size_t i = 0; i < n; i++) {
+        size_t nl;
+        char *name = lower_dup(&st->arena, st->rh[i].name, &nl);
+        if (name == NULL)
+            return -ENOMEM;
+        nv[k++] = (nghttp2_nv){(uint8_t *)name, (uint8_t *)st->rh[i].value, nl,
+                               strlen(st->rh[i].value), NGHTTP2_NV_FLAG_NONE};
+    }
+    /* nghttp2 copies the fields at submission. */
+    int r = nghttp2_submit_headers(c->sess, NGHTTP2_FLAG_NONE, st->id, NULL, nv, k, NULL);
+    kick(c);
+    return r == 0 ? 0 : -EPIPE;
+}
+
 static int rw_write_header(void *impl, int status)
 {
     h2stream *st = impl;
@@ -571,10 +609,14 @@ static int rw_write_header(void *impl, int status)
     int r = 0;
     if (st->submitted || st->status_set)
         r = -EALREADY;
-    else if (status >= 200 || status == 101) {
+    else if (status >= 200) {
         st->status = status;
         st->status_set = true;
-    } /* 1xx interim responses are not sent over HTTP/2 (Go sends only 100 and 103) */
+    } else if (status == 101) {
+        r = -EINVAL; /* HTTP/2 has no protocol switch (RFC 9113, 8.6) */
+    } else {
+        r = send_interim(st, status);
+    }
     gorc_mutex_unlock(&st->c->mu);
     return r;
 }
@@ -761,6 +803,15 @@ static ssize_t req_read(void *impl, void *buf, size_t n)
         if (st->in_eof || n == 0) {
             r = 0;
             break;
+        }
+        /* The first read of a body the client holds back for "100 Continue" asks for it; a
+         * handler that answers without reading never sends it (the client then sends no body). */
+        if (st->expect && !st->continue_sent && !st->submitted) {
+            int e = send_interim(st, 100);
+            if (e < 0) {
+                r = e;
+                break;
+            }
         }
         st->rwait = true;
         if (!wait_sem(c, &st->rsem, &st->rwait, st->read_deadline)) {
@@ -1108,6 +1159,9 @@ static int on_header(nghttp2_session *sess, const nghttp2_frame *f, const uint8_
         if (*e == 0 && cl >= 0)
             st->req.content_length = cl;
     }
+    if (nlen == 6 && memcmp(n, "expect", 6) == 0 && vlen == 12 &&
+        strncasecmp((const char *)v, "100-continue", 12) == 0)
+        st->expect = true;
     return 0;
 }
 

@@ -387,6 +387,28 @@ def basics(binary):
         result(st == "431", "150 header fields (max 100): 431 (%s)" % st)
         c.close()
 
+        # 1xx: 100 Continue before a held-back body; 103 Early Hints before the final head.
+        c = Client(srv.port)
+        sid = c.send("/expect", method="POST", end=False,
+                     headers=[("content-length", "5"), ("expect", "100-continue")])
+        info = None
+        while info is None:
+            for e in c.pump():
+                if isinstance(e, h2.events.InformationalResponseReceived) and e.stream_id == sid:
+                    info = dict(e.headers)[b":status"].decode()
+        c.send_body(sid, b"hello", True)
+        st, body, _ = c.response(sid)
+        result(info == "100" and st == "200" and body == b"expect=100-continue len=5\n",
+               "Expect: 100-continue: 100 before the body is read, then 200 (%s, %s, %r)" % (info, st, body))
+        sid = c.send("/early")
+        st, body, _ = c.response(sid)
+        hints = [e for e in c.events if isinstance(e, h2.events.InformationalResponseReceived) and e.stream_id == sid]
+        h = dict(hints[0].headers) if hints else {}
+        result(len(hints) == 1 and h.get(b":status") == b"103" and b"preload" in h.get(b"link", b"")
+               and st == "200" and body == b"early 0\n",
+               "103 Early Hints with its Link field, then 200 (%d interim)" % len(hints))
+        c.close()
+
         # HTTP/1.1 still works on the same port.
         st, _, body = h1_get(srv.port, "/hello")
         result(st == "200" and body == b"Hello, World!\n", "HTTP/1.1 on the h2c port")

@@ -42,6 +42,8 @@
  *                          or "waited\n"; /stats counts the handlers waiting now
  *   POST /trailers         reads the body, answers "LENGTH\n" with trailers X-Length: LENGTH
  *                          and X-Client-Trailer: the request's X-Sum trailer (or "none")
+ *   GET  /early            103 Early Hints with a Link field, then 200 "early RC\n" (RC: what
+ *                          gorc_http_rw_write_header(w, 103) returned)
  *
  * Built as tests/e2e/http2_e2e_server.c (GORC_E2E_HTTP2) it also serves HTTP/2 with prior
  * knowledge (libgorc_http2, h2c) on the same port, with --max-streams N, and /stats adds the
@@ -182,6 +184,14 @@ static void h_expect(gorc_http_rw *w, gorc_http_request *r)
         return;
     free(body);
     gorc_http_rw_printf(w, "expect=%s len=%zd\n", e ? e : "none", n);
+}
+
+/* 103 Early Hints with a Link field, then 200 "early\n" (the Link stays on the final head). */
+static void h_early(gorc_http_rw *w, gorc_http_request *r)
+{
+    gorc_http_rw_set_header(w, "Link", "</style.css>; rel=preload; as=style");
+    int rc = gorc_http_rw_write_header(w, 103);
+    gorc_http_rw_printf(w, "early %d\n", rc);
 }
 
 /* total bytes of the alphabet pattern, in 64 KiB writes. */
@@ -361,6 +371,7 @@ static const route routes[] = {
     {"GET", "/status/", h_status}, {NULL, "/info", h_info},
     {"GET", "/stats", h_stats},    {"POST", "/quit", h_quit},
     {"GET", "/wait/", h_wait},     {"POST", "/trailers", h_trailers},
+    {"GET", "/early", h_early},
 };
 
 static bool path_matches(const char *pattern, const char *path)
