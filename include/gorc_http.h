@@ -144,8 +144,9 @@ GORC_API int gorc_http_rw_set_header(gorc_http_rw *w, const char *name, const ch
 GORC_API int gorc_http_rw_add_header(gorc_http_rw *w, const char *name, const char *value);
 
 /* Set the status (100..999; default 200 at the first write). A 1xx status other than 101 is
- * sent at once as an interim response and the handler goes on. Returns 0, -EINVAL (bad
- * status), -EALREADY (the head was sent already; Go logs "superfluous WriteHeader").
+ * sent at once as an interim response and the handler goes on (over HTTP/2 too). Returns 0,
+ * -EINVAL (bad status; 101 over HTTP/2), -EALREADY (the head was sent already; Go logs
+ * "superfluous WriteHeader").
  * Go: w.WriteHeader. */
 GORC_API int gorc_http_rw_write_header(gorc_http_rw *w, int status);
 
