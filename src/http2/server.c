@@ -1323,7 +1323,8 @@ static void writer_main(void *arg)
     if (c->dead)
         gorc_conn_set_read_deadline(c->conn, 1); /* the reader stops too */
     gorc_mutex_unlock(&c->mu);
-    gorc_waitgroup_done(&c->wwg);
+    /* No gorc_waitgroup_done here: gorc_waitgroup_go, which started the writer, calls it when
+     * this returns (a second call let the reader free c before the first returned). */
 }
 
 /* Count the connection errors we send, whoever detected them (nghttp2 answers most protocol
