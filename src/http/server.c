@@ -1714,6 +1714,12 @@ static void serve_conn(void *arg)
             hand_over(h, np, NULL, 0);
         goto done;
     }
+    if (strcmp(alpn, "h2") == 0) {
+        /* The TLS configuration offered "h2" but no HTTP/2 hook is registered: the client
+         * will speak HTTP/2, which the HTTP/1.1 parser would only answer with 400. */
+        atomic_fetch_add(&s->bad_requests, 1);
+        goto done;
+    }
     for (;;) {
         int rr = read_request(h);
         if (rr == 2) {

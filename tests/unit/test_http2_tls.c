@@ -60,12 +60,14 @@ static void serve_main(void *arg)
     gorc_waitgroup_done(&sv->wg);
 }
 
-/* An HTTPS server whose TLS configuration offers alpn (nalpn names). */
-static void server_start(server *sv, const char *const *alpn, size_t nalpn)
+/* An HTTPS server whose TLS configuration offers alpn (nalpn names); HTTP/2 configured unless
+ * no_h2. */
+static void server_start_h2(server *sv, const char *const *alpn, size_t nalpn, bool no_h2)
 {
     gorc_http_server_opts so = {.handler = handler};
     CHECK_EQ(gorc_http_server_new(&sv->hs, &so), 0);
-    CHECK_EQ(gorc_http2_configure_server(sv->hs, NULL, &sv->h2), 0);
+    if (!no_h2)
+        CHECK_EQ(gorc_http2_configure_server(sv->hs, NULL, &sv->h2), 0);
     gorc_tls_cert cert = {.cert_pem = leaf.cert_pem, .key_pem = leaf.key_pem};
     gorc_tls_server_opts to = {.certs = &cert, .num_certs = 1, .alpn = alpn, .num_alpn = nalpn};
     CHECK_EQ(gorc_tls_server_config_new(&sv->tls, &to), 0);
@@ -77,6 +79,11 @@ static void server_start(server *sv, const char *const *alpn, size_t nalpn)
     snprintf(sv->base, sizeof sv->base, "https://%s", addr);
     gorc_waitgroup_add(&sv->wg, 1);
     CHECK_EQ(gorc_go(serve_main, sv), 0);
+}
+
+static void server_start(server *sv, const char *const *alpn, size_t nalpn)
+{
+    server_start_h2(sv, alpn, nalpn, false);
 }
 
 static void server_stop(server *sv)
@@ -258,6 +265,37 @@ GO_TEST(test_http11_client_on_h2_server)
     server_stop(&sv);
 }
 
+GO_TEST(test_h2_offered_without_http2)
+{
+    /* A TLS configuration that offers "h2" on a server without HTTP/2: a connection that
+     * chose it is closed at once (counted as a bad request), not parsed as HTTP/1.1. */
+    static const char *const h2_only[] = {"h2"};
+    server sv = {0};
+    server_start_h2(&sv, h2_h1, 2, true);
+    gorc_tls_client_opts to = {.ca_pem = ca.cert_pem, .alpn = h2_only, .num_alpn = 1};
+    gorc_tls_config *tc;
+    CHECK_EQ(gorc_tls_client_config_new(&tc, &to), 0);
+    gorc_conn *c;
+    CHECK_EQ(gorc_tls_dial(&c, sv.base + strlen("https://"), tc, GUARD, NULL), 0);
+    CHECK(strcmp(gorc_conn_protocol(c), "h2") == 0);
+    gorc_conn_set_deadline(c, gorc_now() + GUARD);
+    char buf[64];
+    ssize_t k = gorc_conn_read(c, buf, sizeof buf);
+    CHECK(k == 0 || k == GORC_EUNEXPECTEDEOF || k == -ECONNRESET);
+    gorc_conn_close(c);
+    gorc_tls_config_free(tc);
+    gorc_http_server_stats hs;
+    gorc_http_server_stats_get(sv.hs, &hs);
+    CHECK_EQ(hs.bad_requests, 1);
+    CHECK_EQ(hs.requests, 0);
+    /* HTTP/1.1 clients are still served. */
+    client cl;
+    client_new(&cl, false);
+    CHECK_EQ(get(&cl, &sv, "/plain"), 1);
+    client_free(&cl);
+    server_stop(&sv);
+}
+
 static int setup(void **state)
 {
     (void)state;
@@ -281,6 +319,7 @@ int main(void)
         cmocka_unit_test(test_h2_tls_multiplexes_one_connection),
         cmocka_unit_test(test_fallback_to_http11_by_alpn),
         cmocka_unit_test(test_http11_client_on_h2_server),
+        cmocka_unit_test(test_h2_offered_without_http2),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
