@@ -91,10 +91,11 @@ LIB_SRC := $(SRC_OS) $(SRC_RUNTIME) $(SRC_TIME) $(SRC_CONTEXT) $(SRC_NET) $(SRC_
 LIB_OBJ := $(LIB_SRC:src/%.c=$(B)/obj/%.o) $(B)/obj/arch/ctx_asm.o
 PUBLIC_HDRS := include/gorc.h include/gorc_version.h include/gorc_context.h include/gorc_net.h \
                include/gorc_signal.h include/gorc_bufio.h include/gorc_http.h \
-               include/gorc_websocket.h include/gorc_wsdeflate.h include/gorc_tls.h
+               include/gorc_websocket.h include/gorc_wsdeflate.h include/gorc_tls.h \
+               include/gorc_http2.h
 PUBLIC_HDRS += include/gorc_restart.h
 
-TESTS := $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_*.c))
+TESTS := $(patsubst tests/unit/%.c,%,$(filter-out tests/unit/test_http2%,$(wildcard tests/unit/test_*.c)))
 TEST_BIN := $(TESTS:%=$(B)/tests/%) $(B)/tests/crashers
 # Dependency files of programs go to $(B)/dep, not beside the binaries the runners list.
 TEST_CFLAGS = $(CFLAGS) -Itests/lib -MMD -MP -MF $(B)/dep/$(notdir $@).d
@@ -212,6 +213,66 @@ $(B)/tests/test_wsdeflate: tests/unit/test_wsdeflate.c $(B)/libgorc_wsdeflate.a 
 
 -include $(wildcard $(B)/dep/*.d)
 
+# ---- libgorc_http2: HTTP/2 on nghttp2, its own library (docs/http2.md) ----
+# Only the core's exported API and nghttp2; a program that does not use HTTP/2 links neither.
+# The arm64 variant links Debian's libnghttp2-dev:arm64 (multiarch, scripts/install-deps).
+SRC_HTTP2 := src/http2/server.c src/http2/client.c
+HTTP2_OBJ := $(SRC_HTTP2:src/%.c=$(B)/obj/%.o)
+HTTP2_LIBS := -lnghttp2
+HTTP2_SONAME := $(subst libgorc,libgorc_http2,$(SONAME))
+HTTP2_TESTS := $(patsubst tests/unit/%.c,%,$(filter-out tests/unit/test_http2_tls%,$(wildcard tests/unit/test_http2*.c)))
+TEST_BIN += $(HTTP2_TESTS:%=$(B)/tests/%) $(B)/tests/test_http2_tls
+lib: $(B)/libgorc_http2.a $(B)/libgorc_http2.so $(B)/gorc-http2.pc
+
+$(B)/libgorc_http2.a: $(HTTP2_OBJ)
+	rm -f $@
+	ar rcs $@ $^
+
+$(B)/libgorc_http2.so: $(HTTP2_OBJ) $(B)/libgorc.so
+	$(CC) -shared -Wl,-soname,$(HTTP2_SONAME) -Wl,-z,defs $(LDFLAGS) -o $@ $(HTTP2_OBJ) \
+	  -L$(B) -lgorc $(HTTP2_LIBS)
+
+$(B)/gorc-http2.pc: gorc-http2.pc.in include/gorc_version.h
+	@mkdir -p $(B)
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' $< > $@
+
+$(HTTP2_TESTS:%=$(B)/tests/%): $(B)/tests/%: tests/unit/%.c $(B)/libgorc_http2.a $(B)/libgorc.a
+	@mkdir -p $(dir $@) $(B)/dep
+	$(CC) $(TEST_CFLAGS) $< $(B)/libgorc_http2.a $(B)/libgorc.a -o $@ $(LDFLAGS) $(HTTP2_LIBS) \
+	  $(CMOCKA)
+
+# h2 over TLS: a program that links both extension libraries (neither links the other).
+$(B)/tests/test_http2_tls: tests/unit/test_http2_tls.c $(B)/libgorc_http2.a $(B)/libgorc_tls.a \
+  $(B)/libgorc.a
+	@mkdir -p $(dir $@) $(B)/dep
+	$(CC) $(TEST_CFLAGS) $< $(B)/libgorc_http2.a $(B)/libgorc_tls.a $(B)/libgorc.a -o $@ \
+	  $(LDFLAGS) $(HTTP2_LIBS) $(TLS_LIBS) $(CMOCKA)
+
+# The h2 + h2c server over TLS (tests/e2e/http2-e2e's h2 part, bench/run's h2s workloads), and
+# the HTTP/2 client over https.
+$(B)/tests/h2s_e2e_server: tests/e2e/h2s_e2e_server.c $(B)/libgorc_http2.a $(B)/libgorc_tls.a \
+  $(B)/libgorc.a
+	@mkdir -p $(dir $@) $(B)/dep
+	$(CC) $(TEST_CFLAGS) $< $(B)/libgorc_http2.a $(B)/libgorc_tls.a $(B)/libgorc.a -o $@ \
+	  $(LDFLAGS) $(HTTP2_LIBS) $(TLS_LIBS)
+$(B)/tests/h2s_get: tests/e2e/h2s_get.c tests/e2e/http2_get.c $(B)/libgorc_http2.a \
+  $(B)/libgorc_tls.a $(B)/libgorc.a
+	@mkdir -p $(dir $@) $(B)/dep
+	$(CC) $(TEST_CFLAGS) $< $(B)/libgorc_http2.a $(B)/libgorc_tls.a $(B)/libgorc.a -o $@ \
+	  $(LDFLAGS) $(HTTP2_LIBS) $(TLS_LIBS)
+
+# The h2/h2c server driven by tests/e2e/http2-e2e and bench/run.
+$(B)/tests/http2_e2e_server: tests/e2e/http2_e2e_server.c $(B)/libgorc_http2.a $(B)/libgorc.a
+	@mkdir -p $(dir $@) $(B)/dep
+	$(CC) $(TEST_CFLAGS) $< $(B)/libgorc_http2.a $(B)/libgorc.a -o $@ $(LDFLAGS) $(HTTP2_LIBS)
+
+# The HTTP/2 client run against nginx and h2o by tests/e2e/http2-e2e.
+$(B)/tests/http2_get: tests/e2e/http2_get.c $(B)/libgorc_http2.a $(B)/libgorc.a
+	@mkdir -p $(dir $@) $(B)/dep
+	$(CC) $(TEST_CFLAGS) $< $(B)/libgorc_http2.a $(B)/libgorc.a -o $@ $(LDFLAGS) $(HTTP2_LIBS)
+
+-include $(HTTP2_OBJ:.o=.d)
+
 test-bins: $(TEST_BIN)
 
 test: test-bins
@@ -277,12 +338,20 @@ install: lib
 	ln -sf $(WSDEFLATE_SONAME) $(DESTDIR)$(LIBDIR)/libgorc_wsdeflate.so
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' gorc-wsdeflate.pc.in \
 	  > $(DESTDIR)$(LIBDIR)/pkgconfig/gorc-wsdeflate.pc
+	install -m 644 $(B)/libgorc_http2.a $(DESTDIR)$(LIBDIR)/
+	install -m 755 $(B)/libgorc_http2.so $(DESTDIR)$(LIBDIR)/libgorc_http2.so.$(VERSION)
+	ln -sf libgorc_http2.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(HTTP2_SONAME)
+	ln -sf $(HTTP2_SONAME) $(DESTDIR)$(LIBDIR)/libgorc_http2.so
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' gorc-http2.pc.in \
+	  > $(DESTDIR)$(LIBDIR)/pkgconfig/gorc-http2.pc
 	install -m 755 $(B)/libgorc.so $(DESTDIR)$(LIBDIR)/libgorc.so.$(VERSION)
 	ln -sf libgorc.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
 	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libgorc.so
 	# Written here, not copied from the build: PREFIX may differ from the one the build saw.
 	$(call pc_file,$(PREFIX)) > $(DESTDIR)$(LIBDIR)/pkgconfig/gorc.pc
-	sed -e 's|@VERSION@|$(VERSION)|g' -e 's|@SONAME@|$(SONAME)|g' cmake/gorcConfig.cmake.in \
+	sed -e 's|@VERSION@|$(VERSION)|g' -e 's|@SONAME@|$(SONAME)|g' \
+	  -e 's|@HTTP2_SONAME@|$(HTTP2_SONAME)|g' -e 's|@TLS_SONAME@|$(TLS_SONAME)|g' \
+	  -e 's|@WSDEFLATE_SONAME@|$(WSDEFLATE_SONAME)|g' cmake/gorcConfig.cmake.in \
 	  > $(DESTDIR)$(CMAKEDIR)/gorcConfig.cmake
 	sed -e 's|@VERSION@|$(VERSION)|g' cmake/gorcConfigVersion.cmake.in \
 	  > $(DESTDIR)$(CMAKEDIR)/gorcConfigVersion.cmake
@@ -297,9 +366,9 @@ install: lib
 uninstall:
 	rm -f $(PUBLIC_HDRS:include/%=$(DESTDIR)$(PREFIX)/include/%) \
 	      $(DESTDIR)$(LIBDIR)/libgorc.* $(DESTDIR)$(LIBDIR)/libgorc_wsdeflate.* \
-	      $(DESTDIR)$(LIBDIR)/libgorc_tls.* \
+	      $(DESTDIR)$(LIBDIR)/libgorc_tls.* $(DESTDIR)$(LIBDIR)/libgorc_http2.* \
 	      $(DESTDIR)$(LIBDIR)/pkgconfig/gorc.pc $(DESTDIR)$(LIBDIR)/pkgconfig/gorc-wsdeflate.pc \
-	      $(DESTDIR)$(LIBDIR)/pkgconfig/gorc-tls.pc
+	      $(DESTDIR)$(LIBDIR)/pkgconfig/gorc-tls.pc $(DESTDIR)$(LIBDIR)/pkgconfig/gorc-http2.pc
 	rm -rf $(DESTDIR)$(CMAKEDIR)
 
 # ---- hygiene ----

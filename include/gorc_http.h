@@ -62,6 +62,12 @@ GORC_API const char *gorc_http_status_text(int status);
  * http.Header.Get. */
 GORC_API const char *gorc_http_header_lookup(const gorc_http_header *h, size_t n, const char *name);
 
+/* The Content-Type the server gives a body that starts with data[0..n) when the handler set
+ * none: "text/html; charset=utf-8", "text/plain; charset=utf-8" or
+ * "application/octet-stream" (Go's algorithm, reduced to these three). Never fails (NULL data
+ * is an empty body). Go: http.DetectContentType. */
+GORC_API const char *gorc_http_detect_content_type(const void *data, size_t n);
+
 /* Find key in a query string ("a=1&b=x%20y", without the '?') and store its value, decoded
  * ("+" is a space, %XX escapes) and NUL-terminated, in buf. Returns the decoded length, or
  * -ENOENT (absent), -ENOSPC (buf too small), -EINVAL (a bad %-escape). Go:
@@ -84,6 +90,11 @@ typedef struct gorc_http_request {
     size_t num_headers;
     int64_t content_length; /* body length; -1 when chunked (length unknown); 0: no body */
     bool close;             /* the connection will be closed after this request */
+    int proto_major;        /* 1, or 2 for HTTP/2 */
+    /* The transport that made the request (another protocol such as HTTP/2, or a
+     * middleware); NULL for the built-in HTTP/1.1 server. See gorc_http_request_ops. */
+    const struct gorc_http_request_ops *ops;
+    void *impl;
 } gorc_http_request;
 
 /* The response writer of one request (opaque). Go: http.ResponseWriter. */
@@ -133,8 +144,9 @@ GORC_API int gorc_http_rw_set_header(gorc_http_rw *w, const char *name, const ch
 GORC_API int gorc_http_rw_add_header(gorc_http_rw *w, const char *name, const char *value);
 
 /* Set the status (100..999; default 200 at the first write). A 1xx status other than 101 is
- * sent at once as an interim response and the handler goes on. Returns 0, -EINVAL (bad
- * status), -EALREADY (the head was sent already; Go logs "superfluous WriteHeader").
+ * sent at once as an interim response and the handler goes on (over HTTP/2 too). Returns 0,
+ * -EINVAL (bad status; 101 over HTTP/2), -EALREADY (the head was sent already; Go logs
+ * "superfluous WriteHeader").
  * Go: w.WriteHeader. */
 GORC_API int gorc_http_rw_write_header(gorc_http_rw *w, int status);
 
@@ -188,6 +200,72 @@ GORC_API bool gorc_http_rw_sent(const gorc_http_rw *w);
  * Go: http.Hijacker.Hijack, http.ResponseController.Hijack. */
 GORC_API int gorc_http_rw_hijack(gorc_http_rw *w, gorc_conn **out, char **buffered,
                                  size_t *nbuffered);
+
+/* ------------------------------------------------------------------------------------------
+ * Transports and middlewares. The response writer and the request body are interfaces, as
+ * http.ResponseWriter and Request.Body are in Go: another protocol (libgorc_http2) or a
+ * middleware (one that logs, counts or compresses) implements them, and handlers, the router
+ * and the file server work unchanged on top. Every gorc_http_rw_* and gorc_http_request_*
+ * call dispatches to the ops of a writer or request made here; the built-in HTTP/1.1 server
+ * takes a direct path.
+ * ---------------------------------------------------------------------------------------- */
+
+/* A response writer's methods; impl is the implementation's own pointer. Every entry must be
+ * set, except those marked optional. Return values and errors are those of the public calls
+ * of the same names. */
+typedef struct gorc_http_rw_ops {
+    /* gorc_http_rw_set_header (replace) and gorc_http_rw_add_header (!replace); the name and
+     * value have been validated already. value NULL with replace: delete. */
+    int (*set_header)(void *impl, const char *name, const char *value, bool replace);
+    int (*write_header)(void *impl, int status);
+    ssize_t (*write)(void *impl, const void *buf, size_t n);
+    int (*flush)(void *impl);
+    /* Optional: without it gorc_http_rw_send_file reads the file and calls write. */
+    ssize_t (*send_file)(void *impl, int fd, int64_t off, int64_t n);
+    int (*status)(const void *impl);
+    bool (*sent)(const void *impl);
+    /* Optional: without it gorc_http_rw_set_trailer answers -ENOTSUP. */
+    int (*set_trailer)(void *impl, const char *name, const char *value);
+} gorc_http_rw_ops;
+
+/* A request's methods (the fields of gorc_http_request are plain data). */
+typedef struct gorc_http_request_ops {
+    ssize_t (*read)(void *impl, void *buf, size_t n); /* gorc_http_request_read */
+    gorc_ctx *(*ctx)(void *impl);                     /* gorc_http_request_ctx */
+    /* Memory that lives until the handler returns (the router's path values); NULL when out
+     * of memory. */
+    void *(*alloc)(void *impl, size_t n);
+    /* A pointer-sized slot kept for the router, NULL when the request starts. */
+    void **(*route_slot)(void *impl);
+    /* Optional: the value of a trailer field the client sent after the body, or NULL. */
+    const char *(*trailer)(void *impl, const char *name);
+} gorc_http_request_ops;
+
+/* Make a response writer whose calls go to ops with impl, for request r (which the writer's
+ * helpers consult, e.g. gorc_http_redirect writes a body only for GET and HEAD). Free it with
+ * gorc_http_rw_free after the handler returns. Returns 0 and *out, -EINVAL (NULL out, ops or
+ * r, or an ops without a mandatory entry), -ENOMEM. Go: a type implementing
+ * http.ResponseWriter (and http.Flusher). */
+GORC_API int gorc_http_rw_new(gorc_http_rw **out, const gorc_http_rw_ops *ops, void *impl,
+                              gorc_http_request *r);
+/* Free a writer made by gorc_http_rw_new (NULL is ignored). */
+GORC_API void gorc_http_rw_free(gorc_http_rw *w);
+
+/* The request a writer was made for (its r, or the built-in server's request). NULL for
+ * NULL. A middleware wrapping w passes it on. Go: none (Go passes the pair). */
+GORC_API gorc_http_request *gorc_http_rw_request(gorc_http_rw *w);
+
+/* Announce trailer name: value, sent after the body (HTTP/2 trailers; on HTTP/1.1 a chunked
+ * response carries them after its last chunk). May be called until the handler returns;
+ * setting the same name again replaces it. Returns 0, -EINVAL (NULL w, a name that is not a
+ * token or is a field the framing owns (Content-Length, Transfer-Encoding, Host, ...), CR, LF
+ * or NUL in value), -ENOTSUP (the writer has no trailers: HTTP/1.0, or an ops without
+ * set_trailer), -ENOMEM. Go: w.Header().Set(http.TrailerPrefix + name, value). */
+GORC_API int gorc_http_rw_set_trailer(gorc_http_rw *w, const char *name, const char *value);
+
+/* The value of trailer field name the client sent after the request body (valid once
+ * gorc_http_request_read has returned 0), or NULL. Go: r.Trailer.Get. */
+GORC_API const char *gorc_http_request_trailer(const gorc_http_request *r, const char *name);
 
 /* ------------------------------------------------------------------------------------------
  * Server
@@ -269,6 +347,45 @@ GORC_API int gorc_http_server_close(gorc_http_server *s);
 /* Copy the counters. */
 GORC_API void gorc_http_server_stats_get(gorc_http_server *s, gorc_http_server_stats *out);
 
+/* A protocol's connection handler (see gorc_http_server_set_next_proto). */
+typedef void (*gorc_http_next_proto_fn)(gorc_http_server *s, gorc_conn *c, const void *pre,
+                                        size_t npre, void *arg);
+
+/* Another protocol on the server's connections (libgorc_http2 registers "h2" and "h2c").
+ * fn(s, c, pre, npre, arg) takes over connection c on the connection's goroutine and returns
+ * when it is done with it (the server then closes c): for a connection whose handshake chose
+ * proto by ALPN (gorc_conn_protocol), with npre 0; and, for proto "h2c", for a plain
+ * connection that opens with the HTTP/2 preface "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n", with the
+ * bytes the server has read already in pre[0..npre) (the preface included). The connection
+ * counts as active until fn returns: shutdown waits for it (see gorc_http_server_on_shutdown).
+ * fn NULL removes proto. Register before serving. Returns 0, -EINVAL (NULL s or proto, a
+ * proto of 0 or over 32 bytes), -ENOMEM. Go: Server.TLSNextProto, and for h2c Go 1.24's
+ * Server.Protocols.SetUnencryptedHTTP2. */
+GORC_API int gorc_http_server_set_next_proto(gorc_http_server *s, const char *proto,
+                                             gorc_http_next_proto_fn fn, void *arg);
+
+/* Call fn(arg) once, on the goroutine calling gorc_http_server_shutdown or _close, before it
+ * waits for connections; a protocol that holds connections (HTTP/2) starts its own graceful
+ * close there. At most 8 functions. Returns 0, -EINVAL (NULL s or fn), -ENOSPC.
+ * Go: Server.RegisterOnShutdown. */
+GORC_API int gorc_http_server_on_shutdown(gorc_http_server *s, void (*fn)(void *arg), void *arg);
+
+/* The options the server runs with, defaults filled in (what another protocol applies too).
+ * NULL for NULL. */
+GORC_API const gorc_http_server_opts *gorc_http_server_options(const gorc_http_server *s);
+
+/* Whether shutdown or close has begun (a protocol refuses new work from then on). */
+GORC_API bool gorc_http_server_closing(const gorc_http_server *s);
+
+/* The server's base context: the parent another protocol gives its request contexts;
+ * cancelled with GORC_HTTP_ESERVERCLOSED by gorc_http_server_close and when a shutdown's
+ * deadline passes. Valid until gorc_http_server_free. NULL for NULL. Go: Server.BaseContext. */
+GORC_API gorc_ctx *gorc_http_server_ctx(gorc_http_server *s);
+
+/* Count a request another protocol handled, or one it refused as bad (bad true), in the
+ * server's stats. */
+GORC_API void gorc_http_server_count_request(gorc_http_server *s, bool bad);
+
 /* Free a server after shutdown or close: waits until every gorc_http_server_serve call has
  * returned and every connection goroutine has finished its handler, then frees. Call it from
  * a goroutine that is not one of the server's handlers. */
@@ -340,6 +457,36 @@ GORC_API const char *gorc_http_content_type(const char *filename);
 
 typedef struct gorc_http_client gorc_http_client;
 
+/* A transport's answer "not mine": the request goes out over HTTP/1.1 instead. */
+#define GORC_HTTP_ENOTHANDLED (-ENOSTR) /* an errno value no other gorc code uses */
+
+struct gorc_http_response;
+
+/* One hop of a request as the client resolved it, for another transport (round_trip below). */
+typedef struct gorc_http_round_trip {
+    const struct gorc_http_client_request *req; /* headers, body source and context */
+    const char *method;                         /* after redirects (a 303 turns POST into GET) */
+    const char *scheme;                         /* "http" or "https" */
+    const char *authority;                      /* the Host header / :authority to send */
+    const char *dial;                           /* "host:port" to connect to */
+    const char *target;                         /* "/path?query", escaped */
+    const char *url;                            /* the whole URL (the response's url) */
+    bool send_body;                             /* false when a redirect dropped the body */
+    int64_t deadline;                           /* of the whole exchange (absolute; 0: none) */
+    int64_t response_header_timeout;            /* the client's option (0: none) */
+    /* https: the host name the certificate must match, and the client's dial_tls hook and
+     * argument (both NULL for http://) for a transport that dials its own TLS connections. */
+    const char *host;
+    int (*dial_tls)(void *arg, gorc_conn **out, const char *addr, const char *host,
+                    const char *alpn, int64_t timeout_ns, gorc_ctx *ctx);
+    void *dial_tls_arg;
+    /* A transport that dialed a connection for this hop and found that the peer speaks
+     * HTTP/1.1 (ALPN chose "http/1.1" or nothing) stores it in *h1_conn and answers
+     * GORC_HTTP_ENOTHANDLED: HTTP/1.1 then sends the hop over it and pools it, so no
+     * handshake is wasted. Go: the Transport's ALPN fallback. */
+    gorc_conn **h1_conn;
+} gorc_http_round_trip;
+
 /* Client options. Zero fields are defaults, negative durations "no limit". */
 typedef struct gorc_http_client_opts {
     int64_t connect_timeout;          /* per connection attempt (default 30 s) */
@@ -352,11 +499,20 @@ typedef struct gorc_http_client_opts {
     bool disable_keepalive;
     /* https:// URLs (Go: Transport.DialTLSContext with its TLSClientConfig): dial addr
      * ("host:port"), complete a TLS handshake that verifies host, within timeout_ns (0: none)
-     * and ctx (NULL: none), and return the connection in *out, or an error. NULL: https URLs
-     * fail with -EPROTONOSUPPORT. libgorc_tls fills both in (gorc_tls_http_client_opts). */
+     * and ctx (NULL: none), and return the connection in *out, or an error. alpn is the list
+     * of ALPN protocols to offer when the TLS configuration names none, in ALPN's wire format
+     * (length-prefixed names: "\x08http/1.1" from HTTP/1.1, "\x02h2\x08http/1.1" from
+     * libgorc_http2). NULL: https URLs fail with -EPROTONOSUPPORT. libgorc_tls fills both in
+     * (gorc_tls_http_client_opts). */
     int (*dial_tls)(void *arg, gorc_conn **out, const char *addr, const char *host,
-                    int64_t timeout_ns, gorc_ctx *ctx);
+                    const char *alpn, int64_t timeout_ns, gorc_ctx *ctx);
     void *dial_tls_arg;
+    /* Another transport (Go: Transport.RegisterProtocol, http2.ConfigureTransports; filled by
+     * gorc_http2_configure_client). Called for every hop, redirects included, before any
+     * HTTP/1.1 connection is taken: it answers with 0 and *out (a response with its own ops),
+     * an error as gorc_http_client_do's, or GORC_HTTP_ENOTHANDLED to let HTTP/1.1 send it. */
+    int (*round_trip)(void *arg, const gorc_http_round_trip *rt, struct gorc_http_response **out);
+    void *round_trip_arg;
 } gorc_http_client_opts;
 
 /* A request to send. url is "http://host[:port]/path?query", or https:// when the client's
@@ -382,6 +538,12 @@ typedef struct gorc_http_client_request {
     gorc_ctx *ctx;
 } gorc_http_client_request;
 
+/* A response's methods, for a transport other than the built-in HTTP/1.1 one. */
+typedef struct gorc_http_response_ops {
+    ssize_t (*read)(void *impl, void *buf, size_t n); /* gorc_http_response_read */
+    void (*close)(void *impl);                        /* gorc_http_response_close */
+} gorc_http_response_ops;
+
 /* A response. Fields are read-only and live until gorc_http_response_close. */
 typedef struct gorc_http_response {
     int status;
@@ -391,6 +553,10 @@ typedef struct gorc_http_response {
     size_t num_headers;
     int64_t content_length; /* -1 when unknown (chunked or until close) */
     const char *url;        /* the URL that answered (after redirects) */
+    int proto_major;        /* 1, or 2 for HTTP/2 */
+    /* The transport that made the response (NULL: the built-in HTTP/1.1 client). */
+    const gorc_http_response_ops *ops;
+    void *impl;
 } gorc_http_response;
 
 /* Make a client. 0 and *out, -EINVAL (NULL out), -ENOMEM. Go: &http.Client{Transport: ...}. */

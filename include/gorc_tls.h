@@ -165,7 +165,9 @@ GORC_API int gorc_tls_conn_state(gorc_conn *c, gorc_tls_state *st);
 
 /* Set o's dial_tls hook and its argument so that an HTTP client made with o fetches https://
  * URLs over TLS with cfg (a client configuration, which must outlive the client). The hook
- * offers ALPN "http/1.1" unless cfg lists protocols of its own. NULL o or cfg: nothing.
+ * offers the ALPN protocols its caller asks for ("http/1.1" from HTTP/1.1, "h2" and
+ * "http/1.1" from libgorc_http2's client) unless cfg lists protocols of its own. NULL o or
+ * cfg: nothing.
  * Go: http.Transport{TLSClientConfig: cfg}. */
 GORC_API void gorc_tls_http_client_opts(gorc_http_client_opts *o, gorc_tls_config *cfg);
 

@@ -1044,6 +1044,7 @@ static void resp_frame(resp *r, const xreq *x, const gorc__http_response *pr)
 {
     r->pub.status = pr->status;
     r->pub.proto_minor = pr->minor_version;
+    r->pub.proto_major = 1;
     r->pub.headers = r->hv;
     r->pub.num_headers = pr->num_headers;
     r->mode = pr->status == 101 ? GORC__HTTP_BODY_NONE : (int)pr->body;
@@ -1158,7 +1159,7 @@ static int dial(const gorc_http_client *cl, const xreq *x, pconn **out)
     gorc_conn *c;
     int r;
     if (x->url.tls) /* url_parse let https through only with a hook */
-        r = cl->o.dial_tls(cl->o.dial_tls_arg, &c, x->url.dial, x->url.host, t,
+        r = cl->o.dial_tls(cl->o.dial_tls_arg, &c, x->url.dial, x->url.host, "\x08http/1.1", t,
                            x->cw ? x->cw->ctx : NULL);
     else
         r = x->cw ? gorc_tcp_dial_ctx(&c, x->url.dial, t, x->cw->ctx)
@@ -1214,11 +1215,58 @@ static bool replayable(const xreq *x)
     return user_header(x->req, "Idempotency-Key") || user_header(x->req, "X-Idempotency-Key");
 }
 
-static int roundtrip(gorc_http_client *cl, const xreq *x, resp **out)
+/* Offer the hop to another transport (opts.round_trip). 1: it declined; *h1 may then hold a
+ * connection it dialed whose peer chose HTTP/1.1. */
+static int foreign_roundtrip(gorc_http_client *cl, const xreq *x, gorc_http_response **out,
+                             gorc_conn **h1)
 {
+    gorc_http_round_trip rt = {
+        .req = x->req,
+        .method = x->method,
+        .scheme = x->url.tls ? "https" : "http",
+        .host = x->url.host,
+        .dial_tls = x->url.tls ? cl->o.dial_tls : NULL,
+        .dial_tls_arg = x->url.tls ? cl->o.dial_tls_arg : NULL,
+        .h1_conn = h1,
+        .authority = x->keep_host && x->host_hdr ? x->host_hdr : x->url.authority,
+        .dial = x->url.dial,
+        .target = x->url.target,
+        .url = x->url.full,
+        .send_body = x->body != BODY_NONE,
+        .deadline = x->deadline,
+        .response_header_timeout = cl->o.response_header_timeout,
+    };
+    int r = cl->o.round_trip(cl->o.round_trip_arg, &rt, out);
+    if (r != GORC_HTTP_ENOTHANDLED && *h1) { /* a transport that broke the contract */
+        gorc_conn_close(*h1);
+        *h1 = NULL;
+    }
+    return r == GORC_HTTP_ENOTHANDLED ? 1 : r;
+}
+
+static int roundtrip(gorc_http_client *cl, const xreq *x, gorc_http_response **pub)
+{
+    gorc_conn *h1 = NULL;
+    if (cl->o.round_trip) {
+        int f = foreign_roundtrip(cl, x, pub, &h1);
+        if (f <= 0)
+            return f;
+    }
+    resp **out = (resp **)pub; /* the public part is first */
     for (int attempt = 0;; attempt++) {
-        pconn *pc = attempt == 0 ? pool_get(cl, x->url.pkey) : NULL;
-        int r = pc ? 0 : dial(cl, x, &pc);
+        pconn *pc = NULL;
+        int r = 0;
+        if (h1) { /* dialed by the other transport, which found the peer speaks HTTP/1.1 */
+            pc = pconn_new(h1, x->url.pkey);
+            if (pc == NULL) {
+                gorc_conn_close(h1);
+                return -ENOMEM;
+            }
+            h1 = NULL;
+        } else {
+            pc = attempt == 0 ? pool_get(cl, x->url.pkey) : NULL;
+            r = pc ? 0 : dial(cl, x, &pc);
+        }
         if (r < 0)
             return r;
         watch_set(x->cw, pc->c);
@@ -1255,26 +1303,33 @@ static bool is_redirect(int status)
 }
 
 /* Read (and drop) a little of a redirect's body so that its connection can be reused. */
-static void slurp_and_close(resp *r)
+static void slurp_and_close(gorc_http_response *r)
 {
-    if (r->pub.content_length <= SLURP_MAX) {
+    if (r->content_length <= SLURP_MAX) {
         char buf[512];
         for (size_t total = 0; total < SLURP_MAX;) {
-            ssize_t k = gorc_http_response_read(&r->pub, buf, sizeof buf);
+            ssize_t k = gorc_http_response_read(r, buf, sizeof buf);
             if (k <= 0)
                 break;
             total += (size_t)k;
         }
     }
-    gorc_http_response_close(&r->pub);
+    gorc_http_response_close(r);
+}
+
+/* Hand the context watch to a response of ours (another transport watches its own). */
+static void set_watch(gorc_http_response *r, cwatch *cw)
+{
+    if (r->ops == NULL)
+        ((resp *)r)->cw = cw;
 }
 
 /* Turn x into the next hop for redirect response r. Returns 1 to follow, 0 to hand r to the
  * caller as it is, or an error. */
-static int next_hop(gorc_http_client *cl, xreq *x, resp *r, int hops)
+static int next_hop(gorc_http_client *cl, xreq *x, gorc_http_response *r, int hops)
 {
-    const char *loc = gorc_http_response_header(&r->pub, "Location");
-    int st = r->pub.status;
+    const char *loc = gorc_http_response_header(r, "Location");
+    int st = r->status;
     if (cl->o.max_redirects < 0 || !is_redirect(st) || loc == NULL)
         return 0;
     if ((st == 307 || st == 308) && x->body == BODY_STREAM)
@@ -1349,21 +1404,23 @@ int gorc_http_client_do(gorc_http_client *cl, const gorc_http_client_request *re
     }
     x.cw = watch_new(req->ctx, &r);
     for (int hops = 0; r == 0 || r == 1; hops++) { /* r: the watch's error, or next_hop's 1 */
-        resp *rp = NULL;
+        gorc_http_response *rp = NULL;
         if ((r = roundtrip(cl, &x, &rp)) < 0)
             break;
         r = next_hop(cl, &x, rp, hops);
         if (r <= 0) {
             if (r == 0) {
-                *out = &rp->pub; /* the response keeps the watch until it is closed */
+                *out = rp; /* the response keeps the watch until it is closed */
+                if (rp->ops)
+                    watch_end(x.cw);
                 x.cw = NULL;
             } else {
-                rp->cw = NULL;
-                gorc_http_response_close(&rp->pub);
+                set_watch(rp, NULL);
+                gorc_http_response_close(rp);
             }
             break;
         }
-        rp->cw = NULL; /* the watch stays with x for the next hop */
+        set_watch(rp, NULL); /* the watch stays with x for the next hop */
         slurp_and_close(rp);
     }
     if (r < 0)
@@ -1463,6 +1520,8 @@ ssize_t gorc_http_response_read(gorc_http_response *pub, void *buf, size_t n)
     resp *r = (resp *)pub;
     if (r == NULL || (buf == NULL && n > 0))
         return -EINVAL;
+    if (pub->ops)
+        return pub->ops->read(pub->impl, buf, n);
     if (r->err != 0)
         return r->err;
     if (r->done || n == 0)
@@ -1506,6 +1565,10 @@ void gorc_http_response_close(gorc_http_response *pub)
     resp *r = (resp *)pub;
     if (r == NULL)
         return;
+    if (pub->ops) {
+        pub->ops->close(pub->impl);
+        return;
+    }
     resp_release(r);
     watch_end(r->cw);
     free(r);

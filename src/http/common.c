@@ -530,3 +530,20 @@ __attribute__((noinline)) void gorc__http_buf_put(void *b)
     else
         free(b);
 }
+
+ssize_t gorc__http_copy_file(gorc_http_rw *w, int fd, int64_t off, int64_t n)
+{
+    char buf[16384];
+    int64_t done = 0;
+    while (done < n) {
+        size_t want = n - done < (int64_t)sizeof buf ? (size_t)(n - done) : sizeof buf;
+        ssize_t k = gorc_file_read(fd, buf, want, off + done);
+        if (k <= 0)
+            return k < 0 ? k : -EIO;
+        ssize_t r = gorc_http_rw_write(w, buf, (size_t)k);
+        if (r < 0)
+            return r;
+        done += k;
+    }
+    return n;
+}

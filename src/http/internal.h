@@ -78,6 +78,10 @@ int64_t gorc__http_parse_date(const char *s);
  * GORC__HTTP_DATE_LEN bytes to buf (not NUL-terminated). */
 void gorc__http_now_date(char *buf);
 
+/* Send n bytes of file fd from off through gorc_http_rw_write (a writer that cannot use
+ * sendfile). Returns n, or a write error, a read error, -EIO (the file is too short). */
+ssize_t gorc__http_copy_file(gorc_http_rw *w, int fd, int64_t off, int64_t n);
+
 /* Per-request state for the router, kept in the server's request record. */
 /* Allocate n bytes that live until the handler returns (NULL when out of memory). */
 void *gorc__http_req_alloc(gorc_http_request *r, size_t n);

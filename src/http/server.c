@@ -120,6 +120,11 @@ typedef struct hreq {
 } hreq;
 
 struct gorc_http_rw {
+    /* A writer made by gorc_http_rw_new: every call goes to ops (then nothing below is
+     * used but r). NULL for the built-in server's writer. */
+    const gorc_http_rw_ops *ops;
+    void *impl;
+    gorc_http_request *r;
     hconn *h;
     int status;
     bool status_set;
@@ -135,6 +140,8 @@ struct gorc_http_rw {
     size_t nhdr, hcap;
     char *bbuf; /* body held back until the handler returns or it grows too big */
     size_t blen, bcap;
+    gorc_http_header *trl; /* trailers (arena), sent after the last chunk */
+    size_t ntrl, tcap;
 };
 
 struct hconn {
@@ -149,6 +156,7 @@ struct hconn {
     size_t wlen, wcap;
     int64_t rdl, wdl; /* deadlines set on c (0: none) */
     bool keep;        /* keep the connection after this request */
+    bool fresh;       /* no request read yet: the HTTP/2 preface may come */
     hreq req;
     gorc_http_rw rw;
     char *hbuf; /* header slots: hdr_cap parser slots, then hdr_cap public ones */
@@ -172,6 +180,16 @@ typedef struct lnode {
     struct lnode *next;
 } lnode;
 
+#define NEXT_PROTO_MAX  4
+#define ON_SHUTDOWN_MAX 8
+
+/* A protocol registered with gorc_http_server_set_next_proto. */
+typedef struct next_proto {
+    char name[33];
+    gorc_http_next_proto_fn fn;
+    void *arg;
+} next_proto;
+
 struct gorc_http_server {
     gorc_http_server_opts o;
     gorc__http_limits lim;
@@ -183,6 +201,17 @@ struct gorc_http_server {
     _Atomic int serving;
     gorc_ctx *base; /* parent of every request context; cancelled by close, shutdown deadline */
     _Atomic int hijacked_running; /* handlers still running after a hijack (free waits) */
+    /* Set before serving, read-only afterwards. */
+    next_proto np[NEXT_PROTO_MAX];
+    const next_proto *h2c; /* the "h2c" entry, or NULL: a plain connection's preface is not
+                              looked for */
+    /* Shutdown hooks: registered before serving; run once (the flag, under mu). */
+    struct {
+        void (*fn)(void *);
+        void *arg;
+    } on_shut[ON_SHUTDOWN_MAX];
+    int non_shut;
+    bool shut_ran;
     _Atomic uint64_t requests, conns_total, conns_open, conns_active, bad_requests, timeouts;
 };
 
@@ -233,6 +262,8 @@ gorc_ctx *gorc_http_request_ctx(gorc_http_request *r)
 {
     if (r == NULL)
         return NULL;
+    if (r->ops)
+        return r->ops->ctx(r->impl);
     hconn *h = ((hreq *)r)->h;
     if (h->ctx == NULL) {
         if (gorc_ctx_with_cancel(&h->ctx, h->s->base) != 0)
@@ -364,11 +395,15 @@ static void arena_reset(arena *a)
 
 void *gorc__http_req_alloc(gorc_http_request *r, size_t n)
 {
+    if (r->ops)
+        return r->ops->alloc(r->impl, n);
     return arena_alloc(&((hreq *)r)->h->ar, n);
 }
 
 void **gorc__http_req_route_slot(gorc_http_request *r)
 {
+    if (r->ops)
+        return r->ops->route_slot(r->impl);
     return &((hreq *)r)->route;
 }
 
@@ -495,8 +530,11 @@ static const char *find_hdr(const gorc_http_rw *w, const char *name)
 
 /* Go's DetectContentType, reduced to what matters for a server's own output: HTML, plain
  * text, or opaque bytes. */
-static const char *sniff(const char *p, size_t n)
+const char *gorc_http_detect_content_type(const void *data, size_t n)
 {
+    const char *p = data;
+    if (p == NULL)
+        n = 0;
     const char *t = p;
     size_t rest = n;
     for (; rest > 0 && (*t == ' ' || *t == '\t' || *t == '\r' || *t == '\n'); t++)
@@ -703,6 +741,8 @@ static int set_or_add(gorc_http_rw *w, const char *name, const char *value, bool
     if (w == NULL || !gorc__http_is_token(name) || (value && !gorc__http_is_value(value)) ||
         (!replace && value == NULL))
         return -EINVAL;
+    if (w->ops)
+        return w->ops->set_header(w->impl, name, value, replace);
     if (w->sent)
         return -EALREADY;
     int m = managed_header(w, name, value);
@@ -744,6 +784,8 @@ int gorc_http_rw_write_header(gorc_http_rw *w, int status)
 {
     if (w == NULL || status < 100 || status > 999)
         return -EINVAL;
+    if (w->ops)
+        return w->ops->write_header(w->impl, status);
     if (w->sent || w->status_set)
         return -EALREADY;
     if (status < 200 && status != 101)
@@ -757,6 +799,8 @@ ssize_t gorc_http_rw_write(gorc_http_rw *w, const void *buf, size_t n)
 {
     if (w == NULL || (buf == NULL && n > 0))
         return -EINVAL;
+    if (w->ops)
+        return w->ops->write(w->impl, buf, n);
     if (w->err || peer_gone(w))
         return w->err;
     if (!status_has_body(w->status))
@@ -766,7 +810,8 @@ ssize_t gorc_http_rw_write(gorc_http_rw *w, const void *buf, size_t n)
     w->written += (int64_t)n;
     hconn *h = w->h;
     if (w->sniffed == NULL && n > 0)
-        w->sniffed = sniff(buf, n); /* what Go does with the first write's bytes, HEAD too */
+        w->sniffed = gorc_http_detect_content_type(
+            buf, n); /* what Go does with the first write's bytes, HEAD too */
     if (h->req.is_head || n == 0)
         return (ssize_t)n;
     if (!w->sent) {
@@ -819,6 +864,8 @@ int gorc_http_rw_flush(gorc_http_rw *w)
 {
     if (w == NULL)
         return -EINVAL;
+    if (w->ops)
+        return w->ops->flush(w->impl);
     if (w->err || peer_gone(w))
         return w->err;
     if (!w->sent && start_stream(w->h) < 0)
@@ -830,6 +877,9 @@ ssize_t gorc_http_rw_send_file(gorc_http_rw *w, int fd, int64_t off, int64_t n)
 {
     if (w == NULL || fd < 0 || off < 0 || n < 0)
         return -EINVAL;
+    if (w->ops)
+        return w->ops->send_file ? w->ops->send_file(w->impl, fd, off, n)
+                                 : gorc__http_copy_file(w, fd, off, n);
     hconn *h = w->h;
     if (w->err || peer_gone(w))
         return w->err;
@@ -846,20 +896,7 @@ ssize_t gorc_http_rw_send_file(gorc_http_rw *w, int fd, int64_t off, int64_t n)
     if (!w->sent && start_stream(h) < 0)
         return w->err;
     if (w->chunked) {
-        /* Chunked framing around a file: copy through a buffer. */
-        char buf[16384];
-        int64_t done = 0;
-        while (done < n) {
-            size_t want = n - done < (int64_t)sizeof buf ? (size_t)(n - done) : sizeof buf;
-            ssize_t k = gorc_file_read(fd, buf, want, off + done);
-            if (k <= 0)
-                return k < 0 ? k : -EIO;
-            ssize_t r = gorc_http_rw_write(w, buf, (size_t)k);
-            if (r < 0)
-                return r;
-            done += k;
-        }
-        return n;
+        return gorc__http_copy_file(w, fd, off, n); /* chunked framing around a file */
     }
     if (flush_out(h) < 0)
         return w->err;
@@ -873,10 +910,31 @@ ssize_t gorc_http_rw_send_file(gorc_http_rw *w, int fd, int64_t off, int64_t n)
     return n;
 }
 
+/* http.Error on a writer of another transport: Go's own steps, through the interface. */
+static int ops_error(gorc_http_rw *w, int status, const char *msg)
+{
+    if (w->ops->sent(w->impl))
+        return -EALREADY;
+    w->ops->set_header(w->impl, "Content-Length", NULL, true);
+    w->ops->set_header(w->impl, "Content-Type", "text/plain; charset=utf-8", true);
+    w->ops->set_header(w->impl, "X-Content-Type-Options", "nosniff", true);
+    int r = w->ops->write_header(w->impl, status);
+    if (r < 0)
+        return r;
+    if (msg == NULL)
+        msg = gorc_http_status_text(status);
+    ssize_t k = w->ops->write(w->impl, msg, strlen(msg));
+    if (k >= 0)
+        k = w->ops->write(w->impl, "\n", 1);
+    return k < 0 ? (int)k : 0;
+}
+
 int gorc_http_error(gorc_http_rw *w, int status, const char *msg)
 {
     if (w == NULL || status < 200 || status > 999)
         return -EINVAL;
+    if (w->ops)
+        return ops_error(w, status, msg);
     if (w->sent)
         return -EALREADY;
     w->cl = -1; /* the length set for the body this replaces; Go 1.23 drops it too */
@@ -907,7 +965,8 @@ int gorc_http_redirect(gorc_http_rw *w, const char *url, int code)
     r = gorc_http_rw_write_header(w, code);
     if (r < 0)
         return r;
-    if (strcmp(w->h->req.pub.method, "GET") == 0 || strcmp(w->h->req.pub.method, "HEAD") == 0) {
+    const char *method = gorc_http_rw_request(w)->method;
+    if (strcmp(method, "GET") == 0 || strcmp(method, "HEAD") == 0) {
         /* Go writes a link; the URL is escaped so it cannot inject markup. */
         gorc__http_sbuf b = {0};
         gorc__http_sbuf_str(&b, "<a href=\"");
@@ -920,17 +979,110 @@ int gorc_http_redirect(gorc_http_rw *w, const char *url, int code)
         if (r < 0)
             return r;
     }
-    return w->err;
+    return w->ops ? 0 : w->err;
 }
 
 int gorc_http_rw_status(const gorc_http_rw *w)
 {
+    if (w && w->ops)
+        return w->ops->status(w->impl);
     return w ? w->status : -EINVAL;
 }
 
 bool gorc_http_rw_sent(const gorc_http_rw *w)
 {
+    if (w && w->ops)
+        return w->ops->sent(w->impl);
     return w && w->sent;
+}
+
+int gorc_http_rw_new(gorc_http_rw **out, const gorc_http_rw_ops *ops, void *impl,
+                     gorc_http_request *r)
+{
+    if (out == NULL || ops == NULL || r == NULL || !ops->set_header || !ops->write_header ||
+        !ops->write || !ops->flush || !ops->status || !ops->sent)
+        return -EINVAL;
+    gorc_http_rw *w = calloc(1, sizeof *w);
+    if (w == NULL)
+        return -ENOMEM;
+    w->ops = ops;
+    w->impl = impl;
+    w->r = r;
+    *out = w;
+    return 0;
+}
+
+void gorc_http_rw_free(gorc_http_rw *w)
+{
+    if (w && w->ops)
+        free(w);
+}
+
+gorc_http_request *gorc_http_rw_request(gorc_http_rw *w)
+{
+    if (w == NULL)
+        return NULL;
+    return w->ops ? w->r : &w->h->req.pub;
+}
+
+/* Fields a trailer may not carry (RFC 9110 6.5.1: framing, routing, authentication). */
+static bool trailer_forbidden(const char *name)
+{
+    static const char *const no[] = {"Content-Length", "Transfer-Encoding", "Connection",
+                                     "Host",           "Trailer",           "Te",
+                                     "Content-Type",   "Authorization",     "Keep-Alive"};
+    for (size_t i = 0; i < sizeof no / sizeof no[0]; i++)
+        if (strcasecmp(name, no[i]) == 0)
+            return true;
+    return false;
+}
+
+int gorc_http_rw_set_trailer(gorc_http_rw *w, const char *name, const char *value)
+{
+    if (w == NULL || name == NULL || value == NULL || !gorc__http_is_token(name) ||
+        !gorc__http_is_value(value) || trailer_forbidden(name))
+        return -EINVAL;
+    if (w->ops)
+        return w->ops->set_trailer ? w->ops->set_trailer(w->impl, name, value) : -ENOTSUP;
+    hconn *h = w->h;
+    if (h->req.pub.proto_minor == 0 || (w->sent && !w->chunked))
+        return -ENOTSUP;
+    arena *a = &h->ar;
+    for (size_t i = 0; i < w->ntrl; i++) {
+        if (strcasecmp(w->trl[i].name, name) == 0) {
+            char *v = arena_strdup(a, value);
+            if (v == NULL)
+                return -ENOMEM;
+            w->trl[i].value = v;
+            return 0;
+        }
+    }
+    if (w->ntrl == w->tcap) {
+        size_t cap = w->tcap ? w->tcap * 2 : 4;
+        gorc_http_header *n = arena_alloc(a, cap * sizeof *n);
+        if (n == NULL)
+            return -ENOMEM;
+        if (w->ntrl)
+            memcpy(n, w->trl, w->ntrl * sizeof *n);
+        w->trl = n;
+        w->tcap = cap;
+    }
+    char *nm = arena_strdup(a, name), *val = arena_strdup(a, value);
+    if (nm == NULL || val == NULL)
+        return -ENOMEM;
+    w->trl[w->ntrl].name = nm;
+    w->trl[w->ntrl].value = val;
+    w->ntrl++;
+    return 0;
+}
+
+const char *gorc_http_request_trailer(const gorc_http_request *r, const char *name)
+{
+    if (r == NULL || name == NULL)
+        return NULL;
+    if (r->ops)
+        return r->ops->trailer ? r->ops->trailer(r->impl, name) : NULL;
+    return NULL; /* the HTTP/1.1 server's chunked decoder checks trailers and drops them */
 }
 
 /* ------------------------------------------------------------------------------------------
@@ -1035,6 +1187,8 @@ ssize_t gorc_http_request_read(gorc_http_request *r, void *buf, size_t n)
 {
     if (r == NULL || (buf == NULL && n > 0))
         return -EINVAL;
+    if (r->ops)
+        return r->ops->read(r->impl, buf, n);
     hreq *q = (hreq *)r;
     hconn *h = q->h;
     if (q->body_err)
@@ -1062,7 +1216,8 @@ ssize_t gorc_http_request_read_all(gorc_http_request *r, char **out, size_t max)
 {
     if (r == NULL || out == NULL)
         return -EINVAL;
-    int64_t limit = ((hreq *)r)->h->s->o.max_body_bytes;
+    /* Another transport's reads enforce its server's max_body_bytes themselves. */
+    int64_t limit = r->ops ? -1 : ((hreq *)r)->h->s->o.max_body_bytes;
     if (max == 0)
         max = limit < 0 ? SIZE_MAX - 1 : (size_t)limit;
     size_t hint = r->content_length > 0 ? (size_t)r->content_length : 0;
@@ -1267,6 +1422,7 @@ static int try_parse(hconn *h, size_t *prev, int64_t start)
     }
     if (n < 0)
         return n;
+    h->fresh = false;
     if (h->rcap - (size_t)n < RBUF_SPARE && pr.body != GORC__HTTP_BODY_NONE) {
         /* Make room for body reads now: once the handler has pointers into the head, the
          * buffer cannot move. */
@@ -1280,7 +1436,12 @@ static int try_parse(hconn *h, size_t *prev, int64_t start)
     return e < 0 ? e : n;
 }
 
-/* Read the next request head. Returns 1 (ready for the handler) or 0 (close the
+/* The HTTP/2 connection preface (RFC 9113 3.4). */
+#define PREFACE     "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
+#define PREFACE_LEN (sizeof PREFACE - 1)
+
+/* Read the next request head. Returns 1 (ready for the handler), 2 (the first bytes are the
+ * HTTP/2 preface and h2c is registered: hand the connection over) or 0 (close the
  * connection; any answer has been sent). */
 static int read_request(hconn *h)
 {
@@ -1297,7 +1458,14 @@ static int read_request(hconn *h)
                 if (!activate(h))
                     return 0;
             }
-            int n = try_parse(h, &prev, start);
+            if (h->fresh && s->h2c) {
+                size_t m = h->rlen < PREFACE_LEN ? h->rlen : PREFACE_LEN;
+                if (memcmp(h->rbuf, PREFACE, m) != 0)
+                    h->fresh = false; /* HTTP/1 */
+                else if (m == PREFACE_LEN)
+                    return 2;
+            }
+            int n = !h->fresh || !s->h2c ? try_parse(h, &prev, start) : 0;
             if (n > 0)
                 return 1;
             if (n < 0) {
@@ -1367,6 +1535,12 @@ static void finish_response(hconn *h)
     gorc_http_rw *w = &h->rw;
     if (w->err)
         return;
+    if (!w->sent && w->ntrl > 0 && w->cl < 0 && h->req.pub.proto_minor >= 1 &&
+        status_has_body(w->status) && !h->req.is_head) {
+        start_stream(h); /* trailers need the chunked framing */
+        if (w->err)
+            return;
+    }
     if (!w->sent) {
         put_head(h, true);
         if (!w->no_body && !h->req.is_head && w->blen > 0) {
@@ -1378,7 +1552,18 @@ static void finish_response(hconn *h)
             }
         }
     } else if (w->chunked) {
-        wput(h, "0\r\n\r\n", 5);
+        if (w->ntrl == 0) {
+            wput(h, "0\r\n\r\n", 5);
+        } else {
+            wput(h, "0\r\n", 3);
+            for (size_t i = 0; i < w->ntrl; i++) {
+                wputs(h, w->trl[i].name);
+                wput(h, ": ", 2);
+                wputs(h, w->trl[i].value);
+                wput(h, "\r\n", 2);
+            }
+            wput(h, "\r\n", 2);
+        }
     }
     if (w->cl >= 0 && w->written < w->cl && !h->req.is_head && !w->no_body)
         h->keep = false; /* short body: the client cannot find the next response */
@@ -1495,14 +1680,53 @@ static bool conn_handshake(hconn *h)
     return false;
 }
 
+static const next_proto *find_proto(const gorc_http_server *s, const char *name)
+{
+    for (int i = 0; i < NEXT_PROTO_MAX; i++)
+        if (s->np[i].fn && strcmp(s->np[i].name, name) == 0)
+            return &s->np[i];
+    return NULL;
+}
+
+/* Give the connection to another protocol (it stays ACTIVE meanwhile: shutdown waits). */
+static void hand_over(hconn *h, const next_proto *p, const void *pre, size_t npre)
+{
+    p->fn(h->s, h->c, pre, npre, p->arg);
+    h->keep = false;
+    h->rlen = h->rpos = 0;
+}
+
 static void serve_conn(void *arg)
 {
     hconn *h = arg;
     gorc_http_server *s = h->s;
     atomic_store(&h->gid, gorc_id());
-    bool ok = conn_handshake(h);
-    while (ok) {
-        if (!read_request(h))
+    if (!conn_handshake(h))
+        goto done;
+    if (gorc_conn_inner(h->c) != NULL)
+        h->fresh = false; /* h2c is for plain connections; over TLS, h2 comes by ALPN only */
+    /* A protocol the TLS handshake chose by ALPN ("h2"); plain connections and a TLS one that
+     * negotiated nothing or "http/1.1" answer "" or a name without a hook: HTTP/1.1 then. */
+    const char *alpn = gorc_conn_protocol(h->c);
+    const next_proto *np = alpn[0] ? find_proto(s, alpn) : NULL;
+    if (np) {
+        if (activate(h))
+            hand_over(h, np, NULL, 0);
+        goto done;
+    }
+    if (strcmp(alpn, "h2") == 0) {
+        /* The TLS configuration offered "h2" but no HTTP/2 hook is registered: the client
+         * will speak HTTP/2, which the HTTP/1.1 parser would only answer with 400. */
+        atomic_fetch_add(&s->bad_requests, 1);
+        goto done;
+    }
+    for (;;) {
+        int rr = read_request(h);
+        if (rr == 2) {
+            hand_over(h, s->h2c, h->rbuf, h->rlen);
+            break;
+        }
+        if (!rr)
             break;
         s->o.handler(&h->rw, &h->req.pub, s->o.arg);
         if (h->ctx)
@@ -1516,6 +1740,7 @@ static void serve_conn(void *arg)
         if (!finish_request(h))
             break;
     }
+done:
     if (atomic_load(&h->state) == C_ACTIVE)
         deactivate(h);
     if (!h->keep && h->rw.err == 0 && (h->rlen > h->rpos || h->req.body_err || !h->req.body_done))
@@ -1535,6 +1760,8 @@ static hconn *conn_new(gorc_http_server *s, gorc_conn *c)
     h->c = c;
     h->req.h = h;
     h->req.body_done = true;
+    h->req.pub.proto_major = 1;
+    h->fresh = true;
     reset_rw(h);
     if (gorc_conn_remote_addr(c, h->remote, sizeof h->remote) < 0)
         strcpy(h->remote, "");
@@ -1816,12 +2043,25 @@ static int close_conns(gorc_http_server *s, bool all)
     return self;
 }
 
+/* Run the gorc_http_server_on_shutdown functions, once. */
+static void run_on_shutdown(gorc_http_server *s)
+{
+    gorc_mutex_lock(&s->mu);
+    bool ran = s->shut_ran;
+    s->shut_ran = true;
+    gorc_mutex_unlock(&s->mu);
+    if (!ran)
+        for (int i = 0; i < s->non_shut; i++)
+            s->on_shut[i].fn(s->on_shut[i].arg);
+}
+
 int gorc_http_server_shutdown(gorc_http_server *s, int64_t deadline)
 {
     if (s == NULL)
         return -EINVAL;
     atomic_store(&s->closing, true);
     close_listeners(s);
+    run_on_shutdown(s);
     int64_t pause = GORC_MILLISECOND;
     for (;;) {
         int self = close_conns(s, false);
@@ -1849,8 +2089,74 @@ int gorc_http_server_close(gorc_http_server *s)
     atomic_store(&s->closing, true);
     gorc_ctx_cancel_cause(s->base, GORC_HTTP_ESERVERCLOSED);
     close_listeners(s);
+    run_on_shutdown(s);
     close_conns(s, true);
     return 0;
+}
+
+int gorc_http_server_set_next_proto(gorc_http_server *s, const char *proto,
+                                    gorc_http_next_proto_fn fn, void *arg)
+{
+    if (s == NULL || proto == NULL || proto[0] == 0 || strlen(proto) > 32)
+        return -EINVAL;
+    next_proto *free_slot = NULL;
+    for (int i = 0; i < NEXT_PROTO_MAX; i++) {
+        next_proto *p = &s->np[i];
+        if (p->fn && strcmp(p->name, proto) == 0) {
+            free_slot = p;
+            break;
+        }
+        if (p->fn == NULL && free_slot == NULL)
+            free_slot = p;
+    }
+    if (fn == NULL) {
+        if (free_slot && free_slot->fn && strcmp(free_slot->name, proto) == 0)
+            free_slot->fn = NULL;
+    } else {
+        if (free_slot == NULL)
+            return -ENOMEM;
+        strcpy(free_slot->name, proto);
+        free_slot->fn = fn;
+        free_slot->arg = arg;
+    }
+    s->h2c = find_proto(s, "h2c");
+    return 0;
+}
+
+int gorc_http_server_on_shutdown(gorc_http_server *s, void (*fn)(void *arg), void *arg)
+{
+    if (s == NULL || fn == NULL)
+        return -EINVAL;
+    gorc_mutex_lock(&s->mu);
+    int r = s->non_shut < ON_SHUTDOWN_MAX ? 0 : -ENOSPC;
+    if (r == 0) {
+        s->on_shut[s->non_shut].fn = fn;
+        s->on_shut[s->non_shut].arg = arg;
+        s->non_shut++;
+    }
+    gorc_mutex_unlock(&s->mu);
+    return r;
+}
+
+const gorc_http_server_opts *gorc_http_server_options(const gorc_http_server *s)
+{
+    return s ? &s->o : NULL;
+}
+
+bool gorc_http_server_closing(const gorc_http_server *s)
+{
+    return s && atomic_load(&((gorc_http_server *)s)->closing);
+}
+
+gorc_ctx *gorc_http_server_ctx(gorc_http_server *s)
+{
+    return s ? s->base : NULL;
+}
+
+void gorc_http_server_count_request(gorc_http_server *s, bool bad)
+{
+    if (s)
+        atomic_fetch_add(bad ? &s->bad_requests : &s->requests, 1);
 }
 
 void gorc_http_server_stats_get(gorc_http_server *s, gorc_http_server_stats *out)

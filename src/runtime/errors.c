@@ -37,6 +37,9 @@ static const errtext own[] = {
     {GORC_HTTP_ETOOMANYREDIRECTS, "http: stopped after too many redirects"},
     {GORC_HTTP_EBADMSG, "malformed HTTP message"},
     {GORC_HTTP_ETOOLARGE, "http: request body too large"},
+    /* A transport hook's "not mine" (HTTP/2's client for a host that chose HTTP/1.1); it never
+     * reaches a caller of gorc_http_client_do, but a hook's author may print it. */
+    {GORC_HTTP_ENOTHANDLED, "http: not handled by this transport (HTTP/1.1 sends it)"},
     {GORC_WS_ECLOSED, "websocket: close sent or received, or transport endpoint is not connected"},
     {GORC_WS_EPROTO, "websocket: protocol error (the connection was failed with 1002)"},
     {GORC_WS_EBADDATA, "websocket: invalid UTF-8 in a text message (failed with 1007)"},

@@ -67,7 +67,9 @@ typedef struct tconn {
     int sys_err;            /* errno the BIO met in the current call (mu) */
     int werr;               /* a write failed mid-record: every later write fails so (mu) */
     bool server;
-    bool http_alpn; /* client: offer "http/1.1" when the configuration names no protocol */
+    /* client: the ALPN list (wire format) to offer when the configuration names no protocol,
+     * or NULL; an HTTP client's literal, used only during dial()'s handshake. */
+    const char *http_alpn;
     bool ktls;      /* the socket BIO (kTLS needs OpenSSL's own) */
     char *name;     /* client: the server name */
     char proto[32]; /* ALPN result ("" none), set once by the handshake */
@@ -309,8 +311,9 @@ static int setup(tconn *t)
                       : SSL_set1_host(ssl, t->name) != 1)
                 rc = -ENOMEM;
         }
-        if (rc == 0 && t->http_alpn && t->cfg->alpn == NULL &&
-            SSL_set_alpn_protos(ssl, (const unsigned char *)"\x08http/1.1", 9) != 0)
+        if (rc == 0 && t->http_alpn && t->http_alpn[0] && t->cfg->alpn == NULL &&
+            SSL_set_alpn_protos(ssl, (const unsigned char *)t->http_alpn,
+                                (unsigned)strlen(t->http_alpn)) != 0)
             rc = -ENOMEM;
         SSL_SESSION *sess = rc == 0 && t->name ? gorc__tls_session_get(t->cfg, t->name) : NULL;
         if (sess) {
@@ -727,7 +730,7 @@ static const gorc_conn_ops tls_ops = {
 };
 
 static int wrap(gorc_conn **out, gorc_conn *inner, gorc_tls_config *cfg, const char *name,
-                bool http_alpn)
+                const char *http_alpn)
 {
     tconn *t = calloc(1, sizeof *t);
     int fd = gorc_conn_fd(inner);
@@ -761,11 +764,11 @@ int gorc_tls_server(gorc_conn **out, gorc_conn *inner, gorc_tls_config *cfg)
             gorc_conn_close(inner);
         return -EINVAL;
     }
-    return wrap(out, inner, cfg, NULL, false);
+    return wrap(out, inner, cfg, NULL, NULL);
 }
 
 static int client(gorc_conn **out, gorc_conn *inner, gorc_tls_config *cfg, const char *name,
-                  bool http_alpn)
+                  const char *http_alpn)
 {
     if (out)
         *out = NULL;
@@ -782,7 +785,7 @@ static int client(gorc_conn **out, gorc_conn *inner, gorc_tls_config *cfg, const
 int gorc_tls_client(gorc_conn **out, gorc_conn *inner, gorc_tls_config *cfg,
                     const char *server_name)
 {
-    return client(out, inner, cfg, server_name, false);
+    return client(out, inner, cfg, server_name, NULL);
 }
 
 int gorc_tls_conn_state(gorc_conn *c, gorc_tls_state *st)
@@ -859,7 +862,7 @@ static int host_of(const char *addr, char *buf, size_t n)
 }
 
 static int dial(gorc_conn **out, const char *addr, const char *host, gorc_tls_config *cfg,
-                int64_t timeout_ns, gorc_ctx *ctx, bool http_alpn)
+                int64_t timeout_ns, gorc_ctx *ctx, const char *http_alpn)
 {
     *out = NULL;
     int64_t deadline = timeout_ns > 0 ? gorc_now() + timeout_ns : 0;
@@ -892,13 +895,13 @@ int gorc_tls_dial(gorc_conn **out, const char *addr, gorc_tls_config *cfg, int64
     if (out == NULL || addr == NULL || cfg == NULL || cfg->server ||
         host_of(addr, host, sizeof host) != 0)
         return -EINVAL;
-    return dial(out, addr, host, cfg, timeout_ns, ctx, false);
+    return dial(out, addr, host, cfg, timeout_ns, ctx, NULL);
 }
 
 static int http_dial(void *arg, gorc_conn **out, const char *addr, const char *host,
-                     int64_t timeout_ns, gorc_ctx *ctx)
+                     const char *alpn, int64_t timeout_ns, gorc_ctx *ctx)
 {
-    return dial(out, addr, host, arg, timeout_ns, ctx, true);
+    return dial(out, addr, host, arg, timeout_ns, ctx, alpn ? alpn : "\x08http/1.1");
 }
 
 void gorc_tls_http_client_opts(gorc_http_client_opts *o, gorc_tls_config *cfg)

@@ -9,6 +9,7 @@
 #include <gorc_bufio.h>
 #include <gorc_context.h>
 #include <gorc_http.h>
+#include <gorc_http2.h>
 #include <gorc_net.h>
 #include <gorc_restart.h>
 #include <gorc_signal.h>

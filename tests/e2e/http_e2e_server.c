@@ -38,10 +38,24 @@
  *   GET  /info             the request as the handler sees it, one "key: value" per line
  *   GET  /stats            server counters as JSON
  *   POST /quit             "bye\n", then a graceful shutdown from inside the handler
+ *   GET  /wait/MS          waits for the request's context to end (or MS): "cancelled CAUSE\n"
+ *                          or "waited\n"; /stats counts the handlers waiting now
+ *   POST /trailers         reads the body, answers "LENGTH\n" with trailers X-Length: LENGTH
+ *                          and X-Client-Trailer: the request's X-Sum trailer (or "none")
+ *   GET  /early            103 Early Hints with a Link field, then 200 "early RC\n" (RC: what
+ *                          gorc_http_rw_write_header(w, 103) returned)
+ *
+ * Built as tests/e2e/http2_e2e_server.c (GORC_E2E_HTTP2) it also serves HTTP/2 with prior
+ * knowledge (libgorc_http2, h2c) on the same port, with --max-streams N, and /stats adds the
+ * HTTP/2 counters; tests/e2e/http2-e2e drives it.
  */
 #include <gorc.h>
 #include <gorc_http.h>
 #include <gorc_net.h>
+
+#ifdef GORC_E2E_HTTP2
+#include <gorc_http2.h>
+#endif
 
 #include <getopt.h>
 #include <inttypes.h>
@@ -66,6 +80,11 @@ static gorc_chan *stopped; /* closed once the graceful shutdown has returned */
 static atomic_bool stopping;
 static atomic_int shutdown_rc;
 static atomic_long write_errors, last_write_error;
+static atomic_long waiting; /* /wait handlers waiting now */
+#ifdef GORC_E2E_HTTP2
+static gorc_http2_server *h2;
+static gorc_http2_opts h2opts = {.h2c = true};
+#endif
 static char letters[65536 + 26]; /* 'a' + i % 26, filled at start-up */
 
 /* ------------------------------------------------------------------------------------------
@@ -167,6 +186,14 @@ static void h_expect(gorc_http_rw *w, gorc_http_request *r)
     gorc_http_rw_printf(w, "expect=%s len=%zd\n", e ? e : "none", n);
 }
 
+/* 103 Early Hints with a Link field, then 200 "early\n" (the Link stays on the final head). */
+static void h_early(gorc_http_rw *w, gorc_http_request *r)
+{
+    gorc_http_rw_set_header(w, "Link", "</style.css>; rel=preload; as=style");
+    int rc = gorc_http_rw_write_header(w, 103);
+    gorc_http_rw_printf(w, "early %d\n", rc);
+}
+
 /* total bytes of the alphabet pattern, in 64 KiB writes. */
 static void write_letters(gorc_http_rw *w, long total)
 {
@@ -256,10 +283,10 @@ static void h_status(gorc_http_rw *w, gorc_http_request *r)
 static void h_info(gorc_http_rw *w, gorc_http_request *r)
 {
     gorc_http_rw_printf(w,
-                        "method: %s\npath: %s\nquery: %s\nhost: %s\nproto: HTTP/1.%d\n"
+                        "method: %s\npath: %s\nquery: %s\nhost: %s\nproto: HTTP/%d.%d\n"
                         "content_length: %" PRId64 "\nclose: %d\nheaders: %zu\n",
-                        r->method, r->path, r->query, r->host, r->proto_minor, r->content_length,
-                        (int)r->close, r->num_headers);
+                        r->method, r->path, r->query, r->host, r->proto_major, r->proto_minor,
+                        r->content_length, (int)r->close, r->num_headers);
     for (size_t i = 0; i < r->num_headers; i++)
         gorc_http_rw_printf(w, "header: %s: %s\n", r->headers[i].name, r->headers[i].value);
 }
@@ -273,9 +300,50 @@ static void h_stats(gorc_http_rw *w, gorc_http_request *r)
         w,
         "{\"requests\":%" PRIu64 ",\"conns_total\":%" PRIu64 ",\"conns_open\":%" PRIu64
         ",\"conns_active\":%" PRIu64 ",\"bad_requests\":%" PRIu64 ",\"timeouts\":%" PRIu64
-        ",\"write_errors\":%ld,\"last_write_error\":%ld,\"goroutines\":%" PRId64 "}\n",
+        ",\"write_errors\":%ld,\"last_write_error\":%ld,\"goroutines\":%" PRId64 ",\"waiting\":%ld",
         st.requests, st.conns_total, st.conns_open, st.conns_active, st.bad_requests, st.timeouts,
-        atomic_load(&write_errors), atomic_load(&last_write_error), gorc_count());
+        atomic_load(&write_errors), atomic_load(&last_write_error), gorc_count(),
+        atomic_load(&waiting));
+#ifdef GORC_E2E_HTTP2
+    gorc_http2_server_stats h;
+    gorc_http2_server_stats_get(h2, &h);
+    gorc_http_rw_printf(
+        w,
+        ",\"h2_conns_total\":%" PRIu64 ",\"h2_conns_open\":%" PRIu64 ",\"h2_streams\":%" PRIu64
+        ",\"h2_running\":%" PRIu64 ",\"h2_peak\":%" PRIu64 ",\"h2_resets\":%" PRIu64
+        ",\"h2_refused\":%" PRIu64 ",\"h2_calm\":%" PRIu64 ",\"h2_protocol_errors\":%" PRIu64,
+        h.conns_total, h.conns_open, h.streams_total, h.handlers_running, h.handlers_peak,
+        h.resets_received, h.refused, h.calm_goaways, h.protocol_errors);
+#endif
+    gorc_http_rw_write_string(w, "}\n");
+}
+
+static void h_wait(gorc_http_rw *w, gorc_http_request *r)
+{
+    long ms = path_number(r, "/wait/");
+    gorc_ctx *x = gorc_http_request_ctx(r);
+    atomic_fetch_add(&waiting, 1);
+    int rc = gorc_sleep_ctx(ms > 0 ? ms * MS : 30 * GORC_SECOND, x);
+    atomic_fetch_sub(&waiting, 1);
+    if (rc < 0)
+        gorc_http_rw_printf(w, "cancelled %d\n", gorc_ctx_cause(x));
+    else
+        gorc_http_rw_write_string(w, "waited\n");
+}
+
+static void h_trailers(gorc_http_rw *w, gorc_http_request *r)
+{
+    char *body;
+    ssize_t n = gorc_http_request_read_all(r, &body, 0);
+    if (n < 0)
+        return;
+    free(body);
+    const char *sum = gorc_http_request_trailer(r, "X-Sum");
+    char len[32];
+    snprintf(len, sizeof len, "%zd", n);
+    gorc_http_rw_set_trailer(w, "X-Length", len);
+    gorc_http_rw_set_trailer(w, "X-Client-Trailer", sum ? sum : "none");
+    gorc_http_rw_printf(w, "%zd\n", n);
 }
 
 static void stop(void);
@@ -302,6 +370,8 @@ static const route routes[] = {
     {"GET", "/stream", h_stream},  {"GET", "/sleep/", h_sleep},
     {"GET", "/status/", h_status}, {NULL, "/info", h_info},
     {"GET", "/stats", h_stats},    {"POST", "/quit", h_quit},
+    {"GET", "/wait/", h_wait},     {"POST", "/trailers", h_trailers},
+    {"GET", "/early", h_early},
 };
 
 static bool path_matches(const char *pattern, const char *path)
@@ -386,6 +456,7 @@ static void parse_args(int argc, char **argv)
         {"max-body", required_argument, NULL, 'B'},
         {"shutdown-timeout", required_argument, NULL, 'S'},
         {"no-keepalive", no_argument, NULL, 'k'},
+        {"max-streams", required_argument, NULL, 'm'},
         {NULL, 0, NULL, 0},
     };
     gorc_http_server_opts *o = &cfg.opts;
@@ -424,6 +495,11 @@ static void parse_args(int argc, char **argv)
             break;
         case 'k':
             o->disable_keepalive = true;
+            break;
+        case 'm':
+#ifdef GORC_E2E_HTTP2
+            h2opts.max_concurrent_streams = (uint32_t)strtoul(optarg, NULL, 10);
+#endif
             break;
         default:
             usage();
@@ -467,6 +543,10 @@ static int serve(int sigfd)
     if ((rc = gorc_chan_new(&stopped, 0, 0)) < 0 ||
         (rc = gorc_http_server_new(&server, &cfg.opts)) < 0)
         return fail("server", rc);
+#ifdef GORC_E2E_HTTP2
+    if ((rc = gorc_http2_configure_server(server, &h2opts, &h2)) < 0)
+        return fail("http2", rc);
+#endif
     if ((rc = gorc_tcp_listen(&ln, cfg.addr, NULL)) < 0)
         return fail(cfg.addr, rc);
     char where[GORC_ADDRSTRLEN];
@@ -483,8 +563,12 @@ static int serve(int sigfd)
     rc = atomic_load(&shutdown_rc);
     printf("shutdown: %s\n", rc == 0 ? "ok" : strerror(-rc));
     fflush(stdout);
-    if (rc == 0 && connections_gone())
+    if (rc == 0 && connections_gone()) {
         gorc_http_server_free(server);
+#ifdef GORC_E2E_HTTP2
+        gorc_http2_server_free(h2);
+#endif
+    }
     gorc_chan_release(stopped);
     return rc == 0 ? 0 : 3;
 }

@@ -20,6 +20,10 @@
  *   tls_e2e_server fetch URL [CA_FILE]   GET URL with gorc's HTTP client (verifying against
  *                                        CA_FILE, or the system store); prints the status and
  *                                        body, or "error NAME: text" and exits 2.
+ *
+ * Built as tests/e2e/h2s_e2e_server.c (GORC_E2E_HTTP2, linking libgorc_http2 too) it serves h2
+ * to connections whose ALPN chose it, and fetch goes over h2 when the server chooses it,
+ * printing "proto 2" (or 1) first.
  */
 #include <gorc.h>
 #include <gorc_http.h>
@@ -147,6 +151,11 @@ static void fetch(void *arg)
     gorc_http_client_opts ho = {0};
     gorc_http_client *cl = NULL;
     gorc_http_response *r = NULL;
+#ifdef GORC_E2E_HTTP2 /* h2s_e2e_server.c: h2 when the server chooses it by ALPN */
+    gorc_http2_client *h2c = NULL;
+    if (rc == 0)
+        rc = gorc_http2_configure_client(&ho, NULL, &h2c);
+#endif
     if (rc == 0) {
         gorc_tls_http_client_opts(&ho, cc);
         rc = gorc_http_client_new(&cl, &ho);
@@ -157,6 +166,9 @@ static void fetch(void *arg)
         char *body;
         ssize_t n = gorc_http_response_read_all(r, &body, 0);
         if (n >= 0) {
+#ifdef GORC_E2E_HTTP2
+            printf("proto %d\n", r->proto_major);
+#endif
             printf("status %d\n%s", r->status, body);
             free(body);
         } else {
@@ -167,6 +179,9 @@ static void fetch(void *arg)
     if (rc != 0)
         printf("error %s: %s\n", err_name(rc), gorc_strerror(rc));
     gorc_http_client_free(cl);
+#ifdef GORC_E2E_HTTP2
+    gorc_http2_client_free(h2c);
+#endif
     gorc_tls_config_free(cc);
     a->rc = rc;
 }
