@@ -5,7 +5,8 @@
 # machine gorc targets.
 #
 #   make              release library: build/release/libgorc.a, libgorc.so, gorc.pc
-#   make demo         build and run the HTTP demo server (examples/http_demo.c) on 127.0.0.1:8080
+#   make demo         build and run the HTTP demo server (examples/http_demo.c): http://127.0.0.1:8080,
+#                     https://127.0.0.1:8443 (HTTP/2; installs OpenSSL and nghttp2 first)
 #   make check        install test dependencies, then run every test suite (what CI runs)
 #   make test         unit tests for one variant: make test V=asan | V=tsan | V=release
 #   make install      PREFIX=/usr/local by default; DESTDIR is honoured
@@ -101,7 +102,7 @@ TEST_BIN := $(TESTS:%=$(B)/tests/%) $(B)/tests/crashers
 TEST_CFLAGS = $(CFLAGS) -Itests/lib -MMD -MP -MF $(B)/dep/$(notdir $@).d
 
 .PHONY: wsdeflate
-.PHONY: all lib demo check test test-bins install uninstall bench format lint clean deps fuzz
+.PHONY: all lib demo demo-deps check test test-bins install uninstall bench format lint clean deps fuzz
 all: lib
 lib: $(B)/libgorc.a $(B)/libgorc.so $(B)/gorc.pc
 
@@ -318,8 +319,28 @@ $(B)/bench/%: bench/c/%.c $(B)/libgorc.a
 	@mkdir -p $(dir $@) $(B)/dep
 	$(CC) $(CFLAGS) -MMD -MP -MF $(B)/dep/$(notdir $@).d $< $(B)/libgorc.a -o $@ $(LDFLAGS)
 
-demo: $(B)/examples/http_demo
-	$(B)/examples/http_demo
+# The demo serves HTTPS and HTTP/2 too, so it links the TLS and HTTP/2 libraries (and OpenSSL
+# and nghttp2): `make demo` installs what they need (scripts/install-deps demo) and makes a
+# self-signed certificate for localhost the first time.
+$(B)/examples/http_demo: examples/http_demo.c $(B)/libgorc_http2.a $(B)/libgorc_tls.a $(B)/libgorc.a
+	@mkdir -p $(dir $@) $(B)/dep
+	$(CC) $(CFLAGS) -MMD -MP -MF $(B)/dep/$(notdir $@).d $< $(B)/libgorc_http2.a \
+	  $(B)/libgorc_tls.a $(B)/libgorc.a -o $@ $(LDFLAGS) $(HTTP2_LIBS) $(TLS_LIBS)
+
+DEMO_CERT := build/demo/cert.pem
+DEMO_KEY := build/demo/key.pem
+$(DEMO_CERT):
+	@mkdir -p $(dir $@)
+	openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 365 \
+	  -subj /CN=localhost -addext subjectAltName=DNS:localhost,IP:127.0.0.1 \
+	  -keyout $(DEMO_KEY) -out $(DEMO_CERT) 2>/dev/null
+
+demo-deps:
+	scripts/install-deps demo
+
+demo: demo-deps
+	$(MAKE) -s $(B)/examples/http_demo $(DEMO_CERT)
+	$(B)/examples/http_demo 8080 -tls 8443 -cert $(DEMO_CERT) -key $(DEMO_KEY)
 
 bench:
 	bench/run

@@ -4,6 +4,8 @@
  *   make demo                                   (or build/release/examples/http_demo)
  *   build/release/examples/http_demo 9000       another port; "host:port" works too
  *   build/release/examples/http_demo 8080 30    stop by itself after 30 seconds
+ *   build/release/examples/http_demo 8080 -tls 8443 -cert cert.pem -key key.pem
+ *                                               HTTPS too, with HTTP/2 (make demo does this)
  *
  * Every connection is served by its own goroutine, so handlers are written as plain blocking
  * code: /sleep/{ms} sleeps, /stream sleeps between lines, and neither holds up anyone else,
@@ -18,12 +20,19 @@
  * Restarts drop nothing (gorc_restart.h, docs/restart.md): SIGUSR2 starts a new copy of the
  * demo - rebuild it first and the new binary runs - which serves on the same listening
  * socket; once it is serving, this one stops accepting, finishes its requests and exits.
+ *
+ * With -tls the same server also listens for HTTPS (libgorc_tls on OpenSSL): ALPN picks HTTP/2
+ * (libgorc_http2 on nghttp2) or HTTP/1.1 for each connection, with the same handlers; the
+ * plain port takes prior-knowledge HTTP/2 (h2c) too. SIGHUP reloads the certificate and key
+ * from their files: new handshakes use them, connections already open keep going.
  */
 #include <gorc.h>
 #include <gorc_http.h>
+#include <gorc_http2.h>
 #include <gorc_net.h>
 #include <gorc_restart.h>
 #include <gorc_signal.h>
+#include <gorc_tls.h>
 
 #include <ctype.h>
 #include <inttypes.h>
@@ -47,6 +56,8 @@ static atomic_bool stopping;
 static atomic_int shutdown_rc;
 static gorc_restart *restart;      /* hands the listener to a new process on SIGUSR2 */
 static gorc_chan *restart_watched; /* closed when watch_restart has returned */
+static gorc_tls_config *tls;       /* the HTTPS listener's certificate, reloaded on SIGHUP */
+static gorc_chan *tls_served;      /* closed when the HTTPS listener's serve has returned */
 
 static const char page[] =
     "<!doctype html>\n"
@@ -75,6 +86,7 @@ static const char page[] =
     "<div class=\"fig\"><b id=\"conns\">-</b><span>open connections</span></div>\n"
     "<div class=\"fig\"><b id=\"conns_total\">-</b><span>connections so far</span></div>\n"
     "<div class=\"fig\"><b id=\"uptime\">-</b><span>uptime</span></div>\n"
+    "<div class=\"fig\"><b id=\"proto\">-</b><span>this page's protocol</span></div>\n"
     "</div>\n"
     "<p id=\"status\">waiting for the first update...</p>\n"
     "<h2>Try it</h2>\n"
@@ -110,6 +122,7 @@ static const char page[] =
     "    show('conns', s.conns_open);\n"
     "    show('conns_total', s.conns_total);\n"
     "    show('uptime', uptime(s.uptime_ms));\n"
+    "    show('proto', s.proto + (location.protocol === 'https:' ? ' over TLS' : ''));\n"
     "    polls++;\n"
     "    show('status', 'updated ' + polls + ' times, last at ' +\n"
     "         new Date().toLocaleTimeString());\n"
@@ -142,9 +155,10 @@ static void stats(gorc_http_rw *w, gorc_http_request *r, void *arg)
         w,
         "{\"goroutines\":%" PRId64 ",\"procs\":%d,\"requests\":%" PRIu64 ",\"conns_open\":%" PRIu64
         ",\"conns_active\":%" PRIu64 ",\"conns_total\":%" PRIu64 ",\"bad_requests\":%" PRIu64
-        ",\"timeouts\":%" PRIu64 ",\"uptime_ms\":%" PRId64 "}\n",
+        ",\"timeouts\":%" PRIu64 ",\"uptime_ms\":%" PRId64 ",\"proto\":\"HTTP/%d.%d\"}\n",
         gorc_count(), gorc_maxprocs(), st.requests, st.conns_open, st.conns_active, st.conns_total,
-        st.bad_requests, st.timeouts, (gorc_now() - started) / GORC_MILLISECOND);
+        st.bad_requests, st.timeouts, (gorc_now() - started) / GORC_MILLISECOND, r->proto_major,
+        r->proto_minor);
 }
 
 static void hello(gorc_http_rw *w, gorc_http_request *r, void *arg)
@@ -222,7 +236,9 @@ static int routes(gorc_http_mux *m)
 
 typedef struct args {
     char addr[GORC_ADDRSTRLEN];
-    long seconds; /* stop after this long; 0 = run until a signal */
+    char tls_addr[GORC_ADDRSTRLEN]; /* "" = no HTTPS */
+    const char *cert, *key;         /* PEM files of the HTTPS certificate and its key */
+    long seconds;                   /* stop after this long; 0 = run until a signal */
     int status;
 } args;
 
@@ -265,6 +281,56 @@ static void watch_restart(void *arg)
     gorc_chan_close(restart_watched);
 }
 
+/* SIGHUP: load the certificate and key again; a bad pair leaves the old one in force. */
+static void watch_hup(void *arg)
+{
+    args *a = arg;
+    static const int sigs[] = {SIGHUP};
+    gorc_chan *hup;
+    int sig;
+    if (gorc_chan_new(&hup, sizeof(int), 1) < 0 || gorc_signal_notify(hup, sigs, 1) < 0)
+        return;
+    while (gorc_chan_recv(hup, &sig) == 0) {
+        gorc_tls_cert c = {.cert_file = a->cert, .key_file = a->key};
+        int rc = gorc_tls_config_reload(tls, &c, 1);
+        printf("SIGHUP: %s%s\n", rc == 0 ? "certificate reloaded from " : "reload failed: ",
+               rc == 0 ? a->cert : gorc_strerror(rc));
+        fflush(stdout);
+    }
+}
+
+static void serve_tls(void *arg)
+{
+    gorc_listener *ln = arg;
+    int rc = gorc_http_server_serve(server, ln);
+    if (rc != GORC_HTTP_ESERVERCLOSED)
+        fprintf(stderr, "http_demo: serve https: %s\n", gorc_strerror(rc));
+    gorc_listener_release(ln);
+    gorc_chan_close(tls_served);
+}
+
+static int listen_on(const char *addr, gorc_listener **ln);
+
+/* The HTTPS listener: TLS over a listener of the restart set, ALPN choosing h2 or HTTP/1.1. */
+static int listen_tls(args *a, gorc_listener **out)
+{
+    static const char *const alpn[] = {"h2", "http/1.1"};
+    gorc_tls_cert c = {.cert_file = a->cert, .key_file = a->key};
+    gorc_tls_server_opts so = {.certs = &c, .num_certs = 1, .alpn = alpn, .num_alpn = 2};
+    int rc = gorc_tls_server_config_new(&tls, &so);
+    if (rc < 0) {
+        fprintf(stderr, "http_demo: certificate %s, key %s: %s\n", a->cert, a->key,
+                gorc_strerror(rc));
+        return rc;
+    }
+    gorc_listener *raw;
+    if ((rc = listen_on(a->tls_addr, &raw)) < 0)
+        return rc;
+    if ((rc = gorc_tls_listen(out, raw, tls)) < 0)
+        fprintf(stderr, "http_demo: TLS listener: %s\n", gorc_strerror(rc));
+    return rc;
+}
+
 static int listen_on(const char *addr, gorc_listener **ln)
 {
     /* The listener inherited from the process that restarted into this one, or a new one. */
@@ -279,10 +345,12 @@ static int listen_on(const char *addr, gorc_listener **ln)
     return rc;
 }
 
-static void banner(gorc_listener *ln)
+static void banner(gorc_listener *ln, gorc_listener *tln)
 {
-    char where[GORC_ADDRSTRLEN];
+    char where[GORC_ADDRSTRLEN], tls_where[GORC_ADDRSTRLEN] = "";
     gorc_listener_addr(ln, where, sizeof where);
+    if (tln)
+        gorc_listener_addr(tln, tls_where, sizeof tls_where);
     printf("gorc %d.%d.%d HTTP demo on %d Ps: open http://%s/\n"
            "  GET  /            live figures of the runtime (polls /stats)\n"
            "  GET  /stats       the figures as JSON\n"
@@ -293,6 +361,10 @@ static void banner(gorc_listener *ln)
            "Ctrl-C stops it gracefully; kill -USR2 %d restarts it without dropping a request.\n",
            GORC_VERSION_MAJOR, GORC_VERSION_MINOR, GORC_VERSION_PATCH, gorc_maxprocs(), where,
            (int)getpid());
+    if (tln)
+        printf("HTTPS (HTTP/2 or HTTP/1.1, by ALPN) on https://%s/; kill -HUP %d reloads the "
+               "certificate.\n",
+               tls_where, (int)getpid());
     fflush(stdout);
 }
 
@@ -317,8 +389,19 @@ static int serve(args *a)
         .handler = gorc_http_mux_serve, .arg = mux, .shutdown_idle_grace = GORC_SECOND};
     if (gorc_http_server_new(&server, &opts) < 0 || listen_on(a->addr, &ln) < 0)
         return 1;
+    /* HTTP/2: by ALPN on the HTTPS listener, by prior knowledge (h2c) on the plain one. */
+    gorc_http2_server *h2 = NULL;
+    gorc_http2_opts h2o = {.h2c = true};
+    if ((err = gorc_http2_configure_server(server, &h2o, &h2)) < 0) {
+        fprintf(stderr, "http_demo: HTTP/2: %s\n", gorc_strerror(err));
+        return 1;
+    }
+    gorc_listener *tln = NULL;
+    if (a->tls_addr[0] && (listen_tls(a, &tln) < 0 || gorc_chan_new(&tls_served, 0, 0) < 0 ||
+                           gorc_go(watch_hup, a) < 0))
+        return 1;
     started = gorc_now();
-    banner(ln);
+    banner(ln, tln);
     gorc_go(watch_signals, sig);
     if (a->seconds > 0)
         gorc_go(stop_later, a);
@@ -327,8 +410,12 @@ static int serve(args *a)
     /* Ready just before the accept loop: connections arriving in between wait in the
      * socket's queue, which the process that restarted into this one shares. */
     gorc_restart_ready(restart);
+    if (tln && gorc_go(serve_tls, tln) < 0)
+        return 1;
     int rc = gorc_http_server_serve(server, ln);
     gorc_listener_release(ln);
+    if (tln)
+        gorc_chan_recv(tls_served, NULL);
     if (rc != GORC_HTTP_ESERVERCLOSED) {
         fprintf(stderr, "http_demo: serve: %s\n", strerror(-rc));
         return 1;
@@ -348,8 +435,10 @@ static int serve(args *a)
            rc == 0 ? "" : " (some connections had to be cut)");
     if (rc == 0) { /* else handlers may still be running: leave it all to the exit */
         gorc_http_server_free(server);
+        gorc_http2_server_free(h2);
         gorc_http_mux_free(mux);
     }
+    gorc_tls_config_free(tls);
     gorc_chan_release(stopped);
     return 0;
 }
@@ -368,21 +457,48 @@ static bool all_digits(const char *s)
     return true;
 }
 
+/* PORT means 127.0.0.1:PORT. */
+static bool set_addr(char *dst, size_t n, const char *where)
+{
+    if (*where == '\0')
+        return false;
+    snprintf(dst, n, all_digits(where) ? "127.0.0.1:%s" : "%s", where);
+    return true;
+}
+
 static bool parse_args(int argc, char **argv, args *a)
 {
-    const char *where = argc > 1 ? argv[1] : "8080";
-    if (argc > 3 || (argc > 2 && !all_digits(argv[2])) || *where == '\0')
+    const char *pos[2] = {"8080", NULL};
+    int npos = 0;
+    for (int i = 1; i < argc; i++) {
+        const char *o = argv[i];
+        bool has_value = i + 1 < argc;
+        if (strcmp(o, "-tls") == 0 && has_value) {
+            if (!set_addr(a->tls_addr, sizeof a->tls_addr, argv[++i]))
+                return false;
+        } else if (strcmp(o, "-cert") == 0 && has_value) {
+            a->cert = argv[++i];
+        } else if (strcmp(o, "-key") == 0 && has_value) {
+            a->key = argv[++i];
+        } else if (o[0] != '-' && npos < 2) {
+            pos[npos++] = o;
+        } else {
+            return false;
+        }
+    }
+    if (!set_addr(a->addr, sizeof a->addr, pos[0]) || (pos[1] && !all_digits(pos[1])))
         return false;
-    snprintf(a->addr, sizeof a->addr, all_digits(where) ? "127.0.0.1:%s" : "%s", where);
-    a->seconds = argc > 2 ? atol(argv[2]) : 0;
-    return true;
+    a->seconds = pos[1] ? atol(pos[1]) : 0;
+    /* HTTPS needs its certificate and key, and they mean nothing without it. */
+    return (a->tls_addr[0] != '\0') == (a->cert != NULL && a->key != NULL);
 }
 
 int main(int argc, char **argv)
 {
     args a = {0};
     if (!parse_args(argc, argv, &a)) {
-        fprintf(stderr, "usage: http_demo [PORT | HOST:PORT] [SECONDS]\n");
+        fprintf(stderr, "usage: http_demo [PORT | HOST:PORT] [SECONDS] "
+                        "[-tls PORT | HOST:PORT -cert CERT.pem -key KEY.pem]\n");
         return 2;
     }
     if (gorc_main(run, &a) != 0)
