@@ -1859,19 +1859,22 @@ static void *monitor(void *arg)
     (void)arg;
     int64_t last_trim = gorc__nanotime();
     int idle_rounds = 0;
+    bool cold_stacks = false;
     for (;;) {
         int64_t now = gorc__nanotime();
         if (now - last_trim >= GORC_SECOND) {
-            gorc__stack_trim();
+            cold_stacks = gorc__stack_trim();
             last_trim = now;
         }
         if (atomic_load(&gorc__s.npidle) == gorc__s.nprocs && atomic_load(&gorc__s.nlostp) == 0) {
-            /* Nothing runs: sleep until an M starts, waking twice to return cold stacks. */
+            /* Nothing runs: sleep until an M starts, waking once a second while the stack cache
+             * holds stacks to return (a program that sleeps between bursts may start no M for
+             * a long time, and its cold stacks would stay resident). */
             atomic_store(&gorc__s.monitor_futex, 0);
             atomic_store(&gorc__s.monitor_sleeping, 1);
             if (atomic_load(&gorc__s.npidle) == gorc__s.nprocs)
                 gorc__futex_wait(&gorc__s.monitor_futex, 0,
-                                 idle_rounds < 3 ? GORC_SECOND : (int64_t)-1);
+                                 idle_rounds < 3 || cold_stacks ? GORC_SECOND : (int64_t)-1);
             atomic_store(&gorc__s.monitor_sleeping, 0);
             idle_rounds++;
             continue;

@@ -94,7 +94,7 @@ int gorc__stack_promise(gorc__p *p);
 void gorc__stack_unpromise(gorc__p *p);
 void gorc__stack_free(gorc__p *p, gorc__stack *s);
 void gorc__stack_check(gorc__g *g, void *sp);
-void gorc__stack_trim(void);
+bool gorc__stack_trim(void); /* true: the cache holds stacks to return later */
 void gorc__stack_init(void);
 void gorc__stack_thread_init(void);
 

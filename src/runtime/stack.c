@@ -361,7 +361,7 @@ void gorc__stack_free(gorc__p *p, gorc__stack *s)
     s->lo = NULL;
 }
 
-void gorc__stack_trim(void)
+bool gorc__stack_trim(void)
 {
     gorc__lock_acquire(&glock);
     for (size_t i = 0; i < lowwater && i < ngcache; i++) {
@@ -372,7 +372,13 @@ void gorc__stack_trim(void)
         }
     }
     lowwater = ngcache;
+    /* Stacks not returned yet: the ones put back during this period, returned by the next
+     * call if they stay unused. */
+    bool dirty = false;
+    for (size_t i = 0; i < ngcache && !dirty; i++)
+        dirty = !(gcache[i].flags & STK_CLEAN);
     gorc__lock_release(&glock);
+    return dirty;
 }
 
 _Noreturn static void overflow(const gorc__g *g, const char *how)
