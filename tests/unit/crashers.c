@@ -21,10 +21,16 @@
  *                          channel and exits; main then deadlocks, which must be reported
  *   releaseblocked         the last reference to a channel is released while a goroutine is
  *                          blocked on it -> fatal error, exit 2
+ *   sim-leftover           a simulation run (gorc_sim_run) whose function returns while a
+ *                          goroutine it started is blocked for good -> the run's deadlock
+ *                          report (main returned, blocked goroutines remain), exit 2
+ *   (deadlock and sleepok also run with GORC_SIM_SEED set: the simulation's report, with the
+ *   seed and the replay command; sleepok's sleep then takes no real time)
  * Before crashing, the overflow cases print "crashers: overflowing id=<goroutine id>" to
  * stderr so the test can check that the report names that goroutine.
  */
 #include <gorc.h>
+#include <gorc_sim.h>
 
 #include <pthread.h>
 #include <stdio.h>
@@ -119,6 +125,20 @@ static void sleepok(void *arg)
     gorc_chan *c = mkchan(0, 0);
     gorc_go(blocked_forever, c); /* blocked for good, but main will still wake up */
     gorc_sleep(50 * MS);
+}
+
+static void sim_leftover_run(void *arg)
+{
+    gorc_go(blocked_forever, arg);
+}
+
+static void sim_leftover(void *arg)
+{
+    (void)arg;
+    gorc_chan *c = mkchan(0, 0);
+    int rc = gorc_sim_run(12345, sim_leftover_run, c, NULL);
+    fprintf(stderr, "crashers: gorc_sim_run returned %d\n", rc);
+    exit(12);
 }
 
 static void *attach_and_leave(void *arg)
@@ -419,6 +439,7 @@ int main(int argc, char **argv)
         {"leakmain", leakmain, NULL},
         {"init-emfile", noop, before_init_emfile},
         {"leakmain-ok", leakmain_ok, NULL},
+        {"sim-leftover", sim_leftover, NULL},
     };
     if (argc != 2) {
         fprintf(stderr, "usage: crashers <case>\ncases:");
