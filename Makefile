@@ -81,7 +81,7 @@ SRC_RUNTIME := src/runtime/support.c src/runtime/ctx.c src/runtime/stack.c src/r
 SRC_SIM     := src/sim/sim.c
 SRC_TIME    := src/time/sleep.c
 SRC_CONTEXT := src/context/context.c src/context/wait.c src/context/group.c
-SRC_NET     := src/net/fd.c src/net/net.c src/net/addr.c src/net/bufio.c
+SRC_NET     := src/net/fd.c src/net/net.c src/net/addr.c src/net/bufio.c src/net/simnet.c
 SRC_SIGNAL  := src/signal/signal.c
 SRC_HTTP    := src/http/parse.c src/http/common.c src/http/server.c src/http/mux.c \
                src/http/fs.c src/http/client.c

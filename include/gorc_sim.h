@@ -88,6 +88,52 @@ GORC_API uint64_t gorc_sim_rand(void);
  * testing/synctest.Wait. */
 GORC_API int gorc_sim_wait(void);
 
+/* ------------------------------------------------------------------------------------------
+ * The simulated network. Inside a run, every TCP, UDP and Unix socket a goroutine of the run
+ * makes (gorc_tcp_listen, gorc_tcp_dial, gorc_udp_listen, gorc_unix_dial, ...) is simulated:
+ * it connects through an in-memory network of hosts, never the kernel's, on the run's virtual
+ * time, and the HTTP server and client and WebSocket run on it unchanged. Host 0, "main"
+ * (10.0.0.1), is where the run's goroutines are unless started with gorc_sim_go_on;
+ * 127.0.0.1, ::1 and "localhost" are each host's own loopback. docs/sim.md, "The network".
+ * These calls configure the network of the caller's run and are valid only inside one.
+ * ---------------------------------------------------------------------------------------- */
+
+/* A link between two hosts (both directions), or the default of every pair. */
+typedef struct gorc_sim_link {
+    int64_t latency;   /* one-way delay in ns (the default link: 50 us) */
+    int64_t jitter;    /* plus a uniform extra delay in [0, jitter), drawn from the seed */
+    int64_t bandwidth; /* bytes per second; 0: unlimited */
+    double loss;       /* 0..1: probability that a UDP datagram is lost */
+    double reorder;    /* 0..1: probability that a UDP datagram is held back one latency */
+} gorc_sim_link;
+
+/* Add a host named name with the IPv4 address ip (not loopback, not 0.0.0.0); dialing either
+ * reaches it. Returns its number (>= 1), -EINVAL (outside a run, NULL or empty name, a name of
+ * 64 bytes or more, a bad address), -EEXIST (the name or the address is taken), -ENOSPC (64
+ * hosts already). Go: none (turmoil's Sim::host). */
+GORC_API int gorc_sim_host(const char *name, const char *ip);
+
+/* Start fn(arg) as a goroutine on host (a name or its address); the goroutines it starts run
+ * there too. Returns 0, -EINVAL (outside a run, NULL host or fn), GORC_ENOHOST (no such host),
+ * or an error of gorc_go (-ENOMEM, -EAGAIN). Go: none (turmoil's Sim::client). */
+GORC_API int gorc_sim_go_on(const char *host, gorc_fn fn, void *arg);
+
+/* Set the link between hosts a and b (names or addresses; NULL for one of them: every host;
+ * both NULL: the default link). Returns 0, -EINVAL (outside a run, NULL l, a negative time
+ * or bandwidth, loss or reorder outside 0..1), GORC_ENOHOST. Go: none. */
+GORC_API int gorc_sim_link_set(const char *a, const char *b, const gorc_sim_link *l);
+
+/* Cut (on) or heal (!on) the network between a and b (NULL: every other host). While cut, TCP
+ * segments and SYNs wait and are sent again (every 200 ms, a second for SYNs) until it heals;
+ * UDP datagrams are lost. Returns 0, -EINVAL (outside a run), GORC_ENOHOST. Go: none
+ * (turmoil's partition / repair). */
+GORC_API int gorc_sim_partition(const char *a, const char *b, bool on);
+
+/* Reset every TCP connection between a and b (NULL: any host), both ends at once: their
+ * reads and writes return -ECONNRESET. Returns how many ends were reset, -EINVAL (outside a
+ * run), GORC_ENOHOST. Go: none. */
+GORC_API int gorc_sim_reset(const char *a, const char *b);
+
 #ifdef __cplusplus
 }
 #endif

@@ -135,6 +135,7 @@ int gorc__pd_open(gorc__pd **out, int fd)
     atomic_store(&pd->info, 0);
     atomic_store(&pd->unusual, 0);
     pd->sim = NULL;
+    pd->simvirt = false;
     gorc__lock_release(&pd->lock);
     if (gorc__sim_on() && gorc__sim_io_adopt(pd)) {
         *out = pd;
@@ -150,6 +151,27 @@ int gorc__pd_open(gorc__pd **out, int fd)
     return 0;
 }
 
+int gorc__pd_open_virtual(gorc__pd **out, int fd)
+{
+    gorc__pd *pd = pd_alloc();
+    if (pd == NULL)
+        return -ENOMEM;
+    gorc__lock_acquire(&pd->lock);
+    pd->fd = fd;
+    pd->closing = false;
+    pd->rintr = pd->wintr = false;
+    pd->rd = pd->wd = 0;
+    atomic_store(&pd->rg, GORC__PD_NIL);
+    atomic_store(&pd->wg, GORC__PD_NIL);
+    atomic_store(&pd->info, 0);
+    atomic_store(&pd->unusual, 0);
+    pd->sim = NULL;
+    pd->simvirt = true;
+    gorc__lock_release(&pd->lock);
+    *out = pd;
+    return 0;
+}
+
 void gorc__pd_close(gorc__pd *pd)
 {
     uintptr_t r = atomic_load(&pd->rg), w = atomic_load(&pd->wg);
@@ -157,7 +179,7 @@ void gorc__pd_close(gorc__pd *pd)
         gorc__fatal("runtime: blocked write on closing polldesc");
     if (pd->sim)
         gorc__sim_io_forget(pd);
-    else
+    else if (!pd->simvirt)
         gorc__netpoll_close(pd->fd);
     /* The timers were stopped by evict; wait out a run of their function in progress. */
     gorc__timer_del_sync(&pd->rt);

@@ -94,6 +94,9 @@ struct gorc__pd {
      * (src/sim/sim.c). Written by the run's thread only. */
     gorc__sim *sim;
     int simidx;
+    /* A simulated socket's (src/net/simnet.c): no kernel object behind it, nothing polls it;
+     * the simulated network readies it. Set at open, before the descriptor is shared. */
+    bool simvirt;
 };
 
 /* ---- used by fd.c ---- */
@@ -101,6 +104,9 @@ struct gorc__pd {
 /* A descriptor from the cache, registered with the backend for fd (opened by a goroutine of
  * a simulation run: given to the run instead). 0 or a negative errno. */
 int gorc__pd_open(gorc__pd **out, int fd);
+/* A descriptor for a simulated socket: never registered with the backend nor polled by a
+ * run; only gorc__netpoll_ready readies it. 0 or -ENOMEM. */
+int gorc__pd_open_virtual(gorc__pd **out, int fd);
 /* Unregister and recycle; no goroutine may be waiting on pd (evict first). */
 void gorc__pd_close(gorc__pd *pd);
 /* Closing: every waiter, present and future, gets -EBADF. */

@@ -1199,6 +1199,7 @@ static int spawn(gorc_fn fn, void *arg, size_t stack_req, bool is_main, uintptr_
     g->id = atomic_fetch_add_explicit(&gorc__s.goidgen, 1, memory_order_relaxed) + 1;
     g->sim = m ? m->sim : NULL; /* the goroutines a run's goroutines start are the run's */
     g->simext = false;
+    g->simhost = g->sim && m->curg != &m->g0 ? m->curg->simhost : 0;
     count_goroutines(p, 1);
     atomic_store_explicit(&g->status, GORC__G_RUNNABLE, memory_order_release);
     if (GORC__UNLIKELY(g->sim)) {

@@ -159,6 +159,9 @@ struct gorc__g {
      * touched only by the run's thread, and simext also under the lock the waker takes. */
     gorc__sim *sim;
     bool simext;
+    /* The host of the run's simulated network it runs on (src/net/simnet.c): its spawner's,
+     * or the one gorc_sim_go_on named. Touched only by the run's thread. */
+    uint16_t simhost;
 #ifdef GORC__ASAN
     void *asan_fake;
 #endif

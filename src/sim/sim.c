@@ -81,6 +81,7 @@ struct gorc__sim {
     int npds, cappds;
     struct pollfd *pfd;
     gorc__pd **ppd;
+    void (*on_end)(void); /* gorc__sim_on_end */
 };
 
 static gorc__p simp; /* the runs' P, one run at a time, reused (caches, heap) */
@@ -235,8 +236,8 @@ void gorc__sim_io_forget(gorc__pd *pd)
 
 void gorc__sim_io_wait(gorc__g *g, gorc__pd *pd)
 {
-    if (g->sim == NULL || pd->sim != NULL)
-        return;
+    if (g->sim == NULL || pd->sim != NULL || pd->simvirt)
+        return; /* not a goroutine of a run, or a descriptor the run itself drives */
     g->simext = true; /* until push() takes it back */
     g->sim->next++;
 }
@@ -505,6 +506,8 @@ static void run_here(gorc__sim *s)
     s->rc = gorc__go_from(root, s, (uintptr_t)s->fn, false);
     if (s->rc == 0)
         sim_loop(s);
+    if (s->on_end)
+        s->on_end();
     gorc__timers_clear(&simp);
     release_fds(s);
     cur = NULL;
@@ -599,6 +602,13 @@ bool gorc__sim_clock(int64_t *ns)
         return false;
     *ns = m->sim->now;
     return true;
+}
+
+void gorc__sim_on_end(void (*fn)(void))
+{
+    gorc__m *m = gorc__getm();
+    if (m && m->sim)
+        m->sim->on_end = fn;
 }
 
 int64_t gorc__sim_count(void)

@@ -41,6 +41,9 @@ bool gorc__sim_fault(int kind);
 bool gorc__sim_io_adopt(gorc__pd *pd);
 void gorc__sim_io_forget(gorc__pd *pd);
 void gorc__sim_io_wait(gorc__g *g, gorc__pd *pd);
+/* Call fn when the caller's run ends (after its last goroutine; the simulated network frees
+ * its state so). One hook per run; set again for the next. */
+void gorc__sim_on_end(void (*fn)(void));
 /* The goroutines the run's P counts (gorc_count includes them). */
 int64_t gorc__sim_count(void);
 /* Called by gorc__fatal: name the seed of the run the fatal error happened in. */
