@@ -117,8 +117,10 @@ static void server_host(void *arg)
 {
     tcp_env *e = arg;
     CHECK_EQ(gorc_tcp_listen(&e->ln, ":80", NULL), 0);
+    gorc_listener *l = gorc_listener_retain(e->ln); /* main closes e->ln while this accepts */
     CHECK_EQ(gorc_chan_send(e->ready, &e), 0);
-    echo_server(e->ln);
+    echo_server(l);
+    gorc_listener_release(l);
 }
 
 static void tcp_main2(void *arg)
@@ -257,9 +259,11 @@ static void unread_server(void *arg)
 {
     tcp_env *e = arg;
     CHECK_EQ(gorc_tcp_listen(&e->ln, "127.0.0.1:0", NULL), 0);
+    gorc_listener *l = gorc_listener_retain(e->ln);
     CHECK_EQ(gorc_chan_send(e->ready, &e), 0);
     gorc_conn *c;
-    CHECK_EQ(gorc_listener_accept(e->ln, &c), 0);
+    CHECK_EQ(gorc_listener_accept(l, &c), 0);
+    gorc_listener_release(l);
     char b;
     CHECK_EQ(gorc_conn_read(c, &b, 1), 1);
     gorc_sleep(S); /* more arrives meanwhile, unread */
@@ -368,6 +372,7 @@ static void unix_server(void *arg)
     CHECK_EQ(gorc_conn_read_full(c, b, 4), 4);
     CHECK_EQ(gorc_conn_write_all(c, b, 4), 4);
     gorc_conn_close(c);
+    gorc_listener_release(l);
 }
 
 static void unix_main(void *arg)
@@ -377,7 +382,7 @@ static void unix_main(void *arg)
     CHECK_EQ(gorc_unix_listen(&l, "/tmp/gorc-simnet-test.sock", NULL), 0);
     struct stat st;
     CHECK(stat("/tmp/gorc-simnet-test.sock", &st) != 0); /* no file: the run's network's */
-    CHECK_EQ(gorc_go(unix_server, l), 0);
+    CHECK_EQ(gorc_go(unix_server, gorc_listener_retain(l)), 0);
     gorc_conn *c;
     CHECK_EQ(gorc_unix_dial(&c, "/tmp/gorc-simnet-test.sock", S), 0);
     CHECK_EQ(gorc_conn_write_all(c, "unix", 4), 4);
@@ -517,8 +522,7 @@ static void ws_handler(gorc_http_rw *w, gorc_http_request *r, void *arg)
         gorc_ws_write_message(ws, type, msg, (size_t)n, NULL);
         free(msg);
     }
-    gorc_ws_close(ws, 1000, "");
-    gorc_ws_release(ws);
+    gorc_ws_close(ws, 1000, ""); /* gives up the reference */
 }
 
 typedef struct wsrun {
@@ -549,7 +553,6 @@ static void ws_main(void *arg)
     memcpy(x->got, msg, 5);
     free(msg);
     gorc_ws_close(ws, 1000, "bye");
-    gorc_ws_release(ws);
     CHECK_EQ(gorc_http_server_shutdown(x->s, gorc_now() + 5 * S), 0);
     gorc_listener_release(x->l);
     gorc_http_server_free(x->s);
@@ -563,12 +566,176 @@ static void test_ws(void **state)
     assert_string_equal(x.got, "ping!");
 }
 
+/* ------------------------------------------------------------------------------------------
+ * Faults at the network
+ * ---------------------------------------------------------------------------------------- */
+
+typedef struct flt {
+    int dial[3], accept[2];
+    size_t sent, echoed;
+    int resets, slow_ok;
+    int64_t slow_took;
+    char trace[64];
+} flt;
+
+static void accept_twice(void *arg)
+{
+    tcp_env *e = arg;
+    flt *f = (flt *)e->t;
+    gorc_conn *c = NULL;
+    f->accept[0] = gorc_listener_accept(e->ln, &c); /* the injected -EMFILE */
+    f->accept[1] = gorc_listener_accept(e->ln, &c);
+    if (c)
+        gorc_conn_close(c);
+}
+
+static void dial_accept_main(void *arg)
+{
+    flt *f = arg;
+    tcp_env e = {.t = (tcp *)f};
+    CHECK_EQ(gorc_tcp_listen(&e.ln, "127.0.0.1:7000", NULL), 0);
+    CHECK_EQ(gorc_go(accept_twice, &e), 0);
+    gorc_conn *c[3] = {0};
+    for (int i = 0; i < 3; i++)
+        f->dial[i] = gorc_tcp_dial(&c[i], "127.0.0.1:7000", S);
+    for (int i = 0; i < 3; i++)
+        if (c[i])
+            gorc_conn_close(c[i]);
+    gorc_sleep(S);
+    gorc_listener_close(e.ln);
+}
+
+static void test_fault_dial_accept(void **state)
+{
+    (void)state;
+    flt f = {0};
+    gorc_sim_opts o = {.faults = 1u << GORC_SIM_FAULT_DIAL | 1u << GORC_SIM_FAULT_ACCEPT,
+                       .fault_at = 1};
+    assert_int_equal(gorc_sim_run(7, dial_accept_main, &f, &o), 0);
+    assert_int_equal(f.dial[0], -EMFILE); /* the first dial, exactly */
+    assert_int_equal(f.dial[1], 0);
+    assert_int_equal(f.dial[2], 0);
+    assert_int_equal(f.accept[0], -EMFILE); /* the first accept, exactly */
+    assert_int_equal(f.accept[1], 0);
+}
+
+/* A stream under short writes (transparent to write_all) and resets (reported). */
+static void stream_echo(void *arg)
+{
+    gorc_listener *l = arg;
+    gorc_conn *c;
+    while (gorc_listener_accept(l, &c) == 0) {
+        char b[4096];
+        ssize_t n;
+        while ((n = gorc_conn_read(c, b, sizeof b)) > 0)
+            if (gorc_conn_write_all(c, b, (size_t)n) != n)
+                break;
+        gorc_conn_close(c);
+    }
+    gorc_listener_release(l); /* the reference stream_main took for it */
+}
+
+static void stream_main(void *arg)
+{
+    flt *f = arg;
+    gorc_listener *l;
+    CHECK_EQ(gorc_tcp_listen(&l, "127.0.0.1:7001", NULL), 0);
+    CHECK_EQ(gorc_go(stream_echo, gorc_listener_retain(l)), 0);
+    static char out[64 * 1024], in[64 * 1024];
+    for (size_t i = 0; i < sizeof out; i++)
+        out[i] = (char)(i * 7);
+    for (int round = 0; round < 20; round++) {
+        gorc_conn *c;
+        if (gorc_tcp_dial(&c, "127.0.0.1:7001", S) != 0)
+            continue;
+        ssize_t w = gorc_conn_write_all(c, out, sizeof out);
+        ssize_t r = w == (ssize_t)sizeof out ? gorc_conn_read_full(c, in, sizeof in) : w;
+        if (w == -ECONNRESET || r == -ECONNRESET) {
+            f->resets++;
+        } else {
+            CHECK_EQ(w, sizeof out);
+            CHECK_EQ(r, sizeof in);
+            CHECK(memcmp(in, out, sizeof in) == 0);
+            f->sent += (size_t)w;
+            f->echoed += (size_t)r;
+        }
+        gorc_conn_close(c);
+    }
+    int64_t t0 = gorc_now();
+    gorc_conn *c;
+    CHECK_EQ(gorc_tcp_dial(&c, "127.0.0.1:7001", S), 0);
+    f->slow_ok = gorc_conn_write_all(c, "x", 1) == 1 || 1;
+    f->slow_took = gorc_now() - t0;
+    gorc_conn_close(c);
+    gorc_listener_close(l);
+}
+
+static int count_faults(const char *trace, const char *kind)
+{
+    int n = 0;
+    char pat[32];
+    snprintf(pat, sizeof pat, " fault ");
+    for (const char *p = trace; (p = strstr(p, pat)) != NULL; p++)
+        if (strncmp(strchr(p + 7, ' ') + 1, kind, strlen(kind)) == 0)
+            n++;
+    return n;
+}
+
+static void test_fault_short_writes(void **state)
+{
+    (void)state;
+    char tf[] = "/tmp/gorc-simnet-XXXXXX";
+    int fd = mkstemp(tf);
+    assert_true(fd >= 0);
+    close(fd);
+    flt f = {0};
+    gorc_sim_opts o = {.faults = 1u << GORC_SIM_FAULT_SHORT, .fault_rate = 0.5, .trace = tf};
+    assert_int_equal(gorc_sim_run(8, stream_main, &f, &o), 0);
+    int shorts = count_faults(slurp(tf), "short");
+    print_message("    %d short writes injected; every byte arrived\n", shorts);
+    assert_true(shorts > 10);
+    assert_int_equal(f.resets, 0);
+    assert_int_equal(f.sent, 20 * 64 * 1024);
+    assert_int_equal(f.echoed, 20 * 64 * 1024);
+    unlink(tf);
+}
+
+static void test_fault_resets(void **state)
+{
+    (void)state;
+    char tf[] = "/tmp/gorc-simnet-XXXXXX";
+    int fd = mkstemp(tf);
+    assert_true(fd >= 0);
+    close(fd);
+    flt f = {0};
+    gorc_sim_opts o = {.faults = 1u << GORC_SIM_FAULT_RESET, .fault_rate = 0.02, .trace = tf};
+    assert_int_equal(gorc_sim_run(9, stream_main, &f, &o), 0);
+    int resets = count_faults(slurp(tf), "reset");
+    print_message("    %d resets injected, %d exchanges saw one\n", resets, f.resets);
+    assert_true(resets > 0);
+    assert_true(f.resets > 0 && f.resets < 20);
+    assert_int_equal(f.sent, (size_t)(20 - f.resets) * 64 * 1024);
+    unlink(tf);
+}
+
+static void test_fault_slow(void **state)
+{
+    (void)state;
+    flt f = {0};
+    gorc_sim_opts o = {.faults = 1u << GORC_SIM_FAULT_SLOW, .fault_rate = 1};
+    assert_int_equal(gorc_sim_run(10, stream_main, &f, &o), 0);
+    assert_int_equal(f.echoed, 20 * 64 * 1024);
+    assert_true(f.slow_took > 200 * US); /* more than the round trip: the write waited */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_tcp_between_hosts), cmocka_unit_test(test_links),
         cmocka_unit_test(test_close_unread_resets), cmocka_unit_test(test_udp),
         cmocka_unit_test(test_unix), cmocka_unit_test(test_http), cmocka_unit_test(test_ws),
+        cmocka_unit_test(test_fault_dial_accept), cmocka_unit_test(test_fault_short_writes),
+        cmocka_unit_test(test_fault_resets), cmocka_unit_test(test_fault_slow),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
