@@ -271,6 +271,15 @@ static void test_sim_deadlock(void **state)
     expect_text("sim-leftover", &res, "simulation seed 12345");
     expect_text("sim-leftover", &res, "[chan receive]");
     expect_no_text("sim-leftover", &res, "crashers:");
+    /* On the simulated network: waits on it are durable, so this is a deadlock too. */
+    const char *const env9[] = {"GORC_SIM_SEED=9", NULL};
+    run_case("sim-netdeadlock", env9, &res);
+    expect_exit("sim-netdeadlock", &res, 2);
+    expect_text("sim-netdeadlock", &res, DEADLOCK);
+    expect_text("sim-netdeadlock", &res, "simulation seed 9 (0x9)");
+    expect_text("sim-netdeadlock", &res, "replay: GORC_SIM_SEED=9 '");
+    expect_text("sim-netdeadlock", &res, "[IO wait]");
+    expect_no_text("sim-netdeadlock", &res, "crashers:");
 }
 
 static void test_sim_env(void **state)
