@@ -7,12 +7,12 @@
  * The same seed and the same program give the same schedule, the same output and the same
  * failure. Time inside the run is virtual (Go's testing/synctest semantics): gorc_now, sleeps,
  * timers, tickers, deadlines and timeouts read a clock that jumps to the next timer only when
- * every goroutine of the run is durably blocked. docs/simulation.md is the whole story: what
+ * every goroutine of the run is durably blocked. docs/sim.md is the whole story: what
  * is deterministic and what is not, what counts as durably blocked, how to explore and replay.
  *
  * Whole programs run under simulation without changes: gorc_main runs its function with
  * gorc_sim_run when GORC_SIM_SEED is set (GORC_SIM_PERTURB, GORC_SIM_FAULTS and
- * GORC_SIM_TRACE set the options; docs/simulation.md lists them). scripts/sim-explore runs a
+ * GORC_SIM_TRACE set the options; docs/sim.md lists them). scripts/sim-explore runs a
  * program under many seeds and prints the command that replays a failure.
  */
 #ifndef GORC_SIM_H

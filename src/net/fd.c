@@ -424,8 +424,8 @@ static ssize_t read_locked(gorc__fd *fd, void *buf, size_t n, gorc__fd_cancel *c
             }
         }
         ssize_t r = GORC__UNLIKELY(fd->sim) ? gorc__simnet_read(fd->sim, buf, n)
-                    : inq                    ? read_inq(fd, buf, n)
-                                             : read(fd->sysfd, buf, n);
+                    : inq                   ? read_inq(fd, buf, n)
+                                            : read(fd->sysfd, buf, n);
         if (r >= 0)
             return r;
         if (errno == EINTR)

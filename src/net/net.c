@@ -549,9 +549,9 @@ int gorc_conn_shutdown(gorc_conn *c, int how)
     c = base(c);
     if (!gorc__fd_incref(&c->fd))
         return GORC_ENETCLOSED;
-    int rc = GORC__UNLIKELY(c->fd.sim) ? gorc__simnet_shutdown(c->fd.sim, how)
+    int rc = GORC__UNLIKELY(c->fd.sim)         ? gorc__simnet_shutdown(c->fd.sim, how)
              : shutdown(c->fd.sysfd, how) == 0 ? 0
-                                                : -errno;
+                                               : -errno;
     gorc__fd_decref(&c->fd);
     return rc;
 }
@@ -794,9 +794,9 @@ int gorc_conn_set_linger(gorc_conn *c, int sec)
     if (!gorc__fd_incref(&c->fd))
         return GORC_ENETCLOSED;
     struct linger l = {.l_onoff = sec >= 0, .l_linger = sec >= 0 ? sec : 0};
-    int rc = c->fd.sim ? 0
+    int rc = c->fd.sim                                                           ? 0
              : setsockopt(c->fd.sysfd, SOL_SOCKET, SO_LINGER, &l, sizeof l) == 0 ? 0
-                                                                                  : -errno;
+                                                                                 : -errno;
     gorc__fd_decref(&c->fd);
     return rc;
 }

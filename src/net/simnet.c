@@ -56,12 +56,12 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#define MAXHOSTS    64
-#define WINDOW      (256 * 1024) /* bytes a sender may have that the receiver has not read */
-#define DGRAM_QUEUE 256          /* datagrams waiting at a UDP socket; more are dropped */
-#define SYN_RETRY   GORC_SECOND
-#define RTO         (200 * GORC_MILLISECOND) /* a partitioned direction tries again after */
-#define EPHEMERAL   49152
+#define MAXHOSTS        64
+#define WINDOW          (256 * 1024) /* bytes a sender may have that the receiver has not read */
+#define DGRAM_QUEUE     256          /* datagrams waiting at a UDP socket; more are dropped */
+#define SYN_RETRY       GORC_SECOND
+#define RTO             (200 * GORC_MILLISECOND) /* a partitioned direction tries again after */
+#define EPHEMERAL       49152
 #define DEFAULT_LATENCY (50 * GORC_MICROSECOND)
 
 enum { S_NEW, S_BOUND, S_LISTEN, S_CONNECTING, S_CONNECTED, S_CLOSED };
@@ -87,19 +87,19 @@ struct gorc__sep {
     gorc__sep *next; /* every socket of the run */
     uint64_t id;
     int type, family, host, state;
-    bool orphan; /* the run ended while it was open */
+    bool orphan;  /* the run ended while it was open */
     gorc__pd *pd; /* NULL once closed */
     gorc_addr local, remote;
     bool bound, loop; /* loop: bound to or connected over loopback */
     gorc__sep *peer;
-    int err;      /* a pending error: ECONNREFUSED, ECONNRESET... */
-    int soerr;    /* connect's outcome: EINPROGRESS until it is known */
-    bool rd_eof;  /* the peer's FIN arrived */
+    int err;     /* a pending error: ECONNREFUSED, ECONNRESET... */
+    int soerr;   /* connect's outcome: EINPROGRESS until it is known */
+    bool rd_eof; /* the peer's FIN arrived */
     bool rd_shut, wr_shut, fin_sent;
     seg *rxh, *rxt; /* data arrived and not yet read (UDP: datagrams) */
     size_t rxbytes;
     int nrx;
-    size_t unread; /* bytes this side sent that the peer has not read */
+    size_t unread;      /* bytes this side sent that the peer has not read */
     int64_t busy, last; /* the link is free from busy on; the last segment arrives at last */
     seg *heldh, *heldt; /* segments held back by a partition, in order */
     bool retrying;

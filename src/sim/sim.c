@@ -237,7 +237,7 @@ void gorc__sim_io_forget(gorc__pd *pd)
 void gorc__sim_io_wait(gorc__g *g, gorc__pd *pd)
 {
     if (g->sim == NULL || pd->sim != NULL || pd->simvirt)
-        return; /* not a goroutine of a run, or a descriptor the run itself drives */
+        return;       /* not a goroutine of a run, or a descriptor the run itself drives */
     g->simext = true; /* until push() takes it back */
     g->sim->next++;
 }

@@ -36,8 +36,9 @@ void gorc__sim_point(void);
 /* Whether the call the caller is making fails now (GORC_SIM_FAULT_*); false outside a run. */
 bool gorc__sim_fault(int kind);
 /* Descriptors (runtime/netpoll.c). adopt: pd is being opened; if the caller is in a run, the
- * run takes it (polls it itself, deterministically) and true is returned. forget: pd, the run's, is being closed. wait: g is about to park on pd; a
- * descriptor that is not the run's is outside it, so g is not durably blocked. */
+ * run takes it (polls it itself, deterministically) and true is returned. forget: pd, the run's, is
+ * being closed. wait: g is about to park on pd; a descriptor that is not the run's is outside it,
+ * so g is not durably blocked. */
 bool gorc__sim_io_adopt(gorc__pd *pd);
 void gorc__sim_io_forget(gorc__pd *pd);
 void gorc__sim_io_wait(gorc__g *g, gorc__pd *pd);

@@ -10,8 +10,8 @@
  * descriptor opened before the run is outside it and not durably blocked (the clock stands
  * still until a thread outside the run writes to it), while one opened inside the run is the
  * run's, and a foreign thread's write to it is still seen (the run waits a moment of real time
- * before calling it a deadlock); gorc_blocking runs inline; a run started from a goroutine; one run at a
- * time (-EBUSY); bad options (-EINVAL); faults at exact calls (spawn, channel creation) and at
+ * before calling it a deadlock); gorc_blocking runs inline; a run started from a goroutine; one run
+ * at a time (-EBUSY); bad options (-EINVAL); faults at exact calls (spawn, channel creation) and at
  * a rate; perturbation finds a lost update that a plain schedule never shows, and replays it.
  * Sockets made inside a run are the run's: a TCP echo over loopback with a read deadline and a
  * client that pauses 10 s between two writes runs on virtual time, the deadline fires exactly,
@@ -729,15 +729,22 @@ static void test_perturb_finds_lost_update(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_same_seed_same_run), cmocka_unit_test(test_seeds_differ),
-        cmocka_unit_test(test_waits_for_all),      cmocka_unit_test(test_virtual_timeouts),
-        cmocka_unit_test(test_timer_order),        cmocka_unit_test(test_wait),
-        cmocka_unit_test(test_wait_busy),          cmocka_unit_test(test_outside_io_not_durable),
+        cmocka_unit_test(test_same_seed_same_run),
+        cmocka_unit_test(test_seeds_differ),
+        cmocka_unit_test(test_waits_for_all),
+        cmocka_unit_test(test_virtual_timeouts),
+        cmocka_unit_test(test_timer_order),
+        cmocka_unit_test(test_wait),
+        cmocka_unit_test(test_wait_busy),
+        cmocka_unit_test(test_outside_io_not_durable),
         cmocka_unit_test(test_inside_fd_foreign_writer),
         cmocka_unit_test(test_blocking_inline),
-        cmocka_unit_test(test_run_sockets),    cmocka_unit_test(test_from_goroutine),
-        cmocka_unit_test(test_bad_args),           cmocka_unit_test(test_faults_exact),
-        cmocka_unit_test(test_faults_rate),        cmocka_unit_test(test_perturb_finds_lost_update),
+        cmocka_unit_test(test_run_sockets),
+        cmocka_unit_test(test_from_goroutine),
+        cmocka_unit_test(test_bad_args),
+        cmocka_unit_test(test_faults_exact),
+        cmocka_unit_test(test_faults_rate),
+        cmocka_unit_test(test_perturb_finds_lost_update),
     };
     return cmocka_run_group_tests_name("sim", tests, NULL, NULL);
 }

@@ -150,7 +150,7 @@ static void test_tcp_between_hosts(void **state)
     tcp t = {0};
     int64_t t0 = real_ns();
     assert_int_equal(gorc_sim_run(1, tcp_main2, &t, NULL), 0);
-    assert_true(real_ns() - t0 < 10 * S); /* hang guard only */
+    assert_true(real_ns() - t0 < 10 * S);      /* hang guard only */
     assert_int_equal(t.connect_took, 20 * MS); /* SYN there, SYN-ACK back */
     assert_memory_equal(t.got, "hello", 5);
     assert_true(strncmp(t.local, "10.0.0.3:", 9) == 0);
@@ -409,8 +409,7 @@ static void http_handler(gorc_http_rw *w, gorc_http_request *r, void *arg)
     (void)arg;
     if (strcmp(r->path, "/slow") == 0)
         gorc_sleep(40 * S); /* longer than the client waits */
-    gorc_http_rw_printf(w, "hello %s at %lld\n", r->path,
-                        (long long)((gorc_now() / MS) % 100000));
+    gorc_http_rw_printf(w, "hello %s at %lld\n", r->path, (long long)((gorc_now() / MS) % 100000));
 }
 
 typedef struct web {
@@ -731,11 +730,17 @@ static void test_fault_slow(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_tcp_between_hosts), cmocka_unit_test(test_links),
-        cmocka_unit_test(test_close_unread_resets), cmocka_unit_test(test_udp),
-        cmocka_unit_test(test_unix), cmocka_unit_test(test_http), cmocka_unit_test(test_ws),
-        cmocka_unit_test(test_fault_dial_accept), cmocka_unit_test(test_fault_short_writes),
-        cmocka_unit_test(test_fault_resets), cmocka_unit_test(test_fault_slow),
+        cmocka_unit_test(test_tcp_between_hosts),
+        cmocka_unit_test(test_links),
+        cmocka_unit_test(test_close_unread_resets),
+        cmocka_unit_test(test_udp),
+        cmocka_unit_test(test_unix),
+        cmocka_unit_test(test_http),
+        cmocka_unit_test(test_ws),
+        cmocka_unit_test(test_fault_dial_accept),
+        cmocka_unit_test(test_fault_short_writes),
+        cmocka_unit_test(test_fault_resets),
+        cmocka_unit_test(test_fault_slow),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
