@@ -30,9 +30,9 @@ enum {
     GORC_SIM_FAULT_CHAN,      /* gorc_chan_new returns -ENOMEM */
     GORC_SIM_FAULT_ACCEPT,    /* gorc_listener_accept returns -EMFILE */
     GORC_SIM_FAULT_DIAL,      /* gorc_dial and its variants return -EMFILE */
-    GORC_SIM_FAULT_RESET,     /* a connection read or write returns -ECONNRESET */
-    GORC_SIM_FAULT_SHORT,     /* a connection write writes only part of its buffer */
-    GORC_SIM_FAULT_SLOW,      /* a connection read or write first waits up to 100 ms */
+    GORC_SIM_FAULT_RESET,     /* a simulated connection's read or write: -ECONNRESET */
+    GORC_SIM_FAULT_SHORT,     /* a simulated connection's write takes part of its buffer */
+    GORC_SIM_FAULT_SLOW,      /* a simulated connection's read or write first waits <= 100 ms */
     GORC_SIM_FAULT_COUNT
 };
 
