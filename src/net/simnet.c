@@ -588,12 +588,13 @@ static void free_rx(gorc__sep *e)
     e->nrx = 0;
 }
 
-/* e is reset: calls fail with -ECONNRESET from now on. */
+/* e is reset. As in Linux (tcp_reset), what arrived before stays readable; after it reads
+ * fail with -ECONNRESET, unless the peer's FIN came first: then reads end the stream and
+ * writes fail with -EPIPE (the connection was in CLOSE_WAIT). */
 static void reset(gorc__sep *e)
 {
     if (e->err == 0)
-        e->err = ECONNRESET;
-    free_rx(e);
+        e->err = e->rd_eof ? EPIPE : ECONNRESET;
     e->unread = 0;
     if (e->state == S_CONNECTING)
         e->soerr = ECONNRESET;
@@ -843,22 +844,20 @@ ssize_t gorc__simnet_read(gorc__sep *e, void *buf, size_t n)
         return fail(ECONNRESET);
     if (e->type == SOCK_DGRAM)
         return gorc__simnet_recvfrom(e, buf, n, NULL, NULL);
-    if (e->err)
-        return fail(e->err);
-    if (e->state != S_CONNECTED)
-        return fail(e->state == S_CONNECTING ? EAGAIN : ENOTCONN);
     if (e->rd_shut)
         return 0;
     if (e->rxbytes == 0) {
         if (e->rd_eof)
             return 0;
+        if (e->err)
+            return fail(e->err);
+        if (e->state != S_CONNECTED)
+            return fail(e->state == S_CONNECTING ? EAGAIN : ENOTCONN);
         return fail(EAGAIN);
     }
     if (gorc__sim_fault(GORC_SIM_FAULT_RESET))
         return fault_reset(e);
     maybe_slow();
-    if (e->err)
-        return fail(e->err);
     size_t got = 0;
     while (got < n && e->rxh) {
         seg *s = e->rxh;
@@ -1012,12 +1011,12 @@ int gorc__simnet_peek(gorc__sep *e)
 {
     if (e->orphan)
         return (int)fail(ECONNRESET);
-    if (e->err)
-        return (int)fail(e->err);
     if (e->rxbytes > 0 || e->rxh)
         return 1;
     if (e->rd_eof || e->rd_shut)
         return 0;
+    if (e->err)
+        return (int)fail(e->err);
     return (int)fail(EAGAIN);
 }
 
