@@ -389,9 +389,14 @@ static bool matches(const gorc__sep *b, int type, int h, bool loop, const gorc_a
                a->u.un.sun_path[0] == b->local.u.un.sun_path[0];
     if (addr_port(&b->local) != addr_port(a))
         return false;
+    /* As the kernel: an IPv6 wildcard takes IPv4 too, an IPv4 socket only IPv4, ::1 only
+     * IPv6 (IPv4-mapped addresses count as IPv4). */
+    bool a4 = a->u.sa.sa_family == AF_INET ||
+              (a->u.sa.sa_family == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&a->u.in6.sin6_addr));
+    bool b6 = b->local.u.sa.sa_family == AF_INET6;
     if (wildcard(&b->local))
-        return true;
-    return b->loop == loop;
+        return b6 || a4;
+    return b->loop == loop && (!loop || a4 != b6);
 }
 
 static gorc__sep *find_bound(int type, int h, bool loop, const gorc_addr *a, bool listening)

@@ -8,7 +8,9 @@
  * a partition makes a dial time out at its exact deadline and holds data back until it heals,
  * in order; bandwidth spaces a transfer out in virtual time; gorc_sim_reset resets both ends;
  * shutdown(SHUT_WR) gives the peer end of stream while it can still answer; close with unread
- * data resets the peer; a context cancels a read at its exact virtual time; UDP datagrams
+ * data resets the peer; a reset leaves what arrived readable, then ends the stream (after a
+ * FIN: writes get -EPIPE) or fails with -ECONNRESET; an IPv6 loopback listener is not an IPv4
+ * one; a context cancels a read at its exact virtual time; UDP datagrams
  * carry the sender's address, are lost at the link's rate (the same ones for the same seed)
  * and reordered by jitter; Unix sockets make no file; the HTTP server and client run
  * unchanged in one run, a 30 s client timeout takes milliseconds, and two runs of one seed
@@ -297,6 +299,72 @@ static void test_close_unread_resets(void **state)
     int r = 0;
     assert_int_equal(gorc_sim_run(3, unread_main, &r, NULL), 0);
     assert_int_equal(r, -ECONNRESET);
+}
+
+/* A reset after the peer's FIN, as in Linux: the data before it is read, then the stream ends
+ * and writes fail with -EPIPE; a reset before any FIN: the data, then -ECONNRESET. */
+typedef struct rst {
+    int after_fin_read, after_fin_eof, after_fin_write;
+    int plain_read, plain_err;
+} rst;
+
+static void rst_server(void *arg)
+{
+    tcp_env *e = arg;
+    gorc_listener *l = gorc_listener_retain(e->ln);
+    CHECK_EQ(gorc_chan_send(e->ready, &e), 0);
+    for (int i = 0; i < 2; i++) {
+        gorc_conn *c;
+        CHECK_EQ(gorc_listener_accept(l, &c), 0);
+        CHECK_EQ(gorc_conn_write_all(c, "data", 4), 4);
+        if (i == 0)
+            CHECK_EQ(gorc_conn_shutdown(c, SHUT_WR), 0); /* a FIN after the data */
+        gorc_sleep(i == 0 ? 10 * MS : S);
+        gorc_conn_close(c);
+    }
+    gorc_listener_release(l);
+}
+
+static void rst_main(void *arg)
+{
+    rst *r = arg;
+    tcp_env e = {0};
+    CHECK_EQ(gorc_tcp_listen(&e.ln, "[::1]:7100", NULL), 0);
+    CHECK_EQ(gorc_chan_new(&e.ready, sizeof(void *), 0), 0);
+    CHECK_EQ(gorc_go(rst_server, &e), 0);
+    void *p;
+    CHECK_EQ(gorc_chan_recv(e.ready, &p), 0);
+    char b[8];
+    gorc_conn *c;
+    CHECK_EQ(gorc_tcp_dial(&c, "[::1]:7100", S), 0);
+    gorc_sleep(100 * MS);                    /* the data and the FIN are here */
+    CHECK_EQ(gorc_sim_reset(NULL, NULL), 1); /* the server has closed its end already */
+    r->after_fin_read = (int)gorc_conn_read(c, b, sizeof b);
+    r->after_fin_eof = (int)gorc_conn_read(c, b, sizeof b);
+    r->after_fin_write = (int)gorc_conn_write(c, "x", 1);
+    gorc_conn_close(c);
+    CHECK_EQ(gorc_tcp_dial(&c, "localhost:7100", S), -ECONNREFUSED); /* 127.0.0.1, not ::1 */
+    CHECK_EQ(gorc_tcp_dial(&c, "[::1]:7100", S), 0);
+    gorc_sleep(100 * MS);
+    CHECK_EQ(gorc_sim_reset("main", "main"), 2);
+    r->plain_read = (int)gorc_conn_read(c, b, sizeof b);
+    r->plain_err = (int)gorc_conn_read(c, b, sizeof b);
+    gorc_conn_close(c);
+    gorc_sleep(2 * S);
+    gorc_listener_close(e.ln);
+    gorc_chan_release(e.ready);
+}
+
+static void test_reset_after_fin(void **state)
+{
+    (void)state;
+    rst r = {0};
+    assert_int_equal(gorc_sim_run(11, rst_main, &r, NULL), 0);
+    assert_int_equal(r.after_fin_read, 4);
+    assert_int_equal(r.after_fin_eof, 0);
+    assert_int_equal(r.after_fin_write, -EPIPE);
+    assert_int_equal(r.plain_read, 4);
+    assert_int_equal(r.plain_err, -ECONNRESET);
 }
 
 /* ------------------------------------------------------------------------------------------
@@ -733,6 +801,7 @@ int main(void)
         cmocka_unit_test(test_tcp_between_hosts),
         cmocka_unit_test(test_links),
         cmocka_unit_test(test_close_unread_resets),
+        cmocka_unit_test(test_reset_after_fin),
         cmocka_unit_test(test_udp),
         cmocka_unit_test(test_unix),
         cmocka_unit_test(test_http),
