@@ -137,14 +137,14 @@ $(B)/gorc.pc: gorc.pc.in include/gorc_version.h
 # extension hook (gorc_ws_extension) only.
 WSDEFLATE_OBJ := $(B)/obj/wsdeflate/wsdeflate.o
 WSDEFLATE_SONAME := $(subst libgorc,libgorc_wsdeflate,$(SONAME))
-wsdeflate: $(B)/libgorc_wsdeflate.a $(B)/libgorc_wsdeflate.so $(B)/gorc_wsdeflate.pc
+wsdeflate: $(B)/libgorc_wsdeflate.a $(B)/libgorc_wsdeflate.so $(B)/gorc-wsdeflate.pc
 $(B)/libgorc_wsdeflate.a: $(WSDEFLATE_OBJ)
 	rm -f $@
 	ar rcs $@ $^
 $(B)/libgorc_wsdeflate.so: $(WSDEFLATE_OBJ) $(B)/libgorc.so
 	$(CC) -shared -Wl,-soname,$(WSDEFLATE_SONAME) -Wl,-z,defs $(LDFLAGS) -o $@ $(WSDEFLATE_OBJ) \
 	  -L$(B) -lgorc -lz
-$(B)/gorc_wsdeflate.pc: gorc_wsdeflate.pc.in include/gorc_version.h
+$(B)/gorc-wsdeflate.pc: gorc-wsdeflate.pc.in include/gorc_version.h
 	@mkdir -p $(B)
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' $< > $@
 -include $(WSDEFLATE_OBJ:.o=.d)
@@ -285,8 +285,8 @@ install: lib
 	install -m 755 $(B)/libgorc_wsdeflate.so $(DESTDIR)$(LIBDIR)/libgorc_wsdeflate.so.$(VERSION)
 	ln -sf libgorc_wsdeflate.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(WSDEFLATE_SONAME)
 	ln -sf $(WSDEFLATE_SONAME) $(DESTDIR)$(LIBDIR)/libgorc_wsdeflate.so
-	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' gorc_wsdeflate.pc.in \
-	  > $(DESTDIR)$(LIBDIR)/pkgconfig/gorc_wsdeflate.pc
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' gorc-wsdeflate.pc.in \
+	  > $(DESTDIR)$(LIBDIR)/pkgconfig/gorc-wsdeflate.pc
 	install -m 755 $(B)/libgorc.so $(DESTDIR)$(LIBDIR)/libgorc.so.$(VERSION)
 	ln -sf libgorc.so.$(VERSION) $(DESTDIR)$(LIBDIR)/$(SONAME)
 	ln -sf $(SONAME) $(DESTDIR)$(LIBDIR)/libgorc.so
@@ -307,7 +307,8 @@ install: lib
 uninstall:
 	rm -f $(PUBLIC_HDRS:include/%=$(DESTDIR)$(PREFIX)/include/%) \
 	      $(DESTDIR)$(LIBDIR)/libgorc.* $(DESTDIR)$(LIBDIR)/libgorc_wsdeflate.* \
-	      $(DESTDIR)$(LIBDIR)/pkgconfig/gorc.pc $(DESTDIR)$(LIBDIR)/pkgconfig/gorc_wsdeflate.pc \
+	      $(DESTDIR)$(LIBDIR)/libgorc_tls.* \
+	      $(DESTDIR)$(LIBDIR)/pkgconfig/gorc.pc $(DESTDIR)$(LIBDIR)/pkgconfig/gorc-wsdeflate.pc \
 	      $(DESTDIR)$(LIBDIR)/pkgconfig/gorc-tls.pc
 	rm -rf $(DESTDIR)$(CMAKEDIR)
 
