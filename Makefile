@@ -78,23 +78,25 @@ SRC_RUNTIME := src/runtime/support.c src/runtime/ctx.c src/runtime/stack.c src/r
                src/runtime/timer.c src/runtime/chan.c src/runtime/select.c src/runtime/sync.c \
                src/runtime/netpoll.c src/runtime/cancel.c src/runtime/leak.c src/runtime/errors.c \
                src/runtime/version.c
+# Deterministic simulation (src/sim): part of the runtime's layer, which calls its hooks.
+SRC_SIM     := src/sim/sim.c
 SRC_TIME    := src/time/sleep.c
 SRC_CONTEXT := src/context/context.c src/context/wait.c src/context/group.c
-SRC_NET     := src/net/fd.c src/net/net.c src/net/addr.c src/net/bufio.c
+SRC_NET     := src/net/fd.c src/net/net.c src/net/addr.c src/net/bufio.c src/net/simnet.c
 SRC_SIGNAL  := src/signal/signal.c
 SRC_HTTP    := src/http/parse.c src/http/common.c src/http/server.c src/http/mux.c \
                src/http/fs.c src/http/client.c
 # Restarts that drop nothing (docs/restart.md): handing listeners to a new process.
 SRC_RESTART := src/restart/restart.c
 SRC_WS      := src/websocket/frame.c src/websocket/websocket.c
-LIB_SRC := $(SRC_OS) $(SRC_RUNTIME) $(SRC_TIME) $(SRC_CONTEXT) $(SRC_NET) $(SRC_SIGNAL) $(SRC_HTTP) \
+LIB_SRC := $(SRC_OS) $(SRC_RUNTIME) $(SRC_SIM) $(SRC_TIME) $(SRC_CONTEXT) $(SRC_NET) $(SRC_SIGNAL) $(SRC_HTTP) \
            $(SRC_RESTART) $(SRC_WS)
 LIB_OBJ := $(LIB_SRC:src/%.c=$(B)/obj/%.o) $(B)/obj/arch/ctx_asm.o
 PUBLIC_HDRS := include/gorc.h include/gorc_version.h include/gorc_context.h include/gorc_net.h \
                include/gorc_signal.h include/gorc_bufio.h include/gorc_http.h \
                include/gorc_websocket.h include/gorc_wsdeflate.h include/gorc_tls.h \
                include/gorc_http2.h
-PUBLIC_HDRS += include/gorc_restart.h
+PUBLIC_HDRS += include/gorc_restart.h include/gorc_sim.h
 
 TESTS := $(patsubst tests/unit/%.c,%,$(filter-out tests/unit/test_http2%,$(wildcard tests/unit/test_*.c)))
 TEST_BIN := $(TESTS:%=$(B)/tests/%) $(B)/tests/crashers
@@ -211,6 +213,14 @@ $(B)/tests/ws_e2e_server: tests/e2e/ws_e2e_server.c $(B)/libgorc_wsdeflate.a $(B
 $(B)/tests/test_wsdeflate: tests/unit/test_wsdeflate.c $(B)/libgorc_wsdeflate.a $(B)/libgorc.a
 	@mkdir -p $(dir $@) $(B)/dep
 	$(CC) $(TEST_CFLAGS) $< $(B)/libgorc_wsdeflate.a $(B)/libgorc.a -o $@ $(LDFLAGS) $(CMOCKA) -lz
+
+# Programs with planted bugs for the simulation's exploration driver (tests/e2e/sim-e2e); not
+# cmocka tests, so named sim_*, which tests/run-variant does not run.
+SIM_PROGS := $(patsubst tests/sim/%.c,$(B)/tests/sim_%,$(wildcard tests/sim/*.c))
+$(B)/tests/sim_%: tests/sim/%.c $(B)/libgorc.a
+	@mkdir -p $(dir $@) $(B)/dep
+	$(CC) $(TEST_CFLAGS) $< $(B)/libgorc.a -o $@ $(LDFLAGS)
+test-bins: $(SIM_PROGS)
 
 -include $(wildcard $(B)/dep/*.d)
 

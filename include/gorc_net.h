@@ -131,7 +131,7 @@ GORC_API int gorc_listeners_from_systemd(gorc_listener **out, int max, bool unse
  * retries - 5 ms, doubling up to 1 s - instead of failing or spinning; the connection waits
  * in the kernel's queue meanwhile. Returns 0 and *out, GORC_ENETCLOSED (the listener was
  * closed, also while waiting), -ETIMEDOUT (deadline), -ENOBUFS / -ENOMEM, -EINVAL (NULL l or
- * out). Go: Listener.Accept. */
+ * out), -EMFILE (only as a fault injected in a simulation run: gorc_sim.h). Go: Listener.Accept. */
 GORC_API int gorc_listener_accept(gorc_listener *l, gorc_conn **out);
 
 /* Deadline for accept (absolute, 0 = none); may be moved while accept waits. Returns 0,
@@ -162,13 +162,15 @@ GORC_API void gorc_listener_release(gorc_listener *l);
  * (0 = no limit but the kernel's). Resolving a host name through getaddrinfo is not
  * interruptible and is not counted against it. TCP_NODELAY and 15 s keep-alive are set, as in Go.
  * Returns 0 and *out, or -EINVAL (NULL out or addr), an error as gorc_resolve, -ETIMEDOUT,
- * -ECONNREFUSED, -ENETUNREACH, -EHOSTUNREACH or another connect error (the last address's).
- * Go: net.DialTimeout("tcp", addr, timeout). */
+ * -ECONNREFUSED, -ENETUNREACH, -EHOSTUNREACH or another connect error (the last address's),
+ * -EMFILE (only as a fault injected in a simulation run: gorc_sim.h). Go: net.DialTimeout("tcp",
+ * addr, timeout). */
 GORC_API int gorc_tcp_dial(gorc_conn **out, const char *addr, int64_t timeout_ns);
 
 /* Connect to a Unix stream socket. Returns 0 and *out, or -EINVAL (NULL out, a NULL, empty or
- * too long path), -ENOENT, -ECONNREFUSED, -ETIMEDOUT or another connect error, -ENOMEM.
- * Go: net.DialTimeout("unix", path, timeout). */
+ * too long path), -ENOENT, -ECONNREFUSED, -ETIMEDOUT or another connect error, -ENOMEM,
+ * -EMFILE (only as a fault injected in a simulation run: gorc_sim.h). Go: net.DialTimeout("unix",
+ * path, timeout). */
 GORC_API int gorc_unix_dial(gorc_conn **out, const char *path, int64_t timeout_ns);
 
 /* Wrap a connected socket, or a pipe, FIFO, terminal or any descriptor epoll accepts (not a
@@ -289,7 +291,7 @@ GORC_API void gorc_conn_release(gorc_conn *c);
 GORC_API int gorc_udp_listen(gorc_conn **out, const char *addr);
 /* A UDP socket connected to addr: gorc_conn_write sends to it. Returns 0 and *out, -EINVAL
  * (NULL out or addr), an error as gorc_resolve, -ENETUNREACH or another socket or connect
- * error. Go: net.DialUDP. */
+ * error, -EMFILE (only as a fault injected in a simulation run: gorc_sim.h). Go: net.DialUDP. */
 GORC_API int gorc_udp_dial(gorc_conn **out, const char *addr);
 /* Receive one datagram (truncated to n bytes); the sender's address goes to *from if not
  * NULL. Returns its length, or -EINVAL (NULL c, NULL buf with n > 0), GORC_ENETCLOSED,
@@ -352,8 +354,8 @@ GORC_API ssize_t gorc_conn_write_all_ctx(gorc_conn *c, const void *buf, size_t n
 
 /* gorc_listener_accept, or the context's error (no connection was taken from the queue).
  * Returns 0 and *out, or -ECANCELED, -ETIMEDOUT (the context's error or the listener's
- * deadline), -EINVAL, GORC_ENETCLOSED, -ENOBUFS, -ENOMEM (*out is NULL then).
- * Go: Listener.Accept, stopped by SetDeadline. */
+ * deadline), -EINVAL, GORC_ENETCLOSED, -ENOBUFS, -ENOMEM, -EMFILE (only as a fault injected in a
+ * simulation run: gorc_sim.h) (*out is NULL then). Go: Listener.Accept, stopped by SetDeadline. */
 GORC_API int gorc_listener_accept_ctx(gorc_listener *l, gorc_conn **out, gorc_ctx *ctx);
 
 /* gorc_tcp_dial with a context: resolving (as gorc_resolve_ctx) and connecting stop when ctx
@@ -361,15 +363,15 @@ GORC_API int gorc_listener_accept_ctx(gorc_listener *l, gorc_conn **out, gorc_ct
  * earlier of the two counts, shared among the addresses as in gorc_tcp_dial). Returns 0 and
  * *out, or -ECANCELED, -ETIMEDOUT (the context's error, its deadline or timeout_ns), -EINVAL,
  * -ECONNREFUSED, -ENETUNREACH, -EHOSTUNREACH, -ENOMEM, and the resolver's GORC_ENOHOST,
- * -EAFNOSUPPORT, -EAGAIN, -EIO (*out is NULL then).
- * Go: Dialer.DialContext(ctx, "tcp", addr) with Dialer.Timeout. */
+ * -EAFNOSUPPORT, -EAGAIN, -EIO, -EMFILE (only as a fault injected in a simulation run: gorc_sim.h)
+ * (*out is NULL then). Go: Dialer.DialContext(ctx, "tcp", addr) with Dialer.Timeout. */
 GORC_API int gorc_tcp_dial_ctx(gorc_conn **out, const char *addr, int64_t timeout_ns,
                                gorc_ctx *ctx);
 
 /* gorc_unix_dial with a context, as gorc_tcp_dial_ctx (a Unix connect does not wait: a full
  * queue is -EAGAIN at once). Returns 0 and *out, or -ECANCELED, -ETIMEDOUT, -EINVAL,
- * -ECONNREFUSED, -ENOENT, -EAGAIN, ... (*out is NULL then). Go: Dialer.DialContext(ctx,
- * "unix", path). */
+ * -ECONNREFUSED, -ENOENT, -EAGAIN, -EMFILE (only as a fault injected in a simulation run:
+ * gorc_sim.h), ... (*out is NULL then). Go: Dialer.DialContext(ctx, "unix", path). */
 GORC_API int gorc_unix_dial_ctx(gorc_conn **out, const char *path, int64_t timeout_ns,
                                 gorc_ctx *ctx);
 

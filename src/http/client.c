@@ -47,9 +47,9 @@
  */
 #include "context/context.h"
 #include "http/internal.h"
+#include "net/internal.h"
 
 #include <arpa/inet.h>
-#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -583,11 +583,7 @@ static void pconn_close_list(pconn *pc)
  * bytes nobody asked for; neither can carry a request. */
 static bool pconn_dead(pconn *pc)
 {
-    int fd = gorc_conn_fd(pc->c);
-    if (fd < 0)
-        return true;
-    struct pollfd p = {.fd = fd, .events = POLLIN | POLLRDHUP};
-    return poll(&p, 1, 0) != 0;
+    return gorc__conn_poll_in(pc->c);
 }
 
 static bool pconn_expired(const gorc_http_client *cl, const pconn *pc, int64_t now)

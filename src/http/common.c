@@ -11,6 +11,7 @@
  * the few buffers in use stay in cache and an idle connection holds none.
  */
 #include "http/internal.h"
+#include "sim/sim.h"
 
 #include <pthread.h>
 #include <stdatomic.h>
@@ -448,6 +449,13 @@ static struct {
 void gorc__http_now_date(char *buf)
 {
     struct timespec ts;
+    int64_t vt;
+    if (gorc__sim_on() && gorc__sim_clock(&vt)) { /* the run's clock: from 2000-01-01 */
+        char tmp[32] = {0};
+        gorc__http_format_date(vt / GORC_SECOND, tmp);
+        memcpy(buf, tmp, GORC__HTTP_DATE_LEN);
+        return;
+    }
     clock_gettime(CLOCK_REALTIME_COARSE, &ts);
     for (;;) {
         uint32_t s0 = atomic_load_explicit(&date_cache.seq, memory_order_acquire);

@@ -20,6 +20,7 @@
  * but also a bare host or IPv6 literal (port 0), so one function serves lookups and dials.
  */
 #include "net/internal.h"
+#include "net/simnet.h"
 
 #include <arpa/inet.h>
 #include <net/if.h>
@@ -262,6 +263,8 @@ int gorc__resolve(gorc_addr *out, int max, const char *addr, int family, bool pa
         return -EINVAL;
     if (p >= 0 && numeric(out, host, p, family))
         return 1;
+    if (GORC__UNLIKELY(gorc__simnet_on())) /* names are the run's network's */
+        return p >= 0 ? gorc__simnet_resolve(out, max, host, p, family) : -EINVAL;
     if (host[0] == '\0' && family == 0)
         family = AF_INET; /* ":service": the unspecified IPv4 address */
     if (ctx)

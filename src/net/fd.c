@@ -43,6 +43,8 @@
  */
 #include "net/fd.h"
 
+#include "net/simnet.h"
+
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <signal.h>
@@ -162,6 +164,8 @@ static void sem_release(_Atomic uint32_t *addr)
 static void destroy(gorc__fd *fd)
 {
     gorc__pd_close(fd->pd);
+    if (fd->sim)
+        gorc__simnet_close(fd->sim);
     close(fd->sysfd);
     fd->sysfd = -1;
     sem_release(&fd->csema); /* the last touch: Close may free fd now */
@@ -263,7 +267,25 @@ int gorc__fd_init(gorc__fd *fd, int sysfd, int kind, int family, bool ours)
     int one = 1;
     atomic_init(&fd->shortcut, tcp && setsockopt(sysfd, SOL_TCP, TCP_INQ, &one, sizeof one) == 0);
     fd->drained = false;
+    fd->sim = NULL;
     return gorc__pd_open(&fd->pd, sysfd);
+}
+
+int gorc__fd_init_sim(gorc__fd *fd, int sysfd, int kind, gorc__sep *sim)
+{
+    atomic_init(&fd->mu, 0);
+    atomic_init(&fd->rsema, 0);
+    atomic_init(&fd->wsema, 0);
+    atomic_init(&fd->csema, 0);
+    fd->sysfd = sysfd;
+    fd->kind = (uint8_t)kind;
+    atomic_init(&fd->shortcut, false);
+    fd->drained = false;
+    fd->sim = sim;
+    int rc = gorc__pd_open_virtual(&fd->pd, sysfd);
+    if (rc == 0)
+        gorc__simnet_attach(sim, fd->pd);
+    return rc;
 }
 
 int gorc__fd_close(gorc__fd *fd)
@@ -281,7 +303,7 @@ int gorc__fd_raw(gorc__fd *fd)
     if (!gorc__fd_incref(fd))
         return -EBADF;
     int s = fd->sysfd;
-    if (atomic_exchange(&fd->shortcut, false)) {
+    if (atomic_exchange(&fd->shortcut, false) && fd->sim == NULL) {
         int zero = 0;
         setsockopt(s, SOL_TCP, TCP_INQ, &zero, sizeof zero);
     }
@@ -401,7 +423,9 @@ static ssize_t read_locked(gorc__fd *fd, void *buf, size_t n, gorc__fd_cancel *c
                     return err;
             }
         }
-        ssize_t r = inq ? read_inq(fd, buf, n) : read(fd->sysfd, buf, n);
+        ssize_t r = GORC__UNLIKELY(fd->sim) ? gorc__simnet_read(fd->sim, buf, n)
+                    : inq                   ? read_inq(fd, buf, n)
+                                            : read(fd->sysfd, buf, n);
         if (r >= 0)
             return r;
         if (errno == EINTR)
@@ -457,6 +481,18 @@ static ssize_t writev_nosigpipe(int sysfd, const struct iovec *iov, int cnt)
 /* One gathering write of cnt pieces: sendmsg for sockets (MSG_NOSIGNAL), writev otherwise. */
 static ssize_t sys_writev(gorc__fd *fd, struct iovec *iov, int cnt)
 {
+    if (GORC__UNLIKELY(fd->sim)) { /* one piece at a time: a short write stops the batch */
+        ssize_t done = 0;
+        for (int i = 0; i < cnt; i++) {
+            ssize_t r = gorc__simnet_write(fd->sim, iov[i].iov_base, iov[i].iov_len);
+            if (r < 0)
+                return done > 0 ? done : r;
+            done += r;
+            if ((size_t)r < iov[i].iov_len)
+                break;
+        }
+        return done;
+    }
     if (fd->kind == GORC__FD_OTHER)
         return writev_nosigpipe(fd->sysfd, iov, cnt);
     struct msghdr m = {.msg_iov = iov, .msg_iovlen = (size_t)cnt};
@@ -465,6 +501,8 @@ static ssize_t sys_writev(gorc__fd *fd, struct iovec *iov, int cnt)
 
 static ssize_t sys_write(gorc__fd *fd, const void *buf, size_t n)
 {
+    if (GORC__UNLIKELY(fd->sim))
+        return gorc__simnet_write(fd->sim, buf, n);
     if (fd->kind == GORC__FD_OTHER) {
         struct iovec one = {(void *)buf, n};
         return writev_nosigpipe(fd->sysfd, &one, 1);
@@ -520,6 +558,20 @@ typedef struct file_src {
 static ssize_t op_sendfile(gorc__fd *fd, const void *src, size_t done, size_t chunk)
 {
     file_src *f = (file_src *)src;
+    if (GORC__UNLIKELY(fd->sim)) { /* the file through a buffer, as a simulated write */
+        char buf[16384];
+        size_t k = chunk < sizeof buf ? chunk : sizeof buf;
+        ssize_t got = pread(f->fd, buf, k, f->off);
+        if (got <= 0) {
+            if (got == 0)
+                errno = EIO;
+            return -1;
+        }
+        ssize_t r = gorc__simnet_write(fd->sim, buf, (size_t)got);
+        if (r > 0)
+            f->off += r;
+        return r;
+    }
     ssize_t r = sendfile(fd->sysfd, f->fd, &f->off, chunk);
     if (r == 0 && chunk > 0) {
         errno = EIO; /* the file ended before the count the caller promised */
@@ -625,7 +677,8 @@ ssize_t gorc__fd_recvfrom(gorc__fd *fd, void *buf, size_t n, struct sockaddr *sa
             break;
         if (salen)
             *salen = cap;
-        r = recvfrom(fd->sysfd, buf, n, 0, sa, salen);
+        r = GORC__UNLIKELY(fd->sim) ? gorc__simnet_recvfrom(fd->sim, buf, n, sa, salen)
+                                    : recvfrom(fd->sysfd, buf, n, 0, sa, salen);
         if (!again(fd, 'r', &r, cx))
             break;
     }
@@ -644,7 +697,8 @@ ssize_t gorc__fd_sendto(gorc__fd *fd, const void *buf, size_t n, const struct so
         r = gorc__pd_check(fd->pd, 'w');
         if (r)
             break;
-        r = sendto(fd->sysfd, buf, n, MSG_NOSIGNAL, sa, salen);
+        r = GORC__UNLIKELY(fd->sim) ? gorc__simnet_sendto(fd->sim, buf, n, sa, salen)
+                                    : sendto(fd->sysfd, buf, n, MSG_NOSIGNAL, sa, salen);
         if (!again(fd, 'w', &r, cx))
             break;
     }
@@ -678,7 +732,7 @@ static bool accept_retryable(int e)
 }
 
 static int accept_locked(gorc__fd *fd, int *out, struct sockaddr *sa, socklen_t *salen,
-                         gorc__fd_cancel *cx)
+                         gorc__sep **sim, gorc__fd_cancel *cx)
 {
     socklen_t cap = salen ? *salen : 0;
     int64_t backoff = 0;
@@ -688,7 +742,8 @@ static int accept_locked(gorc__fd *fd, int *out, struct sockaddr *sa, socklen_t 
             return err;
         if (salen)
             *salen = cap;
-        int s = accept4(fd->sysfd, sa, salen, SOCK_NONBLOCK | SOCK_CLOEXEC);
+        int s = sim ? gorc__simnet_accept(fd->sim, sim)
+                    : accept4(fd->sysfd, sa, salen, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (s >= 0) {
             *out = s;
             return 0;
@@ -719,7 +774,16 @@ int gorc__fd_accept(gorc__fd *fd, int *out, struct sockaddr *sa, socklen_t *sale
 {
     if (!rwlock(fd, true))
         return -EBADF;
-    int r = (int)disarm(cx, accept_locked(fd, out, sa, salen, cx));
+    int r = (int)disarm(cx, accept_locked(fd, out, sa, salen, NULL, cx));
+    rwunlock(fd, true);
+    return r;
+}
+
+int gorc__fd_accept_sim(gorc__fd *fd, int *out, gorc__sep **sim, gorc__fd_cancel *cx)
+{
+    if (!rwlock(fd, true))
+        return -EBADF;
+    int r = (int)disarm(cx, accept_locked(fd, out, NULL, NULL, sim, cx));
     rwunlock(fd, true);
     return r;
 }
@@ -732,8 +796,13 @@ static int connect_wait(gorc__fd *fd, gorc__fd_cancel *cx)
             return err;
         int soerr = 0;
         socklen_t len = sizeof soerr;
-        if (getsockopt(fd->sysfd, SOL_SOCKET, SO_ERROR, &soerr, &len) != 0)
+        if (GORC__UNLIKELY(fd->sim)) {
+            soerr = gorc__simnet_soerror(fd->sim);
+            if (soerr == 0)
+                return 0;
+        } else if (getsockopt(fd->sysfd, SOL_SOCKET, SO_ERROR, &soerr, &len) != 0) {
             return -errno;
+        }
         switch (soerr) {
         case EINPROGRESS:
         case EALREADY:
@@ -779,7 +848,8 @@ int gorc__fd_peek_wait(gorc__fd *fd)
     int rc;
     for (;;) {
         char b;
-        ssize_t n = recv(fd->sysfd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
+        ssize_t n = GORC__UNLIKELY(fd->sim) ? gorc__simnet_peek(fd->sim)
+                                            : recv(fd->sysfd, &b, 1, MSG_PEEK | MSG_DONTWAIT);
         if (n >= 0) {
             rc = n > 0;
             break;

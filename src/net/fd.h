@@ -13,6 +13,8 @@
 /* What the descriptor is: decides how it is written (SIGPIPE) and read. */
 enum { GORC__FD_STREAM = 1, GORC__FD_DGRAM, GORC__FD_OTHER };
 
+typedef struct gorc__sep gorc__sep;
+
 typedef struct gorc__fd {
     _Atomic uint64_t mu;           /* Go's fdMutex: closed, locks, references, waiters */
     _Atomic uint32_t rsema, wsema; /* read / write lock hand-off */
@@ -22,6 +24,9 @@ typedef struct gorc__fd {
     bool drained;          /* the last read emptied the socket (read lock held) */
     _Atomic bool shortcut; /* a TCP stream of our own, read with TCP_INQ (fd.c) */
     gorc__pd *pd;
+    /* A simulated socket (src/net/simnet.c) in place of the kernel's: the system calls go to
+     * it. NULL for every real descriptor; set at init, before the descriptor is shared. */
+    gorc__sep *sim;
 } gorc__fd;
 
 /* A cancellation source an operation watches while it waits (the _ctx calls of net.c): on the
@@ -42,6 +47,10 @@ void gorc__fd_cancel_init(gorc__fd_cancel *cx, gorc__cancel *src);
 /* Make fd (already non-blocking) pollable. ours: a socket gorc made (and may tune). 0 or a
  * negative errno (fd is left open). */
 int gorc__fd_init(gorc__fd *fd, int sysfd, int kind, int family, bool ours);
+/* The same for a simulated socket: sysfd is the number standing for it (closed with it). */
+int gorc__fd_init_sim(gorc__fd *fd, int sysfd, int kind, gorc__sep *sim);
+/* Accept from a simulated listener: the new socket in *sim and its descriptor in *out. */
+int gorc__fd_accept_sim(gorc__fd *fd, int *out, gorc__sep **sim, gorc__fd_cancel *cx);
 /* Turn off assumptions about the descriptor (the user may reconfigure it) and return it, or
  * -EBADF if closed. */
 int gorc__fd_raw(gorc__fd *fd);

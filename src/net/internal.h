@@ -18,6 +18,9 @@ int gorc__unix_addr(gorc_addr *out, const char *path);
 
 /* Wait until reading c is worth a buffer (see gorc__fd_wait_read). */
 int gorc__conn_wait_read(gorc_conn *c);
+/* Whether a read of c would not wait (data, end of stream, an error; closed: true), without
+ * waiting. The HTTP client's test of an idle connection. */
+bool gorc__conn_poll_in(gorc_conn *c);
 /* Wait until the peer of c sends something or goes away (see gorc__fd_peek_wait). */
 int gorc__conn_peek_wait(gorc_conn *c);
 

@@ -20,10 +20,13 @@
  * context's deadline, shared among the addresses as without a context.
  */
 #include "net/internal.h"
+#include "net/simnet.h"
+#include "sim/sim.h"
 
 #include <limits.h>
 #include <fcntl.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
@@ -149,6 +152,24 @@ static int conn_wrap(gorc_conn **out, int s, int kind, int family, bool ours)
     c->self = NULL;
     c->inner = NULL;
     atomic_init(&c->lclosed, false);
+    *out = c;
+    return 0;
+}
+
+/* A simulated socket (simnet.c), made by a goroutine of a simulation run; on failure the
+ * socket is closed. */
+static int conn_wrap_sim(gorc_conn **out, int s, gorc__sep *e, int kind, int family)
+{
+    gorc_conn *c = calloc(1, sizeof *c);
+    int rc = c ? gorc__fd_init_sim(&c->fd, s, kind, e) : -ENOMEM;
+    if (rc != 0) {
+        gorc__simnet_close(e);
+        close(s);
+        free(c);
+        return rc;
+    }
+    atomic_init(&c->refs, 1);
+    c->family = family;
     *out = c;
     return 0;
 }
@@ -425,6 +446,22 @@ ssize_t gorc_conn_writev(gorc_conn *c, const struct iovec *iov, int iovcnt)
     return gorc__fd_writev(&c->fd, iov, iovcnt, total);
 }
 
+bool gorc__conn_poll_in(gorc_conn *c)
+{
+    c = base(c);
+    if (!gorc__fd_incref(&c->fd))
+        return true;
+    bool r;
+    if (c->fd.sim) {
+        r = gorc__simnet_readable(c->fd.sim);
+    } else {
+        struct pollfd p = {.fd = c->fd.sysfd, .events = POLLIN | POLLRDHUP};
+        r = poll(&p, 1, 0) != 0;
+    }
+    gorc__fd_decref(&c->fd);
+    return r;
+}
+
 int gorc__conn_peek_wait(gorc_conn *c)
 {
     if (LAYERED(c))
@@ -512,7 +549,9 @@ int gorc_conn_shutdown(gorc_conn *c, int how)
     c = base(c);
     if (!gorc__fd_incref(&c->fd))
         return GORC_ENETCLOSED;
-    int rc = shutdown(c->fd.sysfd, how) == 0 ? 0 : -errno;
+    int rc = GORC__UNLIKELY(c->fd.sim)         ? gorc__simnet_shutdown(c->fd.sim, how)
+             : shutdown(c->fd.sysfd, how) == 0 ? 0
+                                               : -errno;
     gorc__fd_decref(&c->fd);
     return rc;
 }
@@ -579,9 +618,14 @@ static int sock_addr(gorc__fd *fd, bool peer, char *buf, size_t n)
     if (!gorc__fd_incref(fd))
         return GORC_ENETCLOSED;
     gorc_addr a = {.len = sizeof a.u};
-    int rc =
-        peer ? getpeername(fd->sysfd, &a.u.sa, &a.len) : getsockname(fd->sysfd, &a.u.sa, &a.len);
-    rc = rc == 0 ? 0 : -errno;
+    int rc;
+    if (GORC__UNLIKELY(fd->sim)) {
+        rc = gorc__simnet_addr(fd->sim, peer, &a);
+    } else {
+        rc = peer ? getpeername(fd->sysfd, &a.u.sa, &a.len)
+                  : getsockname(fd->sysfd, &a.u.sa, &a.len);
+        rc = rc == 0 ? 0 : -errno;
+    }
     gorc__fd_decref(fd);
     return rc == 0 ? gorc_addr_string(&a, buf, n) : rc;
 }
@@ -710,7 +754,7 @@ static int conn_setopt(gorc_conn *c, int level, int opt, int v)
     c = base(c);
     if (!gorc__fd_incref(&c->fd))
         return GORC_ENETCLOSED;
-    int rc = setopt(c->fd.sysfd, level, opt, v);
+    int rc = c->fd.sim ? 0 : setopt(c->fd.sysfd, level, opt, v); /* simulated: no options */
     gorc__fd_decref(&c->fd);
     return rc;
 }
@@ -737,7 +781,7 @@ int gorc_conn_set_keepalive(gorc_conn *c, int64_t period)
     c = base(c);
     if (!gorc__fd_incref(&c->fd))
         return GORC_ENETCLOSED;
-    int rc = set_keepalive(c->fd.sysfd, period);
+    int rc = c->fd.sim ? 0 : set_keepalive(c->fd.sysfd, period);
     gorc__fd_decref(&c->fd);
     return rc;
 }
@@ -750,7 +794,9 @@ int gorc_conn_set_linger(gorc_conn *c, int sec)
     if (!gorc__fd_incref(&c->fd))
         return GORC_ENETCLOSED;
     struct linger l = {.l_onoff = sec >= 0, .l_linger = sec >= 0 ? sec : 0};
-    int rc = setsockopt(c->fd.sysfd, SOL_SOCKET, SO_LINGER, &l, sizeof l) == 0 ? 0 : -errno;
+    int rc = c->fd.sim                                                           ? 0
+             : setsockopt(c->fd.sysfd, SOL_SOCKET, SO_LINGER, &l, sizeof l) == 0 ? 0
+                                                                                 : -errno;
     gorc__fd_decref(&c->fd);
     return rc;
 }
@@ -776,9 +822,35 @@ static int64_t partial_deadline(int64_t deadline, int remaining)
 
 /* Connect first, register with the poller after: registered earlier, a socket that is not
  * yet connecting reports a hang-up, which would make the poller think the peer had gone. */
+/* dial_one in a simulation run: a simulated socket connects through the run's network. */
+static int dial_sim(gorc_conn **out, const gorc_addr *a, int type, int64_t deadline,
+                    gorc__fd_cancel *cx)
+{
+    gorc__sep *e;
+    int s = gorc__simnet_socket(&e, a->u.sa.sa_family, type);
+    if (s < 0)
+        return s;
+    gorc_conn *c;
+    int kind = type == SOCK_STREAM ? GORC__FD_STREAM : GORC__FD_DGRAM;
+    int rc = conn_wrap_sim(&c, s, e, kind, a->u.sa.sa_family);
+    if (rc != 0)
+        return rc;
+    rc = gorc__simnet_connect(e, a);
+    if (rc == -EINPROGRESS)
+        rc = gorc__fd_connect_wait(&c->fd, deadline, cx);
+    if (rc != 0) {
+        gorc_conn_close(c);
+        return rc;
+    }
+    *out = c;
+    return 0;
+}
+
 static int dial_one(gorc_conn **out, const gorc_addr *a, int type, int64_t deadline,
                     gorc__fd_cancel *cx)
 {
+    if (GORC__UNLIKELY(gorc__simnet_on()))
+        return dial_sim(out, a, type, deadline, cx);
     int s = new_socket(a->u.sa.sa_family, type);
     if (s < 0)
         return s;
@@ -817,6 +889,8 @@ static int dial(gorc_conn **out, const char *addr, int type, int64_t timeout_ns,
     if (out == NULL || addr == NULL)
         return -EINVAL;
     *out = NULL;
+    if (GORC__UNLIKELY(gorc__sim_on()) && gorc__sim_fault(GORC_SIM_FAULT_DIAL))
+        return -EMFILE; /* an injected fault: out of descriptors */
     gorc_addr as[MAXADDRS];
     int n = gorc__resolve(as, MAXADDRS, addr, 0, false, ctx);
     int64_t deadline = dial_deadline(timeout_ns, ctx);
@@ -870,6 +944,8 @@ static int unix_dial(gorc_conn **out, const char *path, int64_t timeout_ns, gorc
     int err = ctx ? watch(&cx, ctx) : 0;
     if (err)
         return err;
+    if (GORC__UNLIKELY(gorc__sim_on()) && gorc__sim_fault(GORC_SIM_FAULT_DIAL))
+        return -EMFILE; /* an injected fault: out of descriptors */
     int64_t deadline = dial_deadline(timeout_ns, ctx);
     if (deadline < 0)
         return -ETIMEDOUT;
@@ -910,6 +986,34 @@ static int listener_wrap(gorc_listener **out, int s, int family, int64_t keepali
     }
     atomic_init(&l->refs, 1);
     l->family = family;
+    l->keepalive = keepalive;
+    *out = l;
+    return 0;
+}
+
+/* A simulated listening socket on a (simulation runs). */
+static int listen_sim(gorc_listener **out, const gorc_addr *a, int backlog, int64_t keepalive)
+{
+    gorc__sep *e;
+    int s = gorc__simnet_socket(&e, a->u.sa.sa_family, SOCK_STREAM);
+    if (s < 0)
+        return s;
+    int rc = gorc__simnet_bind(e, a);
+    if (rc == 0)
+        rc = gorc__simnet_listen(e, backlog);
+    gorc_listener *l = rc == 0 ? calloc(1, sizeof *l) : NULL;
+    if (rc == 0 && l == NULL)
+        rc = -ENOMEM;
+    if (rc == 0)
+        rc = gorc__fd_init_sim(&l->fd, s, GORC__FD_STREAM, e);
+    if (rc != 0) {
+        gorc__simnet_close(e);
+        close(s);
+        free(l);
+        return rc;
+    }
+    atomic_init(&l->refs, 1);
+    l->family = a->u.sa.sa_family;
     l->keepalive = keepalive;
     *out = l;
     return 0;
@@ -997,6 +1101,8 @@ int gorc_tcp_listen(gorc_listener **out, const char *addr, const gorc_listen_opt
     int rc = listen_addr(&a, addr, o.family, &dual);
     if (rc != 0)
         return rc;
+    if (GORC__UNLIKELY(gorc__simnet_on()))
+        return listen_sim(out, &a, o.backlog, o.keepalive);
     int s = tcp_socket(&a, &o, dual);
     if (s == -EAFNOSUPPORT && dual) {
         fallback_v4(&a);
@@ -1016,6 +1122,8 @@ int gorc_unix_listen(gorc_listener **out, const char *path, const gorc_listen_op
     int rc = gorc__unix_addr(&a, path);
     if (rc != 0)
         return rc;
+    if (GORC__UNLIKELY(gorc__simnet_on())) /* no file: the run's network has the name */
+        return listen_sim(out, &a, opts ? opts->backlog : 0, -1);
     int s = new_socket(AF_UNIX, SOCK_STREAM);
     if (s < 0)
         return s;
@@ -1098,8 +1206,22 @@ int gorc_listeners_from_systemd(gorc_listener **out, int max, bool unset_env)
     return (int)n;
 }
 
+static int accept_sim(gorc_listener *l, gorc_conn **out, gorc__fd_cancel *cx)
+{
+    if (gorc__sim_fault(GORC_SIM_FAULT_ACCEPT))
+        return -EMFILE; /* an injected fault: out of descriptors */
+    int s;
+    gorc__sep *e;
+    int rc = gorc__fd_accept_sim(&l->fd, &s, &e, cx);
+    if (rc != 0)
+        return rc;
+    return conn_wrap_sim(out, s, e, GORC__FD_STREAM, l->family);
+}
+
 static int accept_conn(gorc_listener *l, gorc_conn **out, gorc__fd_cancel *cx)
 {
+    if (GORC__UNLIKELY(l->fd.sim))
+        return accept_sim(l, out, cx);
     int s;
     int rc = gorc__fd_accept(&l->fd, &s, NULL, NULL, cx);
     if (rc != 0)
@@ -1258,6 +1380,19 @@ int gorc_udp_listen(gorc_conn **out, const char *addr)
     int rc = listen_addr(&a, addr, 0, &dual);
     if (rc != 0)
         return rc;
+    if (GORC__UNLIKELY(gorc__simnet_on())) {
+        gorc__sep *e;
+        int s = gorc__simnet_socket(&e, a.u.sa.sa_family, SOCK_DGRAM);
+        if (s < 0)
+            return s;
+        rc = gorc__simnet_bind(e, &a);
+        if (rc != 0) {
+            gorc__simnet_close(e);
+            close(s);
+            return rc;
+        }
+        return conn_wrap_sim(out, s, e, GORC__FD_DGRAM, a.u.sa.sa_family);
+    }
     int s = new_socket(a.u.sa.sa_family, SOCK_DGRAM);
     if (s == -EAFNOSUPPORT && dual) {
         fallback_v4(&a);

@@ -24,6 +24,7 @@
  * Lifetime: a channel is reference counted (gorc_chan_retain/release) since C has no GC.
  */
 #include "runtime/chan.h"
+#include "sim/sim.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -83,6 +84,8 @@ int gorc_chan_new(gorc_chan **out, size_t elem_size, size_t cap)
     *out = NULL;
     if (elem_size > (1u << 30) || (elem_size && cap > SIZE_MAX / 2 / elem_size))
         return -EINVAL;
+    if (gorc__sim_on() && gorc__sim_fault(GORC_SIM_FAULT_CHAN))
+        return -ENOMEM;
     gorc_chan *c = calloc(1, sizeof *c);
     if (c == NULL)
         return -ENOMEM;
@@ -312,12 +315,16 @@ int gorc_chan_recv(gorc_chan *c, void *elem)
 int gorc_chan_trysend(gorc_chan *c, const void *elem)
 {
     gorc__note_foreign();
+    if (gorc__sim_on()) /* a preemption point under simulation, as blocking forms are */
+        gorc__sim_point();
     return chan_send(c, elem, false);
 }
 
 int gorc_chan_tryrecv(gorc_chan *c, void *elem)
 {
     gorc__note_foreign();
+    if (gorc__sim_on()) /* a preemption point under simulation, as blocking forms are */
+        gorc__sim_point();
     return chan_recv(c, elem, false);
 }
 
@@ -326,6 +333,8 @@ int gorc_chan_close(gorc_chan *c)
     if (c == NULL)
         return -EINVAL;
     gorc__note_foreign();
+    if (gorc__sim_on())
+        gorc__sim_point();
     gorc__lock_acquire(&c->lock);
     if (atomic_load_explicit(&c->closed, memory_order_relaxed)) {
         gorc__lock_release(&c->lock);

@@ -39,6 +39,7 @@
  * detection must never see zero while a wake-up is in flight.
  */
 #include "runtime/netpoll.h"
+#include "sim/sim.h"
 
 #include <stdlib.h>
 
@@ -133,7 +134,13 @@ int gorc__pd_open(gorc__pd **out, int fd)
     atomic_store(&pd->wg, GORC__PD_NIL);
     atomic_store(&pd->info, 0);
     atomic_store(&pd->unusual, 0);
+    pd->sim = NULL;
+    pd->simvirt = false;
     gorc__lock_release(&pd->lock);
+    if (gorc__sim_on() && gorc__sim_io_adopt(pd)) {
+        *out = pd;
+        return 0;
+    }
     int rc = gorc__netpoll_open(fd, pd);
     if (rc != 0) {
         atomic_fetch_add(&pd->seq, 1);
@@ -144,12 +151,36 @@ int gorc__pd_open(gorc__pd **out, int fd)
     return 0;
 }
 
+int gorc__pd_open_virtual(gorc__pd **out, int fd)
+{
+    gorc__pd *pd = pd_alloc();
+    if (pd == NULL)
+        return -ENOMEM;
+    gorc__lock_acquire(&pd->lock);
+    pd->fd = fd;
+    pd->closing = false;
+    pd->rintr = pd->wintr = false;
+    pd->rd = pd->wd = 0;
+    atomic_store(&pd->rg, GORC__PD_NIL);
+    atomic_store(&pd->wg, GORC__PD_NIL);
+    atomic_store(&pd->info, 0);
+    atomic_store(&pd->unusual, 0);
+    pd->sim = NULL;
+    pd->simvirt = true;
+    gorc__lock_release(&pd->lock);
+    *out = pd;
+    return 0;
+}
+
 void gorc__pd_close(gorc__pd *pd)
 {
     uintptr_t r = atomic_load(&pd->rg), w = atomic_load(&pd->wg);
     if (r > GORC__PD_READY || w > GORC__PD_READY)
         gorc__fatal("runtime: blocked write on closing polldesc");
-    gorc__netpoll_close(pd->fd);
+    if (pd->sim)
+        gorc__sim_io_forget(pd);
+    else if (!pd->simvirt)
+        gorc__netpoll_close(pd->fd);
     /* The timers were stopped by evict; wait out a run of their function in progress. */
     gorc__timer_del_sync(&pd->rt);
     gorc__timer_del_sync(&pd->wt);
@@ -223,6 +254,8 @@ static void commit_park(void *arg)
 /* Park until readiness, a deadline or a close. True if readiness was consumed. */
 static bool block(gorc__pd *pd, int mode, int64_t until)
 {
+    if (gorc__sim_on())
+        gorc__sim_point();
     _Atomic uintptr_t *gpp = gpp_of(pd, mode);
     for (;;) {
         uintptr_t v = GORC__PD_READY;
@@ -236,6 +269,8 @@ static bool block(gorc__pd *pd, int mode, int64_t until)
     /* Re-check after WAIT is visible: a close or deadline before it would have found NIL. */
     if (gorc__pd_check(pd, mode) == 0) {
         commit c = {.gpp = gpp, .g = gorc__getg(), .pd = pd, .mode = mode, .until = until};
+        if (gorc__sim_on())
+            gorc__sim_io_wait(c.g, pd);
         atomic_fetch_add_explicit(&waiters, 1, memory_order_relaxed);
         gorc__park(GORC__W_IO, commit_park, &c);
         atomic_fetch_sub_explicit(&waiters, 1, memory_order_relaxed);

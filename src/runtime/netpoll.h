@@ -89,12 +89,24 @@ struct gorc__pd {
     int64_t rd, wd;    /* deadlines: 0 none, -1 expired, else gorc_now() time */
     gorc__timer rt, wt;
     gorc__pd *next; /* free list */
+    /* A descriptor made inside a simulation run is the run's: the run polls it itself at its
+     * quiescent points, in a fixed order, and the backend never sees it until the run ends
+     * (src/sim/sim.c). Written by the run's thread only. */
+    gorc__sim *sim;
+    int simidx;
+    /* A simulated socket's (src/net/simnet.c): no kernel object behind it, nothing polls it;
+     * the simulated network readies it. Set at open, before the descriptor is shared. */
+    bool simvirt;
 };
 
 /* ---- used by fd.c ---- */
 
-/* A descriptor from the cache, registered with the backend for fd. 0 or a negative errno. */
+/* A descriptor from the cache, registered with the backend for fd (opened by a goroutine of
+ * a simulation run: given to the run instead). 0 or a negative errno. */
 int gorc__pd_open(gorc__pd **out, int fd);
+/* A descriptor for a simulated socket: never registered with the backend nor polled by a
+ * run; only gorc__netpoll_ready readies it. 0 or -ENOMEM. */
+int gorc__pd_open_virtual(gorc__pd **out, int fd);
 /* Unregister and recycle; no goroutine may be waiting on pd (evict first). */
 void gorc__pd_close(gorc__pd *pd);
 /* Closing: every waiter, present and future, gets -EBADF. */

@@ -49,6 +49,7 @@
  * on another thread, and a cached thread-local address would point at the old thread's data.
  */
 #include "runtime/netpoll.h"
+#include "sim/sim.h"
 
 #include <limits.h>
 #include <stdarg.h>
@@ -894,7 +895,10 @@ static void run_after(gorc__m *m)
             m->after_unlock(m->after_arg);
     } else if (a == GORC__AFTER_YIELD) {
         atomic_store(&g->status, GORC__G_RUNNABLE);
-        globrunqput(g);
+        if (GORC__UNLIKELY(g->sim))
+            gorc__sim_ready(g);
+        else
+            globrunqput(g);
     } else if (a == GORC__AFTER_EXIT) {
         gfree(m->p, g);
     }
@@ -957,7 +961,9 @@ static void schedule_away(gorc__m *m, gorc__g *g)
 {
     bool dies = m->after == GORC__AFTER_EXIT;
     gorc__stack_check(g, __builtin_frame_address(0));
-    gorc__p *p = in_sched(m) ? m->p : p_enter(m);
+    /* A simulation run's goroutines always go back to g0, the run's loop (src/sim/sim.c),
+     * which picks the next one from the seed. */
+    gorc__p *p = GORC__UNLIKELY(m->sim != NULL) ? NULL : in_sched(m) ? m->p : p_enter(m);
     if (p == NULL) {
         m->curg = &m->g0;
         switch_to(m, g, &m->g0, dies);
@@ -1022,6 +1028,10 @@ void gorc__ready(gorc__g *g)
     }
     g->waitreason = GORC__W_NONE;
     atomic_store_explicit(&g->status, GORC__G_RUNNABLE, memory_order_relaxed);
+    if (GORC__UNLIKELY(g->sim)) {
+        gorc__sim_ready(g);
+        return;
+    }
     gorc__m *m = gorc__getm();
     gorc__p *p = NULL;
     bool held = m && in_sched(m);
@@ -1039,6 +1049,12 @@ void gorc__ready(gorc__g *g)
 
 void gorc__ready_batch(gorc__g *const *gs, int n)
 {
+    if (GORC__UNLIKELY(n > 0 && gs[0]->sim)) {
+        /* One heap's timers: a run's goroutines are all in its own P's heap. */
+        for (int i = 0; i < n; i++)
+            gorc__ready(gs[i]);
+        return;
+    }
     gorc__m *m = gorc__getm();
     gorc__p *p = NULL;
     bool held = m && in_sched(m);
@@ -1075,6 +1091,12 @@ void gorc__inject(gorc__g *head, gorc__g *tail, int n)
     for (gorc__g *g = head; g; g = next) {
         next = g->schedlink;
         atomic_store_explicit(&g->status, GORC__G_RUNNABLE, memory_order_relaxed);
+        if (GORC__UNLIKELY(g->sim)) { /* I/O of a simulation run's goroutine on a real fd */
+            gorc__sim_ready(g);
+            if (k > 0 && next == NULL)
+                globrunqput_n(buf, k);
+            continue;
+        }
         buf[k++] = g;
         if (k == 64 || next == NULL) {
             globrunqput_n(buf, k);
@@ -1134,6 +1156,12 @@ static int spawn(gorc_fn fn, void *arg, size_t stack_req, bool is_main, uintptr_
     if (custom && (rc = gorc__stack_alloc(NULL, &stk, stack_req)) != 0)
         return rc;
     gorc__m *m = gorc__getm();
+    if (GORC__UNLIKELY(gorc__sim_on()) && m && m->sim && m->curg != &m->g0 &&
+        gorc__sim_fault(GORC_SIM_FAULT_SPAWN)) {
+        if (custom)
+            gorc__stack_free(NULL, &stk);
+        return -ENOMEM;
+    }
     if (m == NULL && !is_main)
         foreign_g(); /* a foreign thread spawning goroutines counts as a possible waker */
     if (m && GORC__UNLIKELY(atomic_load_explicit(&m->preempt, memory_order_relaxed) ==
@@ -1169,8 +1197,17 @@ static int spawn(gorc_fn fn, void *arg, size_t stack_req, bool is_main, uintptr_
     g->parent = m && m->curg != &m->g0 ? m->curg->id : 0;
     g->waiton = NULL;
     g->id = atomic_fetch_add_explicit(&gorc__s.goidgen, 1, memory_order_relaxed) + 1;
+    g->sim = m ? m->sim : NULL; /* the goroutines a run's goroutines start are the run's */
+    g->simext = false;
+    g->simhost = g->sim && m->curg != &m->g0 ? m->curg->simhost : 0;
     count_goroutines(p, 1);
     atomic_store_explicit(&g->status, GORC__G_RUNNABLE, memory_order_release);
+    if (GORC__UNLIKELY(g->sim)) {
+        gorc__sim_ready(g);
+        if (!held)
+            p_leave(m);
+        return 0;
+    }
     if (p) {
         runqput(p, g, true);
         if (!held)
@@ -1221,6 +1258,10 @@ uint64_t gorc_id(void)
 
 void gorc__preempted(gorc__m *m)
 {
+    if (GORC__UNLIKELY(m->sim)) { /* a simulation run asks for preemption points this way */
+        gorc__sim_point();
+        return;
+    }
     atomic_store_explicit(&m->preempt, GORC__PREEMPT_NONE, memory_order_relaxed);
     if (m->curg != &m->g0)
         gorc_yield();
@@ -1234,7 +1275,7 @@ void gorc_yield(void)
         return;
     }
     gorc__p *p = m->p;
-    if (p && runqempty(p) && atomic_load(&gorc__s.runqsize) == 0)
+    if (p && runqempty(p) && atomic_load(&gorc__s.runqsize) == 0 && !m->sim)
         return;
     gorc__g *g = m->curg;
     m->after = GORC__AFTER_YIELD;
@@ -1264,7 +1305,9 @@ static void handoffp(gorc__p *p)
 void gorc_blocking_enter(void)
 {
     gorc__m *m = gorc__getm();
-    if (m == NULL || m->curg == &m->g0 || m->inblocking)
+    /* In a simulation run the call blocks the run's only thread: nothing else runs (and the
+     * virtual clock stands still) until it returns. */
+    if (m == NULL || m->curg == &m->g0 || m->inblocking || m->sim)
         return;
     m->inblocking = true;
     m->curg->waitreason = GORC__W_BLOCKING;
@@ -1322,6 +1365,8 @@ int64_t gorc_count(void)
     int64_t n = atomic_load(&gorc__s.ngoroutines);
     for (int i = 0; i < gorc__s.nprocs; i++)
         n += atomic_load_explicit(&gorc__s.allp[i].ngoroutines, memory_order_relaxed);
+    if (GORC__UNLIKELY(gorc__sim_on()))
+        n += gorc__sim_count();
     return n;
 }
 
@@ -1506,6 +1551,26 @@ found:
  * than starting an M per goroutine. */
 static gorc__g *take_batch(gorc__p *p, gorc__g *head)
 {
+    if (GORC__UNLIKELY(gorc__sim_on())) {
+        /* A simulation run's goroutines go to the run, the others as usual. */
+        gorc__g *keep = NULL, *last = NULL, *nx;
+        for (gorc__g *g = head; g; g = nx) {
+            nx = g->schedlink;
+            if (g->sim) {
+                atomic_store_explicit(&g->status, GORC__G_RUNNABLE, memory_order_relaxed);
+                gorc__sim_ready(g);
+                continue;
+            }
+            g->schedlink = NULL;
+            if (last)
+                last->schedlink = g;
+            else
+                keep = g;
+            last = g;
+        }
+        if ((head = keep) == NULL)
+            return NULL;
+    }
     gorc__g *next;
     for (gorc__g *g = head->schedlink; g; g = next) {
         next = g->schedlink;
@@ -1596,9 +1661,9 @@ static void m_loop(gorc__m *m)
     }
 }
 
-static void *mstart(void *arg)
+/* The calling thread becomes m's: its g0 is the thread's own stack. */
+static void m_thread_init(gorc__m *m)
 {
-    gorc__m *m = arg;
     gorc__tls_m = m;
     m->curg = &m->g0;
     pthread_attr_t attr;
@@ -1614,6 +1679,12 @@ static void *mstart(void *arg)
     m->g0.tsan_fiber = __tsan_get_current_fiber();
 #endif
     gorc__stack_thread_init();
+}
+
+static void *mstart(void *arg)
+{
+    gorc__m *m = arg;
+    m_thread_init(m);
     gorc__p *p = m->nextp;
     m->nextp = NULL;
     if (p)
@@ -1930,6 +2001,11 @@ int gorc_main(gorc_fn fn, void *arg)
     uint32_t zero = 0;
     if (!atomic_compare_exchange_strong(&main_busy, &zero, 1))
         return -EBUSY; /* another thread's gorc_main is running */
+    int simrc;
+    if (GORC__UNLIKELY(gorc__sim_main(fn, arg, &simrc))) { /* GORC_SIM_SEED is set */
+        atomic_store(&main_busy, 0);
+        return simrc;
+    }
     atomic_store(&mainwait, 0);
     bool leakcheck = gorc__leak_main_wanted();
     uint64_t mark = gorc__last_goid();
@@ -1942,4 +2018,47 @@ int gorc_main(gorc_fn fn, void *arg)
     }
     atomic_store(&main_busy, 0);
     return rc;
+}
+
+/* ------------------------------------------------------------------------------------------
+ * What the simulator's loop needs (src/sim/sim.c runs it on the run's thread, as its g0)
+ * ---------------------------------------------------------------------------------------- */
+
+gorc__m *gorc__sim_m_attach(gorc__p *p)
+{
+    gorc__m *m = calloc(1, sizeof *m);
+    if (m == NULL)
+        return NULL;
+    m->id = atomic_fetch_add(&next_mid, 1);
+    m->g0.status = GORC__G_RUNNING;
+    m_thread_init(m);
+    atomic_store(&p->m, m);
+    m->p = p;
+    atomic_store(&p->owner, m->id);
+    return m;
+}
+
+void gorc__sim_m_detach(gorc__m *m)
+{
+    atomic_store(&m->p->owner, 0);
+    atomic_store(&m->p->m, NULL);
+    gorc__tls_m = NULL;
+    free(m);
+}
+
+void gorc__sim_exec(gorc__m *m, gorc__g *g)
+{
+    atomic_store_explicit(&m->insched, 1, memory_order_relaxed);
+    execute(m, m->p, &m->g0, g, false);
+}
+
+void gorc__sim_after(gorc__m *m)
+{
+    run_after(m);
+    p_leave(m);
+}
+
+int gorc__nforeign(void)
+{
+    return atomic_load(&gorc__s.nforeign);
 }

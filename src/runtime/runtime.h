@@ -44,6 +44,7 @@ typedef struct gorc__g gorc__g;
 typedef struct gorc__m gorc__m;
 typedef struct gorc__p gorc__p;
 typedef struct gorc__timer gorc__timer;
+typedef struct gorc__sim gorc__sim;
 
 /* ---- runtime lock (short critical sections only: channel and queue state); waiters spin,
  * then nap (support.c) ---- */
@@ -126,6 +127,7 @@ enum {
     GORC__W_SEMA,
     GORC__W_IO,
     GORC__W_BLOCKING,
+    GORC__W_SIM_WAIT, /* gorc_sim_wait */
 };
 
 struct gorc__g {
@@ -152,6 +154,14 @@ struct gorc__g {
      * of a channel operation, the lock word of a sync object, else NULL). */
     int64_t parkwhen;
     void *waiton;
+    /* The simulation run it belongs to (src/sim), NULL for every other goroutine; set at
+     * spawn. simext: parked on something outside the run (a real descriptor). Both are
+     * touched only by the run's thread, and simext also under the lock the waker takes. */
+    gorc__sim *sim;
+    bool simext;
+    /* The host of the run's simulated network it runs on (src/net/simnet.c): its spawner's,
+     * or the one gorc_sim_go_on named. Touched only by the run's thread. */
+    uint16_t simhost;
 #ifdef GORC__ASAN
     void *asan_fake;
 #endif
@@ -190,6 +200,7 @@ struct gorc__m {
     gorc__m *schedlink;    /* idle M list */
     char *g0_lo;           /* thread stack bounds, for sanitizers */
     size_t g0_size;
+    gorc__sim *sim; /* the simulation run this M is the thread of, else NULL (src/sim) */
 };
 
 /* ---- Ps ---- */

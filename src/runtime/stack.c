@@ -438,6 +438,10 @@ static void install_overflow_handler(void)
 /* Each M runs the fault handler on an alternate stack: the goroutine's is exhausted. */
 void gorc__stack_thread_init(void)
 {
+    /* A thread that already has one (a simulation run's thread, once per run) keeps it. */
+    stack_t old;
+    if (sigaltstack(NULL, &old) == 0 && !(old.ss_flags & SS_DISABLE))
+        return;
     size_t sz = 64 * 1024;
     void *p = mmap(NULL, sz, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
     if (p == MAP_FAILED)

@@ -7,6 +7,7 @@
  * gorc__getm), never the scheduler's global state.
  */
 #include "runtime/runtime.h"
+#include "sim/sim.h"
 
 #include <sched.h>
 #include <stdarg.h>
@@ -104,6 +105,8 @@ void gorc__fatal(const char *fmt, ...)
     vsnprintf(buf, sizeof buf, fmt, ap);
     va_end(ap);
     fprintf(stderr, "fatal error: %s\n", buf);
+    if (gorc__sim_on())
+        gorc__sim_fatal_note();
     fflush(stderr);
     _exit(2);
 }
@@ -125,6 +128,7 @@ static const char *const reasons[] = {
     [GORC__W_SEMA] = "semacquire",
     [GORC__W_IO] = "IO wait",
     [GORC__W_BLOCKING] = "syscall",
+    [GORC__W_SIM_WAIT] = "synctest.Wait",
 };
 
 const char *gorc__waitreason_str(int r)

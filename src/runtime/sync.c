@@ -55,6 +55,7 @@
  * gorc__mutex.starve_since is not used: the 1 ms test is per waiter, as in Go.
  */
 #include "runtime/cancel.h"
+#include "sim/sim.h"
 #include "runtime/sync.h"
 
 #include <stdlib.h>
@@ -338,6 +339,8 @@ static inline void mutex_lock(gorc__mutex *m, int reason)
 void gorc_mutex_lock(gorc_mutex *m_)
 {
     gorc__mutex *m = gorc__mutex_of(m_);
+    if (gorc__sim_on())
+        gorc__sim_point();
     mutex_lock(m, GORC__W_MUTEX);
 }
 
@@ -393,6 +396,8 @@ void gorc_mutex_unlock(gorc_mutex *m_)
         atomic_fetch_sub_explicit(&m->state, M_LOCKED, memory_order_release) - M_LOCKED;
     if (GORC__UNLIKELY(state != 0))
         mutex_unlock_slow(m, state);
+    if (gorc__sim_on())
+        gorc__sim_point();
 }
 
 /* ------------------------------------------------------------------------------------------

@@ -31,6 +31,7 @@
  * fire (and ready the goroutine) before the goroutine has switched out.
  */
 #include "runtime/runtime.h"
+#include "sim/sim.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -38,6 +39,12 @@
 
 int64_t gorc__nanotime(void)
 {
+    if (gorc__sim_on()) {
+        /* Inside a simulation run the clock is the run's own (src/sim/sim.c). */
+        gorc__m *m = gorc__getm();
+        if (m && m->sim)
+            return gorc__sim_now(m);
+    }
     struct timespec ts;
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (int64_t)ts.tv_sec * GORC_SECOND + ts.tv_nsec;
@@ -262,6 +269,16 @@ int64_t gorc__timers_run(gorc__p *p, int64_t now)
     if (nb > 0)
         gorc__ready_batch(batch, nb);
     return next;
+}
+
+void gorc__timers_clear(gorc__p *p)
+{
+    gorc__lock_acquire(&p->tlock);
+    for (int i = 0; i < p->ntimers; i++)
+        atomic_store_explicit(&ENTRY(p, i).t->p, NULL, memory_order_relaxed);
+    p->ntimers = 0;
+    update_timer0(p);
+    gorc__lock_release(&p->tlock);
 }
 
 int64_t gorc__timers_next(void)

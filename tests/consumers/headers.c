@@ -13,6 +13,7 @@
 #include <gorc_net.h>
 #include <gorc_restart.h>
 #include <gorc_signal.h>
+#include <gorc_sim.h>
 #include <gorc_tls.h>
 #include <gorc_version.h>
 #include <gorc_websocket.h>
@@ -51,6 +52,7 @@ headers_fnptr headers_used[] = {
     (headers_fnptr)&gorc_http_client_get,
     (headers_fnptr)&gorc_ctx_with_cancel,
     (headers_fnptr)&gorc_ws_upgrade,
+    (headers_fnptr)&gorc_sim_run,
 };
 
 int headers_service_size(void)

@@ -21,10 +21,19 @@
  *                          channel and exits; main then deadlocks, which must be reported
  *   releaseblocked         the last reference to a channel is released while a goroutine is
  *                          blocked on it -> fatal error, exit 2
+ *   sim-leftover           a simulation run (gorc_sim_run) whose function returns while a
+ *                          goroutine it started is blocked for good -> the run's deadlock
+ *                          report (main returned, blocked goroutines remain), exit 2
+ *   sim-netdeadlock        under GORC_SIM_SEED: a simulated TCP connection whose two ends
+ *                          both wait to read -> the run's deadlock report ([IO wait]), exit 2
+ *   (deadlock and sleepok also run with GORC_SIM_SEED set: the simulation's report, with the
+ *   seed and the replay command; sleepok's sleep then takes no real time)
  * Before crashing, the overflow cases print "crashers: overflowing id=<goroutine id>" to
  * stderr so the test can check that the report names that goroutine.
  */
 #include <gorc.h>
+#include <gorc_net.h>
+#include <gorc_sim.h>
 
 #include <pthread.h>
 #include <stdio.h>
@@ -119,6 +128,46 @@ static void sleepok(void *arg)
     gorc_chan *c = mkchan(0, 0);
     gorc_go(blocked_forever, c); /* blocked for good, but main will still wake up */
     gorc_sleep(50 * MS);
+}
+
+static void sim_leftover_run(void *arg)
+{
+    gorc_go(blocked_forever, arg);
+}
+
+static void sim_leftover(void *arg)
+{
+    (void)arg;
+    gorc_chan *c = mkchan(0, 0);
+    int rc = gorc_sim_run(12345, sim_leftover_run, c, NULL);
+    fprintf(stderr, "crashers: gorc_sim_run returned %d\n", rc);
+    exit(12);
+}
+
+/* Both ends of a simulated connection read, neither writes: every goroutine of the run waits
+ * on the simulated network, which will never deliver anything. */
+static void netdeadlock_accept(void *arg)
+{
+    gorc_conn *c;
+    if (gorc_listener_accept(arg, &c) == 0) {
+        char b;
+        gorc_conn_read(c, &b, 1);
+    }
+}
+
+static void sim_netdeadlock(void *arg)
+{
+    (void)arg;
+    gorc_listener *l;
+    if (gorc_tcp_listen(&l, "127.0.0.1:5000", NULL) != 0)
+        exit(12);
+    gorc_go(netdeadlock_accept, l);
+    gorc_conn *c;
+    if (gorc_tcp_dial(&c, "127.0.0.1:5000", GORC_SECOND) != 0)
+        exit(12);
+    char b;
+    gorc_conn_read(c, &b, 1);
+    fprintf(stderr, "crashers: read returned\n");
 }
 
 static void *attach_and_leave(void *arg)
@@ -419,6 +468,8 @@ int main(int argc, char **argv)
         {"leakmain", leakmain, NULL},
         {"init-emfile", noop, before_init_emfile},
         {"leakmain-ok", leakmain_ok, NULL},
+        {"sim-leftover", sim_leftover, NULL},
+        {"sim-netdeadlock", sim_netdeadlock, NULL},
     };
     if (argc != 2) {
         fprintf(stderr, "usage: crashers <case>\ncases:");

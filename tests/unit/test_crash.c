@@ -249,6 +249,55 @@ static void test_sleep_is_not_deadlock(void **state)
     expect_no_text("sleepok", &res, "fatal error");
 }
 
+/* Under simulation a deadlock is the run's: the same first line, then the seed, the replay
+ * command and the run's goroutines. */
+static void test_sim_deadlock(void **state)
+{
+    (void)state;
+    const char *const env[] = {"GORC_SIM_SEED=7", NULL};
+    run_case("deadlock", env, &res);
+    expect_exit("deadlock", &res, 2);
+    expect_text("deadlock", &res, DEADLOCK);
+    expect_text("deadlock", &res, "simulation seed 7 (0x7)");
+    expect_text("deadlock", &res, "replay: GORC_SIM_SEED=7 '");
+    expect_text("deadlock", &res, "[chan receive]");
+    expect_text("deadlock", &res, "[select]");
+    expect_text("deadlock", &res, "[chan send]");
+    expect_no_text("deadlock", &res, "crashers:");
+    run_case("sim-leftover", NULL, &res);
+    expect_exit("sim-leftover", &res, 2);
+    expect_text("sim-leftover", &res,
+                "the run's main goroutine returned; blocked goroutines remain");
+    expect_text("sim-leftover", &res, "simulation seed 12345");
+    expect_text("sim-leftover", &res, "[chan receive]");
+    expect_no_text("sim-leftover", &res, "crashers:");
+    /* On the simulated network: waits on it are durable, so this is a deadlock too. */
+    const char *const env9[] = {"GORC_SIM_SEED=9", NULL};
+    run_case("sim-netdeadlock", env9, &res);
+    expect_exit("sim-netdeadlock", &res, 2);
+    expect_text("sim-netdeadlock", &res, DEADLOCK);
+    expect_text("sim-netdeadlock", &res, "simulation seed 9 (0x9)");
+    expect_text("sim-netdeadlock", &res, "replay: GORC_SIM_SEED=9 '");
+    expect_text("sim-netdeadlock", &res, "[IO wait]");
+    expect_no_text("sim-netdeadlock", &res, "crashers:");
+}
+
+static void test_sim_env(void **state)
+{
+    (void)state;
+    const char *const ok[] = {"GORC_SIM_SEED=0x10", "GORC_SIM_PERTURB=0.5", NULL};
+    run_case("sleepok", ok, &res);
+    expect_exit("sleepok", &res, 0);
+    expect_no_text("sleepok", &res, "fatal error");
+    const char *const bad[] = {"GORC_SIM_SEED=12x", NULL};
+    run_case("sleepok", bad, &res);
+    expect_exit("sleepok", &res, 13);
+    expect_text("sleepok", &res, "gorc: simulation (GORC_SIM_SEED=12x): Invalid argument");
+    const char *const badfault[] = {"GORC_SIM_SEED=1", "GORC_SIM_FAULTS=spawn,nosuch", NULL};
+    run_case("sleepok", badfault, &res);
+    expect_exit("sleepok", &res, 13);
+}
+
 static void test_spawn_enomem(void **state)
 {
     (void)state;
@@ -405,6 +454,8 @@ int main(void)
         cmocka_unit_test(test_poller_init_failure),
         cmocka_unit_test(test_leakcheck_env),
         cmocka_unit_test(test_usage),
+        cmocka_unit_test(test_sim_deadlock),
+        cmocka_unit_test(test_sim_env),
     };
     return cmocka_run_group_tests_name("crash", tests, NULL, NULL);
 }
