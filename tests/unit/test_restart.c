@@ -236,11 +236,28 @@ typedef struct reap_arg {
     int status;
 } reap_arg;
 
+/* Wait for the successor to exit: at most 2 GUARDs (a hang guard), then report what it was
+ * doing (its kernel stack and state) and kill it, so a stuck child fails the test instead of
+ * hanging it. */
 static void *reap(void *arg)
 {
     reap_arg *a = arg;
-    while (waitpid(a->pid, &a->status, 0) < 0 && errno == EINTR) {
+    for (int i = 0; i < 2 * 20 * 100; i++) {
+        pid_t r = waitpid(a->pid, &a->status, WNOHANG);
+        if (r == a->pid || (r < 0 && errno != EINTR))
+            return NULL;
+        usleep(10000);
     }
+    char path[64], line[256];
+    snprintf(path, sizeof path, "/proc/%d/status", (int)a->pid);
+    FILE *f = fopen(path, "r");
+    while (f && fgets(line, sizeof line, f))
+        if (strncmp(line, "State:", 6) == 0 || strncmp(line, "Threads:", 8) == 0)
+            fprintf(stderr, "successor %d did not exit: %s", (int)a->pid, line);
+    if (f)
+        fclose(f);
+    kill(a->pid, SIGKILL);
+    waitpid(a->pid, &a->status, 0);
     return NULL;
 }
 
