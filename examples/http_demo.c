@@ -11,6 +11,10 @@
  * inside: it polls /stats once a second and displays the goroutine count, the Ps (threads
  * running goroutines), the requests served and the open connections.
  *
+ * It also mounts the debugging endpoints any gorc server can have (docs/observability.md):
+ * /debug/pprof/ for go tool pprof (`go tool pprof -top http://127.0.0.1:8080/debug/pprof/
+ * profile?seconds=5`) and /metrics for Prometheus.
+ *
  * Signals arrive as channel values (gorc_signal_notify, Go's signal.Notify): an ordinary
  * goroutine receives SIGINT or SIGTERM and shuts the server down gracefully (requests in
  * progress finish, idle connections close).
@@ -21,6 +25,7 @@
  */
 #include <gorc.h>
 #include <gorc_http.h>
+#include <gorc_http_debug.h>
 #include <gorc_net.h>
 #include <gorc_restart.h>
 #include <gorc_signal.h>
@@ -290,6 +295,8 @@ static void banner(gorc_listener *ln)
            "  GET  /stream      ten lines, 200 ms apart, each flushed as it is written\n"
            "  GET  /sleep/{ms}  a handler that sleeps without holding up the others\n"
            "  POST /echo        the request body back (up to 1 MiB)\n"
+           "  GET  /debug/pprof/  profiles for go tool pprof (profile?seconds=N, goroutine, ...)\n"
+           "  GET  /metrics     runtime and HTTP metrics for Prometheus\n"
            "Ctrl-C stops it gracefully; kill -USR2 %d restarts it without dropping a request.\n",
            GORC_VERSION_MAJOR, GORC_VERSION_MINOR, GORC_VERSION_PATCH, gorc_maxprocs(), where,
            (int)getpid());
@@ -316,6 +323,10 @@ static int serve(args *a)
     gorc_http_server_opts opts = {
         .handler = gorc_http_mux_serve, .arg = mux, .shutdown_idle_grace = GORC_SECOND};
     if (gorc_http_server_new(&server, &opts) < 0 || listen_on(a->addr, &ln) < 0)
+        return 1;
+    /* Debugging endpoints (docs/observability.md): go tool pprof and Prometheus point here. */
+    if (gorc_http_pprof_register(mux, "/debug/pprof") < 0 ||
+        gorc_http_mux_handle(mux, "GET /metrics", gorc_http_metrics_handler, server) < 0)
         return 1;
     started = gorc_now();
     banner(ln);

@@ -114,7 +114,9 @@ typedef struct gorc__sched {
     _Atomic uint32_t monitor_futex;
     int nprocs;
     gorc__p *allp;
-    gorc__g *allg; /* every G ever made, newest first (guarded by lock) */
+    gorc__g *allg;           /* every G ever made, newest first (guarded by lock) */
+    gorc__m *allm;           /* every M ever started, newest first (guarded by lock) */
+    _Atomic int64_t retakes; /* Ps the monitor took from their M (written by the monitor) */
 } gorc__sched;
 
 static gorc__sched gorc__s;
@@ -634,6 +636,16 @@ static int newm(gorc__p *p, bool spinning)
     return 0;
 }
 
+gorc__m *gorc__allm(void)
+{
+    return __atomic_load_n(&gorc__s.allm, __ATOMIC_ACQUIRE);
+}
+
+gorc__g *gorc__allg(void)
+{
+    return __atomic_load_n(&gorc__s.allg, __ATOMIC_ACQUIRE);
+}
+
 /* No thread could be made for p (out of memory or address space): p goes back to the idle list
  * and the Ms that exist pick its work up when they next look. Go dies here; a server under
  * memory pressure is better off degraded than dead. Said once on stderr. */
@@ -707,7 +719,7 @@ static gorc__g *gslab_new(void)
     gorc__lock_acquire(&gorc__s.lock);
     for (int i = 0; i < GSLAB; i++) {
         s[i].allnext = gorc__s.allg;
-        gorc__s.allg = &s[i];
+        __atomic_store_n(&gorc__s.allg, &s[i], __ATOMIC_RELEASE);
     }
     gorc__lock_release(&gorc__s.lock);
     return s;
@@ -926,9 +938,39 @@ static void resumed(void)
     p_leave(m);
 }
 
-static void execute(gorc__m *m, gorc__p *p, gorc__g *from, gorc__g *g, bool from_dies)
+/* One readying in 32 is timed: the clock is read twice per 32 switches, not twice per switch
+ * (Go times one in 8; here the clock read was a measurable part of a channel handoff). */
+static inline void note_ready(gorc__m *m, gorc__g *g)
+{
+    if (m == NULL)
+        return;
+    uint64_t w = atomic_load_explicit(&m->stats.wakeups, memory_order_relaxed) + 1;
+    atomic_store_explicit(&m->stats.wakeups, w, memory_order_relaxed);
+    if (GORC__UNLIKELY((w & 31) == 0))
+        g->readytime = gorc__nanotime();
+}
+
+__attribute__((noinline, cold)) static void sched_latency(gorc__m *m, int64_t d)
+{
+    int b = 0;
+    uint64_t us = d > 0 ? (uint64_t)d / 1000 : 0;
+    if (us > 0)
+        b = 64 - __builtin_clzll(us);
+    if (b >= GORC__LAT_BUCKETS)
+        b = GORC__LAT_BUCKETS - 1;
+    gorc__stat_add(&m->stats.lat[b], 1);
+    gorc__stat_add(&m->stats.latsum, d > 0 ? (uint64_t)d : 0);
+}
+
+static inline __attribute__((always_inline)) void execute(gorc__m *m, gorc__p *p, gorc__g *from,
+                                                          gorc__g *g, bool from_dies)
 {
     prepare_first_run(p, g);
+    g->nrun++;
+    if (GORC__UNLIKELY(g->readytime != 0)) {
+        sched_latency(m, gorc__nanotime() - g->readytime);
+        g->readytime = 0;
+    }
     atomic_store_explicit(&g->status, GORC__G_RUNNING, memory_order_relaxed);
     m->curg = g;
     atomic_store_explicit(&p->schedtick, p->schedtick + 1, memory_order_relaxed);
@@ -992,6 +1034,14 @@ static void park_foreign(gorc__g *g, void (*unlock)(void *), void *arg)
     atomic_store(&g->status, GORC__G_RUNNING);
 }
 
+/* A park while the block or mutex profile is on: timed for gorc__block_event. */
+__attribute__((noinline)) static void park_timed(gorc__m *m, gorc__g *g, int reason)
+{
+    int64_t t0 = gorc__nanotime();
+    schedule_away(m, g);
+    gorc__block_event(reason, gorc__nanotime() - t0);
+}
+
 void gorc__park(int reason, void (*unlock)(void *), void *arg)
 {
     gorc__m *m = gorc__getm();
@@ -1005,11 +1055,18 @@ void gorc__park(int reason, void (*unlock)(void *), void *arg)
         g->parkwhen = gorc__nanotime();
         g->waiton = reason == GORC__W_SELECT || reason == GORC__W_SLEEP ? NULL : arg;
     }
+    /* Left as it is when the goroutine resumes: only a yield switches out elsewhere, and
+     * gorc_yield clears it. */
+    g->parkfp = __builtin_frame_address(0);
     atomic_store_explicit(&g->status, GORC__G_WAITING, memory_order_relaxed);
     m->after = GORC__AFTER_UNLOCK;
     m->after_unlock = unlock;
     m->after_arg = arg;
     m->after_g = g;
+    if (GORC__UNLIKELY(atomic_load_explicit(&gorc__blockprof, memory_order_relaxed) != 0)) {
+        park_timed(m, g, reason);
+        return;
+    }
     schedule_away(m, g);
 }
 
@@ -1021,8 +1078,9 @@ void gorc__ready(gorc__g *g)
         return;
     }
     g->waitreason = GORC__W_NONE;
-    atomic_store_explicit(&g->status, GORC__G_RUNNABLE, memory_order_relaxed);
     gorc__m *m = gorc__getm();
+    note_ready(m, g);
+    atomic_store_explicit(&g->status, GORC__G_RUNNABLE, memory_order_relaxed);
     gorc__p *p = NULL;
     bool held = m && in_sched(m);
     if (m)
@@ -1049,6 +1107,7 @@ void gorc__ready_batch(gorc__g *const *gs, int n)
         if (i + 1 < n)
             __builtin_prefetch(gs[i + 1], 1);
         g->waitreason = GORC__W_NONE;
+        note_ready(m, g);
         atomic_store_explicit(&g->status, GORC__G_RUNNABLE, memory_order_relaxed);
         if (p)
             runqput(p, g, false);
@@ -1071,9 +1130,11 @@ void gorc__inject(gorc__g *head, gorc__g *tail, int n)
         return;
     gorc__g *buf[64], *next;
     int k = 0;
+    gorc__m *m = gorc__getm();
     gorc__lock_acquire(&gorc__s.lock);
     for (gorc__g *g = head; g; g = next) {
         next = g->schedlink;
+        note_ready(m, g);
         atomic_store_explicit(&g->status, GORC__G_RUNNABLE, memory_order_relaxed);
         buf[k++] = g;
         if (k == 64 || next == NULL) {
@@ -1109,6 +1170,7 @@ static void g_start(void *arg)
         gorc__futex_wake(&mainwait, 1);
     }
     atomic_store(&g->status, GORC__G_DEAD);
+    gorc__stat_add(&m->stats.exits, 1);
     m->after = GORC__AFTER_EXIT;
     m->after_g = g;
     schedule_away(m, g);
@@ -1169,6 +1231,14 @@ static int spawn(gorc_fn fn, void *arg, size_t stack_req, bool is_main, uintptr_
     g->parent = m && m->curg != &m->g0 ? m->curg->id : 0;
     g->waiton = NULL;
     g->id = atomic_fetch_add_explicit(&gorc__s.goidgen, 1, memory_order_relaxed) + 1;
+    g->readytime = 0;
+    g->parkfp = NULL;
+    if (m) {
+        uint64_t n = atomic_load_explicit(&m->stats.spawns, memory_order_relaxed) + 1;
+        atomic_store_explicit(&m->stats.spawns, n, memory_order_relaxed);
+        if (GORC__UNLIKELY((n & 31) == 0))
+            g->readytime = gorc__nanotime();
+    }
     count_goroutines(p, 1);
     atomic_store_explicit(&g->status, GORC__G_RUNNABLE, memory_order_release);
     if (p) {
@@ -1237,6 +1307,7 @@ void gorc_yield(void)
     if (p && runqempty(p) && atomic_load(&gorc__s.runqsize) == 0)
         return;
     gorc__g *g = m->curg;
+    g->parkfp = NULL; /* tracebacks walk a yielded goroutine from its switch frame */
     m->after = GORC__AFTER_YIELD;
     m->after_g = g;
     schedule_away(m, g);
@@ -1268,6 +1339,7 @@ void gorc_blocking_enter(void)
         return;
     m->inblocking = true;
     m->curg->waitreason = GORC__W_BLOCKING;
+    gorc__stat_add(&m->stats.blocking, 1);
     /* Counted like an M whose P was taken: it still runs a goroutine that can wake others. */
     atomic_fetch_add(&gorc__s.nlostp, 1);
     gorc__p *p = p_enter(m);
@@ -1304,6 +1376,7 @@ void gorc_blocking_exit(void)
     }
     /* No P free: queue ourselves and let this M park (m_loop uncounts it). */
     m->lostp = true;
+    g->parkfp = NULL; /* tracebacks walk a yielded goroutine from its switch frame */
     m->after = GORC__AFTER_YIELD;
     m->after_g = g;
     schedule_away(m, g);
@@ -1397,8 +1470,10 @@ static gorc__g *steal_work(gorc__p *p, int64_t now)
                 }
             }
             gorc__g *g = runqsteal(p, p2, last);
-            if (g)
+            if (g) {
+                gorc__stat_add(&gorc__getm()->stats.steals, 1);
                 return g;
+            }
         }
     }
     return NULL;
@@ -1531,6 +1606,8 @@ static gorc__g *poll_ready(bool block, gorc__m *m)
             return NULL;
         head = gorc__netpoll(0, &tail, &n);
         atomic_store(&gorc__s.lastpoll, gorc__nanotime());
+        gorc__stat_add(&m->stats.pollwaits, 1);
+        gorc__stat_add(&m->stats.pollready, (uint64_t)n);
         if (n == 0)
             return NULL;
         return take_batch(m->p, head);
@@ -1549,6 +1626,8 @@ static gorc__g *poll_ready(bool block, gorc__m *m)
     }
     head = gorc__netpoll(timeout, &tail, &n);
     atomic_store(&gorc__s.lastpoll, gorc__nanotime());
+    gorc__stat_add(&m->stats.pollwaits, 1);
+    gorc__stat_add(&m->stats.pollready, (uint64_t)n);
     atomic_store(&gorc__s.pollwhen, 0);
     atomic_store(&gorc__s.npolling, 0);
     gorc__lock_acquire(&gorc__s.lock);
@@ -1601,6 +1680,13 @@ static void *mstart(void *arg)
     gorc__m *m = arg;
     gorc__tls_m = m;
     m->curg = &m->g0;
+    m->thread = pthread_self();
+    atomic_store(&m->tid, (int)gettid());
+    gorc__lock_acquire(&gorc__s.lock);
+    m->allnext = gorc__s.allm;
+    __atomic_store_n(&gorc__s.allm, m, __ATOMIC_RELEASE);
+    gorc__lock_release(&gorc__s.lock);
+    gorc__prof_thread_start(m);
     pthread_attr_t attr;
     if (pthread_getattr_np(pthread_self(), &attr) == 0) {
         void *lo;
@@ -1626,20 +1712,6 @@ static void *mstart(void *arg)
  * Deadlock detection and goroutine dumps
  * ---------------------------------------------------------------------------------------- */
 
-static const char *status_str(uint32_t s)
-{
-    switch (s) {
-    case GORC__G_RUNNABLE:
-        return "runnable";
-    case GORC__G_RUNNING:
-        return "running";
-    case GORC__G_WAITING:
-        return "waiting";
-    default:
-        return "dead";
-    }
-}
-
 void gorc__each_g(void (*fn)(gorc__g *g, void *arg), void *arg)
 {
     gorc__lock_acquire(&gorc__s.lock);
@@ -1652,34 +1724,33 @@ void gorc__each_g(void (*fn)(gorc__g *g, void *arg), void *arg)
     }
 }
 
-static void dump_one(gorc__g *g, void *arg)
+void gorc__sched_snapshot(gorc__schedsnap *s)
 {
-    FILE *f = arg;
-    uint32_t s = atomic_load(&g->status);
-    {
-        if (s == GORC__G_WAITING || (s == GORC__G_RUNNING && g->waitreason == GORC__W_BLOCKING))
-            fprintf(f, "goroutine %llu [%s]:\n", (unsigned long long)g->id,
-                    gorc__waitreason_str(g->waitreason));
-        else
-            fprintf(f, "goroutine %llu [%s]:\n", (unsigned long long)g->id, status_str(s));
-        fprintf(f, "\tstarted at %p(%p)\n", (void *)(uintptr_t)g->fn, g->arg);
-        if (g->spawnpc)
-            fprintf(f, "\tcreated at %p by goroutine %llu\n", (void *)g->spawnpc,
-                    (unsigned long long)g->parent);
-        fputc('\n', f);
+    memset(s, 0, sizeof *s);
+    s->nprocs = gorc__s.nprocs;
+    s->npidle = atomic_load(&gorc__s.npidle);
+    s->nmspinning = atomic_load(&gorc__s.nmspinning);
+    s->nforeign = atomic_load(&gorc__s.nforeign);
+    s->npolling = atomic_load(&gorc__s.npolling);
+    s->runq_global = atomic_load(&gorc__s.runqsize);
+    s->retakes = atomic_load(&gorc__s.retakes);
+    gorc__lock_acquire(&gorc__s.lock);
+    s->mcount = gorc__s.mcount;
+    gorc__lock_release(&gorc__s.lock);
+    for (int i = 0; i < gorc__s.nprocs; i++) {
+        gorc__p *p = &gorc__s.allp[i];
+        uint32_t h = atomic_load(&p->runqhead), t = atomic_load(&p->runqtail);
+        s->runq_local += (int32_t)(t - h) > 0 ? (int32_t)(t - h) : 0;
+        if (atomic_load(&p->runnext))
+            s->runq_local++;
     }
-}
-
-static void dump_all(FILE *f)
-{
-    gorc__each_g(dump_one, f);
 }
 
 void gorc_dump(void)
 {
     if (pthread_once(&init_once, gorc__init) != 0)
         return;
-    dump_all(stderr);
+    gorc__dump_all(stderr, false);
     fflush(stderr);
 }
 
@@ -1721,7 +1792,8 @@ static void check_dead(void)
     if (!atomic_compare_exchange_strong(&dead_reported, &zero, 1))
         return;
     fprintf(stderr, "fatal error: all goroutines are asleep - deadlock!\n\n");
-    dump_all(stderr);
+    if (gorc__traceback_level() > 0)
+        gorc__dump_all(stderr, false);
     fflush(stderr);
     _exit(2);
 }
@@ -1833,6 +1905,7 @@ static void retake(int64_t now)
         if (!taken)
             continue;
         atomic_fetch_add(&gorc__s.nlostp, 1);
+        atomic_fetch_add_explicit(&gorc__s.retakes, 1, memory_order_relaxed);
         p->monitor_when = 0;
         startm(p, false);
     }
@@ -1905,6 +1978,7 @@ void gorc__init(void)
         pidleput(p);
     }
     gorc__stack_init();
+    gorc__traceback_init();
     if (gorc__netpoll_init() != 0) {
         init_err = -EAGAIN;
         return;

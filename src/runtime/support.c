@@ -105,6 +105,7 @@ void gorc__fatal(const char *fmt, ...)
     va_end(ap);
     fprintf(stderr, "fatal error: %s\n", buf);
     fflush(stderr);
+    gorc__traceback_fatal();
     _exit(2);
 }
 

@@ -335,3 +335,15 @@ void gorc_sleep(int64_t ns)
     sleepctx s = {.g = g, .when = gorc__deadline(ns)};
     gorc__park(GORC__W_SLEEP, arm_sleep, &s);
 }
+
+int64_t gorc__timers_pending(void)
+{
+    int64_t n = 0;
+    for (int i = 0; i < gorc__nprocs(); i++) {
+        gorc__p *p = gorc__p_at(i);
+        gorc__lock_acquire(&p->tlock);
+        n += p->ntimers;
+        gorc__lock_release(&p->tlock);
+    }
+    return n;
+}
