@@ -143,8 +143,6 @@ void gorc_metrics_read(gorc_metric_sample *samples, size_t n)
     memset(&sum, 0, sizeof sum);
     for (gorc__m *m = gorc__allm(); m; m = m->allnext) {
         gorc__mstats *s = &m->stats;
-        sum.spawns += atomic_load_explicit(&s->spawns, memory_order_relaxed);
-        sum.exits += atomic_load_explicit(&s->exits, memory_order_relaxed);
         sum.wakeups += atomic_load_explicit(&s->wakeups, memory_order_relaxed);
         sum.steals += atomic_load_explicit(&s->steals, memory_order_relaxed);
         sum.blocking += atomic_load_explicit(&s->blocking, memory_order_relaxed);
@@ -156,6 +154,18 @@ void gorc_metrics_read(gorc_metric_sample *samples, size_t n)
     }
     gorc__schedsnap ss;
     gorc__sched_snapshot(&ss);
+    /* Made before alive: every goroutine alive at the second read that was made after the
+     * first makes the difference smaller, never larger, than the exits so far. It is kept
+     * from going down between reads (a counter for Prometheus) by the largest value given. */
+    static _Atomic uint64_t exited_max;
+    uint64_t made = gorc__goroutines_made();
+    int64_t alive = gorc_count();
+    uint64_t exited = alive >= 0 && (uint64_t)alive < made ? made - (uint64_t)alive : 0;
+    uint64_t prev = atomic_load(&exited_max);
+    while (exited > prev && !atomic_compare_exchange_weak(&exited_max, &prev, exited))
+        ;
+    if (exited < prev)
+        exited = prev;
     gcount gc;
     bool counted = false;
     for (size_t i = 0; i < n; i++) {
@@ -195,10 +205,10 @@ void gorc_metrics_read(gorc_metric_sample *samples, size_t n)
             v = gc.blocking;
             break;
         case M_CREATED:
-            v = sum.spawns;
+            v = made;
             break;
         case M_EXITED:
-            v = sum.exits;
+            v = exited;
             break;
         case M_THREADS:
             v = (uint64_t)ss.mcount;

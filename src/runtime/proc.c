@@ -641,6 +641,11 @@ gorc__m *gorc__allm(void)
     return __atomic_load_n(&gorc__s.allm, __ATOMIC_ACQUIRE);
 }
 
+uint64_t gorc__goroutines_made(void)
+{
+    return atomic_load_explicit(&gorc__s.goidgen, memory_order_relaxed);
+}
+
 gorc__g *gorc__allg(void)
 {
     return __atomic_load_n(&gorc__s.allg, __ATOMIC_ACQUIRE);
@@ -1055,8 +1060,9 @@ void gorc__park(int reason, void (*unlock)(void *), void *arg)
         g->parkwhen = gorc__nanotime();
         g->waiton = reason == GORC__W_SELECT || reason == GORC__W_SLEEP ? NULL : arg;
     }
-    /* Left as it is when the goroutine resumes: only a yield switches out elsewhere, and
-     * gorc_yield clears it. */
+    /* Left as it is when the goroutine resumes: the other switches out (gorc_yield,
+     * gorc_blocking_exit) set their own. __builtin_frame_address gives this function a frame
+     * although proc.c is built without frame pointers. */
     g->parkfp = __builtin_frame_address(0);
     atomic_store_explicit(&g->status, GORC__G_WAITING, memory_order_relaxed);
     m->after = GORC__AFTER_UNLOCK;
@@ -1154,6 +1160,10 @@ void gorc__inject(gorc__g *head, gorc__g *tail, int n)
 static void g_start(void *arg)
 {
     gorc__g *g = arg;
+    /* A frame, although proc.c is built without frame pointers: it ends every goroutine's
+     * frame chain (the context's first frame pointer is 0), so a walk stops here instead of
+     * following whatever this function kept in the frame-pointer register. */
+    __asm__ volatile("" ::"r"(__builtin_frame_address(0)));
 #ifdef GORC__ASAN
     __sanitizer_finish_switch_fiber(NULL, NULL, NULL);
 #endif
@@ -1170,7 +1180,6 @@ static void g_start(void *arg)
         gorc__futex_wake(&mainwait, 1);
     }
     atomic_store(&g->status, GORC__G_DEAD);
-    gorc__stat_add(&m->stats.exits, 1);
     m->after = GORC__AFTER_EXIT;
     m->after_g = g;
     schedule_away(m, g);
@@ -1231,14 +1240,11 @@ static int spawn(gorc_fn fn, void *arg, size_t stack_req, bool is_main, uintptr_
     g->parent = m && m->curg != &m->g0 ? m->curg->id : 0;
     g->waiton = NULL;
     g->id = atomic_fetch_add_explicit(&gorc__s.goidgen, 1, memory_order_relaxed) + 1;
-    g->readytime = 0;
-    g->parkfp = NULL;
-    if (m) {
-        uint64_t n = atomic_load_explicit(&m->stats.spawns, memory_order_relaxed) + 1;
-        atomic_store_explicit(&m->stats.spawns, n, memory_order_relaxed);
-        if (GORC__UNLIKELY((n & 31) == 0))
-            g->readytime = gorc__nanotime();
-    }
+    /* One spawn in 32 is timed to its first run, picked by id: spawns are counted by the id
+     * generator already (metrics.c), so the hot path keeps no counter of its own. parkfp need
+     * not be cleared: no traceback looks at it before the goroutine first switches out, and
+     * every switch out sets it. */
+    g->readytime = GORC__UNLIKELY((g->id & 31) == 0) ? gorc__nanotime() : 0;
     count_goroutines(p, 1);
     atomic_store_explicit(&g->status, GORC__G_RUNNABLE, memory_order_release);
     if (p) {
@@ -1307,7 +1313,9 @@ void gorc_yield(void)
     if (p && runqempty(p) && atomic_load(&gorc__s.runqsize) == 0)
         return;
     gorc__g *g = m->curg;
-    g->parkfp = NULL; /* tracebacks walk a yielded goroutine from its switch frame */
+    /* Tracebacks start from this function's frame (its caller first): the switch path below
+     * is built without frame pointers, so the frame the switch saved means nothing. */
+    g->parkfp = __builtin_frame_address(0);
     m->after = GORC__AFTER_YIELD;
     m->after_g = g;
     schedule_away(m, g);
@@ -1376,7 +1384,9 @@ void gorc_blocking_exit(void)
     }
     /* No P free: queue ourselves and let this M park (m_loop uncounts it). */
     m->lostp = true;
-    g->parkfp = NULL; /* tracebacks walk a yielded goroutine from its switch frame */
+    /* Tracebacks start from this function's frame (its caller first): the switch path below
+     * is built without frame pointers, so the frame the switch saved means nothing. */
+    g->parkfp = __builtin_frame_address(0);
     m->after = GORC__AFTER_YIELD;
     m->after_g = g;
     schedule_away(m, g);

@@ -131,40 +131,44 @@ enum {
 };
 
 struct gorc__g {
+    /* The first 64 bytes hold what a switch, a park, a readying and a spawn touch; the rest
+     * is read at a goroutine's start and end and by dumps, profiles and leak reports, so a
+     * switch pulls in one cache line of the record (the record is 176 bytes). */
     void *sp;                /* saved stack pointer while not running */
     gorc__g *schedlink;      /* run queue and free list link */
     _Atomic uint32_t status; /* GORC__G_* */
     uint8_t waitreason;      /* GORC__W_* */
     bool foreign;            /* a thread outside the runtime, parked on futex */
     bool is_main;            /* the goroutine gorc_main started */
-    uint64_t id;
-    gorc_fn fn;
-    void *arg;
-    gorc__stack stk;
-    void *param; /* wake-up datum (select: the case that fired) */
+    bool system;             /* started by the runtime for itself: never reported as a leak */
+    /* Bumped by the G's M each time it starts running; traceback.c keys its lazily stamped
+     * "in this state since" on (nrun, status) so that the hot path never reads the clock. */
+    uint32_t nrun;
     _Atomic uint32_t selectdone;
+    void *param; /* wake-up datum (select: the case that fired) */
+    /* The frame tracebacks of a switched-out goroutine start from: gorc__park's while it is
+     * parked there, gorc_yield's or gorc_blocking_exit's after those. Set at every switch
+     * out; read only while the goroutine is not running. */
+    void *parkfp;
+    /* When it was made runnable, for one readying in 32 (0: not timed); read when it runs. */
+    int64_t readytime;
+    uint64_t id;
+    /* ---- colder ---- */
+    gorc__stack stk;
     _Atomic uint32_t futex; /* foreign threads park on this */
     gorc__timer *sleept;    /* timer used by gorc_sleep and timeouts, lazily made */
-    gorc__g *allnext;       /* every G ever made, for gorc_dump */
+    gorc_fn fn;
+    void *arg;
+    gorc__g *allnext; /* every G ever made, for gorc_dump */
     /* Who made it and where (gorc_go's caller), for dumps and leak reports; written at spawn. */
     uintptr_t spawnpc;
     uint64_t parent; /* id of the spawning goroutine, 0 for a thread */
-    bool system;     /* started by the runtime for itself: never reported as a leak */
     /* Only while leak tracking is on (gorc__leak_on): when it parked, and on what (the channel
      * of a channel operation, the lock word of a sync object, else NULL). */
     int64_t parkwhen;
     void *waiton;
-    /* Bumped by the G's M each time it starts running; traceback.c keys its lazily stamped
-     * "in this state since" on (nrun, status) so that the hot path never reads the clock. */
-    uint32_t nrun;
     _Atomic uint64_t obs_key;  /* (nrun << 8 | status) when obs_since was stamped */
     _Atomic int64_t obs_since; /* first time an observer saw that key */
-    /* gorc__park's frame while the goroutine is parked there (NULL otherwise): tracebacks of
-     * parked goroutines start from it, so equal waits unwind alike however the scheduler's
-     * switch path was inlined. */
-    void *parkfp;
-    /* When it was made runnable, for one readying in 32 (0: not timed); read when it runs. */
-    int64_t readytime;
 #ifdef GORC__ASAN
     void *asan_fake;
 #endif
@@ -183,10 +187,11 @@ struct gorc__g {
  * own thread writes them, with a relaxed load and store (a plain add, no locked instruction):
  * the scheduler's hot path never writes a cache line another thread writes. */
 typedef struct gorc__mstats {
-    /* spawns and wakeups (readyings of parked goroutines) also pick the readyings that are
-     * timed: every 32nd of each. Parks are not counted apart: every park ends in a wakeup, so
-     * parks = wakeups + goroutines parked now (metrics.c). */
-    _Atomic uint64_t spawns, exits, wakeups, steals, blocking, pollwaits, pollready;
+    /* wakeups (readyings of parked goroutines) also picks the readyings that are timed: every
+     * 32nd. Parks are not counted apart: every park ends in a wakeup, so parks = wakeups +
+     * goroutines parked now (metrics.c). Spawns and exits are not counted here either: the
+     * goroutine-id generator counts spawns, and exits = spawns - goroutines alive. */
+    _Atomic uint64_t wakeups, steals, blocking, pollwaits, pollready;
     _Atomic uint64_t lat[GORC__LAT_BUCKETS];
     _Atomic uint64_t latsum; /* ns, of the sampled waits */
 } gorc__mstats;
@@ -442,6 +447,8 @@ int64_t gorc__timers_pending(void);
 
 /* Every M ever started, newest first (proc.c). */
 gorc__m *gorc__allm(void);
+/* Goroutines ever made (the id generator's value). */
+uint64_t gorc__goroutines_made(void);
 /* The newest G ever made; walk on through g->allnext (never freed). No lock: fatal paths. */
 gorc__g *gorc__allg(void);
 /* Walk frame pointers from (pc, fp) within [lo, hi): every step is checked against the
