@@ -81,14 +81,14 @@ SRC_RUNTIME := src/runtime/support.c src/runtime/ctx.c src/runtime/stack.c src/r
                src/runtime/timer.c src/runtime/chan.c src/runtime/select.c src/runtime/sync.c \
                src/runtime/netpoll.c src/runtime/cancel.c src/runtime/leak.c src/runtime/errors.c \
                src/runtime/version.c src/runtime/traceback.c src/runtime/pprof.c \
-               src/runtime/metrics.c
+               src/runtime/metrics.c src/runtime/trace.c src/runtime/trace_json.c
 SRC_TIME    := src/time/sleep.c
 SRC_CONTEXT := src/context/context.c src/context/wait.c src/context/group.c
 SRC_NET     := src/net/fd.c src/net/net.c src/net/addr.c src/net/bufio.c
-SRC_SIGNAL  := src/signal/signal.c
+SRC_SIGNAL  := src/signal/signal.c src/signal/flight.c
 SRC_HTTP    := src/http/parse.c src/http/common.c src/http/server.c src/http/mux.c \
                src/http/fs.c src/http/client.c src/http/pprof.c \
-               src/http/metrics.c
+               src/http/metrics.c src/http/debug.c
 # Restarts that drop nothing (docs/restart.md): handing listeners to a new process.
 SRC_RESTART := src/restart/restart.c
 SRC_WS      := src/websocket/frame.c src/websocket/websocket.c
@@ -98,7 +98,7 @@ LIB_OBJ := $(LIB_SRC:src/%.c=$(B)/obj/%.o) $(B)/obj/arch/ctx_asm.o
 PUBLIC_HDRS := include/gorc.h include/gorc_version.h include/gorc_context.h include/gorc_net.h \
                include/gorc_signal.h include/gorc_bufio.h include/gorc_http.h \
                include/gorc_websocket.h include/gorc_wsdeflate.h include/gorc_tls.h \
-               include/gorc_debug.h include/gorc_http_debug.h
+               include/gorc_debug.h include/gorc_http_debug.h include/gorc_trace.h
 PUBLIC_HDRS += include/gorc_restart.h
 
 TESTS := $(patsubst tests/unit/%.c,%,$(wildcard tests/unit/test_*.c))
@@ -275,6 +275,11 @@ $(B)/tests/test_wsdeflate: tests/unit/test_wsdeflate.c $(B)/libgorc_wsdeflate.a 
 $(B)/tests/obs_e2e_server: tests/e2e/obs_e2e_server.c $(B)/libgorc.a
 	@mkdir -p $(dir $@) $(B)/dep
 	$(CC) $(TEST_CFLAGS) $< $(B)/libgorc.a -o $@ $(LDFLAGS)
+# The known program and debug server of tests/e2e/trace-e2e; -rdynamic so that the trace's
+# goroutine names (dladdr) include the program's own functions.
+$(B)/tests/trace_prog: tests/e2e/trace_prog.c $(B)/libgorc.a
+	@mkdir -p $(dir $@) $(B)/dep
+	$(CC) $(TEST_CFLAGS) -rdynamic $< $(B)/libgorc.a -o $@ $(LDFLAGS)
 
 -include $(wildcard $(B)/dep/*.d)
 

@@ -26,6 +26,7 @@
 #include <gorc.h>
 #include <gorc_http.h>
 #include <gorc_http_debug.h>
+#include <gorc_trace.h>
 #include <gorc_net.h>
 #include <gorc_restart.h>
 #include <gorc_signal.h>
@@ -297,6 +298,9 @@ static void banner(gorc_listener *ln)
            "  POST /echo        the request body back (up to 1 MiB)\n"
            "  GET  /debug/pprof/  profiles for go tool pprof (profile?seconds=N, goroutine, ...)\n"
            "  GET  /metrics     runtime and HTTP metrics for Prometheus\n"
+           "  GET  /debug/      the live runtime page: charts, goroutines, trace downloads\n"
+           "  GET  /debug/trace?seconds=2, /debug/flight, /debug/flight?saved=1\n"
+           "                    execution traces (Chrome JSON: Perfetto, chrome://tracing)\n"
            "Ctrl-C stops it gracefully; kill -USR2 %d restarts it without dropping a request.\n",
            GORC_VERSION_MAJOR, GORC_VERSION_MINOR, GORC_VERSION_PATCH, gorc_maxprocs(), where,
            (int)getpid());
@@ -318,10 +322,17 @@ static int serve(args *a)
         fprintf(stderr, "http_demo: restart set-up: %s\n", gorc_strerror(err));
         return 1;
     }
+    /* The live runtime page and trace downloads under /debug/, with the flight recorder on:
+     * a request slower than half a second keeps a snapshot (/debug/flight?saved=1). */
+    gorc_flight_recorder_opts fr = {.min_age = 10 * GORC_SECOND, .max_bytes = 32 << 20};
+    if (gorc_http_debug_mount(mux, "/debug/") < 0 || gorc_flight_recorder_start(&fr) < 0)
+        return 1;
     /* At shutdown an idle keep-alive connection gets a second to send one more request
      * (answered with Connection: close) before it is closed: no request in flight fails. */
-    gorc_http_server_opts opts = {
-        .handler = gorc_http_mux_serve, .arg = mux, .shutdown_idle_grace = GORC_SECOND};
+    gorc_http_server_opts opts = {.handler = gorc_http_mux_serve,
+                                  .arg = mux,
+                                  .shutdown_idle_grace = GORC_SECOND,
+                                  .flight_slow_request = 500 * GORC_MILLISECOND};
     if (gorc_http_server_new(&server, &opts) < 0 || listen_on(a->addr, &ln) < 0)
         return 1;
     /* Debugging endpoints (docs/observability.md): go tool pprof and Prometheus point here. */

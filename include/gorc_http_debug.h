@@ -1,9 +1,33 @@
 /*
  * gorc_http_debug.h - the debugging endpoints of a gorc HTTP server: Go's net/http/pprof
- * handlers and a Prometheus /metrics handler.
+ * handlers, a Prometheus /metrics handler, and the live runtime page with the execution-trace
+ * downloads (Go: the pages of net/http/pprof and the execution trace endpoint; tokio-console's
+ * task table). Mount each set where you like; docs/observability.md shows how go tool pprof,
+ * Prometheus and a browser use them.
  *
- * Mount them where you like (gorc_http_pprof_register does the usual /debug/pprof/ set);
- * docs/observability.md shows how go tool pprof and Prometheus use them.
+ * gorc_http_pprof_register does the usual /debug/pprof/ set. gorc_http_debug_mount registers,
+ * under a prefix such as "/debug/" (it does not register the pprof set; mount that too, as
+ * make demo does, for the page's profile links):
+ *
+ *   GET {prefix}                  the live page: charts of requests/s, latency percentiles,
+ *                                 goroutines and scheduling latency drawn in the page (no
+ *                                 external scripts), a goroutine table with each one's details
+ *                                 on click, and download links
+ *   GET {prefix}runtime.json      the figures the charts draw (cumulative counters and
+ *                                 histograms; the page takes differences between polls)
+ *   GET {prefix}goroutines.json   the goroutine table
+ *   GET {prefix}goroutine?id=N    one goroutine in words, as gorc_dump prints it
+ *   GET {prefix}trace?seconds=N   an execution trace of the next N seconds (default 1, at most
+ *                                 60) as Chrome trace-event JSON, for Perfetto
+ *   GET {prefix}flight            a snapshot of the running flight recorder, the same way;
+ *                                 ?saved=1 the one kept at the last request slower than the
+ *                                 server's flight_slow_request
+ *
+ * Request rates and latencies are those of every gorc HTTP server in the process, counted from
+ * the first mount on. Mounting also turns on the bookkeeping of time in state (as a leak mark
+ * does) and feeds the page's scheduling-latency histogram from the runtime's sampled
+ * measurement (one readying in 32; docs/observability.md, "Metrics").
+ * docs/observability.md, "Live page", has the rest.
  */
 #ifndef GORC_HTTP_DEBUG_H
 #define GORC_HTTP_DEBUG_H
@@ -49,6 +73,22 @@ GORC_API int gorc_http_metrics_text(gorc_http_server *s, char **text, size_t *le
  * 500 when out of memory. Mount it as "GET /metrics" after gorc_http_server_new.
  * Go: promhttp.Handler. */
 GORC_API void gorc_http_metrics_handler(gorc_http_rw *w, gorc_http_request *r, void *server);
+
+/* Register the debug handlers on m under prefix, which must start and end with '/'. Returns
+ * 0, -EINVAL (NULL m or prefix, a prefix not of the form "/.../"), -ENOMEM, or -EEXIST (as
+ * gorc_http_mux_handle: a pattern is taken). Go: importing net/http/pprof. */
+GORC_API int gorc_http_debug_mount(gorc_http_mux *m, const char *prefix);
+
+/* The handlers, to register by hand (arg is unused). Each answers 405 to anything but GET and
+ * HEAD. gorc_http_debug_trace answers 500 when a trace or the flight recorder already
+ * records, gorc_http_debug_flight 404 when the recorder is not running (or nothing was saved).
+ * Go: pprof.Index, pprof.Trace. */
+GORC_API void gorc_http_debug_page(gorc_http_rw *w, gorc_http_request *r, void *arg);
+GORC_API void gorc_http_debug_runtime(gorc_http_rw *w, gorc_http_request *r, void *arg);
+GORC_API void gorc_http_debug_goroutines(gorc_http_rw *w, gorc_http_request *r, void *arg);
+GORC_API void gorc_http_debug_goroutine(gorc_http_rw *w, gorc_http_request *r, void *arg);
+GORC_API void gorc_http_debug_trace(gorc_http_rw *w, gorc_http_request *r, void *arg);
+GORC_API void gorc_http_debug_flight(gorc_http_rw *w, gorc_http_request *r, void *arg);
 
 #ifdef __cplusplus
 }

@@ -12,6 +12,7 @@
 #include "gorc_http.h"
 #include "http/parse.h"
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -104,5 +105,18 @@ extern const double gorc__http_dur_bounds[GORC__HTTP_NDUR - 1];
 extern const int gorc__http_reject_codes[GORC__HTTP_NREJECT - 1];
 /* Copy a server's metric counters (GORC__HM_N values) and its stats. */
 void gorc__http_server_metrics(gorc_http_server *s, uint64_t *out, gorc_http_server_stats *st);
+
+/* Request timing for the debug page and slow-request snapshots (debug.c): while
+ * gorc__http_observing is set or the server has a flight_slow_request threshold, the server
+ * takes the time before each handler and reports it after. */
+extern _Atomic bool gorc__http_observing;
+static inline int64_t gorc__http_observe_begin(const gorc_http_server_opts *o)
+{
+    return atomic_load_explicit(&gorc__http_observing, memory_order_relaxed) ||
+                   o->flight_slow_request > 0
+               ? gorc_now()
+               : 0;
+}
+void gorc__http_observe_end(const gorc_http_server_opts *o, const gorc_http_request *r, int64_t t0);
 
 #endif

@@ -1520,8 +1520,10 @@ static void serve_conn(void *arg)
     while (ok) {
         if (!read_request(h))
             break;
-        int64_t t0 = gorc_now();
+        int64_t t0 = gorc_now(); /* the metrics' duration and the debug page's timing */
         s->o.handler(&h->rw, &h->req.pub, s->o.arg);
+        if (t0 != 0)
+            gorc__http_observe_end(&s->o, &h->req.pub, t0);
         if (h->ctx)
             end_ctx(h);
         atomic_fetch_add(&s->requests, 1);

@@ -49,6 +49,7 @@
  * on another thread, and a cached thread-local address would point at the old thread's data.
  */
 #include "runtime/netpoll.h"
+#include "runtime/trace.h"
 
 #include <limits.h>
 #include <stdarg.h>
@@ -256,6 +257,7 @@ static gorc__p *p_enter_slow(gorc__m *m, gorc__p *p)
     atomic_store_explicit(&m->insched, 0, memory_order_release);
     m->p = NULL;
     m->lostp = true;
+    GORC__TRACE(m, GORC__EV_PROC_STOP, 0, p->id, 0, 0, 0);
     return NULL;
 }
 
@@ -292,6 +294,7 @@ static void acquirep(gorc__m *m, gorc__p *p)
     m->p = p;
     atomic_store_explicit(&m->insched, 1, memory_order_relaxed);
     atomic_store(&p->owner, m->id);
+    GORC__TRACE(m, GORC__EV_PROC_START, 0, p->id, 0, 0, 0);
     wake_monitor(); /* it sleeps while every P is idle */
 }
 
@@ -945,8 +948,9 @@ static void resumed(void)
 
 /* One readying in 32 is timed: the clock is read twice per 32 switches, not twice per switch
  * (Go times one in 8; here the clock read was a measurable part of a channel handoff). */
-static inline void note_ready(gorc__m *m, gorc__g *g)
+static inline void note_ready(gorc__m *m, gorc__g *g, gorc__m *waker)
 {
+    GORC__TRACE(m, GORC__EV_GO_UNBLOCK, 0, -1, g->id, gorc__trace_gid(waker), 0);
     if (m == NULL)
         return;
     uint64_t w = atomic_load_explicit(&m->stats.wakeups, memory_order_relaxed) + 1;
@@ -955,8 +959,9 @@ static inline void note_ready(gorc__m *m, gorc__g *g)
         g->readytime = gorc__nanotime();
 }
 
-__attribute__((noinline, cold)) static void sched_latency(gorc__m *m, int64_t d)
+__attribute__((noinline, cold)) static void sched_latency(gorc__m *m, gorc__p *p, int64_t d)
 {
+    gorc__schedlat_note(p->id, d); /* the debug page's finer histogram, when it is mounted */
     int b = 0;
     uint64_t us = d > 0 ? (uint64_t)d / 1000 : 0;
     if (us > 0)
@@ -972,8 +977,14 @@ static inline __attribute__((always_inline)) void execute(gorc__m *m, gorc__p *p
 {
     prepare_first_run(p, g);
     g->nrun++;
+    if (GORC__UNLIKELY(atomic_load_explicit(&gorc__trace_gen, memory_order_relaxed) != 0)) {
+        if (from != &m->g0 && m->trace_reuse)
+            gorc__trace_start_now(m, p->id, g->id); /* schedule_away, right after from's event */
+        else
+            gorc__trace_ev(m, GORC__EV_GO_START, 0, p->id, g->id, 0, 0);
+    }
     if (GORC__UNLIKELY(g->readytime != 0)) {
-        sched_latency(m, gorc__nanotime() - g->readytime);
+        sched_latency(m, p, gorc__nanotime() - g->readytime);
         g->readytime = 0;
     }
     atomic_store_explicit(&g->status, GORC__G_RUNNING, memory_order_relaxed);
@@ -986,7 +997,7 @@ static inline __attribute__((always_inline)) void execute(gorc__m *m, gorc__p *p
  * departing goroutine may still hold the lock it parks under, and a timer's function may need
  * that very lock (a timer firing on the channel being received from). g0 runs them after the
  * lock is released. */
-static gorc__g *runnable_fast(gorc__p *p)
+static gorc__g *runnable_fast(gorc__m *m, gorc__p *p)
 {
     int64_t t0 = atomic_load_explicit(&p->timer0, memory_order_relaxed);
     if (t0 != 0 && t0 <= gorc__nanotime())
@@ -994,8 +1005,12 @@ static gorc__g *runnable_fast(gorc__p *p)
     gorc__g *g;
     if (p->schedtick % 61 == 0 && (g = globrunqget_locked(p, 1)) != NULL)
         return g;
-    if ((g = runqget(p)) != NULL)
+    if ((g = runqget(p)) != NULL) {
+        /* Readied by this thread, before the event it just recorded: the tracer may give its
+         * start that event's time (one from the global queue may be younger). */
+        m->trace_reuse = true;
         return g;
+    }
     return globrunqget_locked(p, 0);
 }
 
@@ -1011,7 +1026,8 @@ static void schedule_away(gorc__m *m, gorc__g *g)
         resumed();
         return;
     }
-    gorc__g *next = runnable_fast(p);
+    m->trace_reuse = false;
+    gorc__g *next = runnable_fast(m, p);
     if (next && (next->sp != NULL || next->stk.lo != NULL || p->nstkcache > 0)) {
         execute(m, p, g, next, dies);
     } else {
@@ -1064,6 +1080,8 @@ void gorc__park(int reason, void (*unlock)(void *), void *arg)
      * gorc_blocking_exit) set their own. __builtin_frame_address gives this function a frame
      * although proc.c is built without frame pointers. */
     g->parkfp = __builtin_frame_address(0);
+    GORC__TRACE(m, GORC__EV_GO_BLOCK, reason, -1, g->id,
+                reason == GORC__W_SELECT || reason == GORC__W_SLEEP ? 0 : (uintptr_t)arg, 0);
     atomic_store_explicit(&g->status, GORC__G_WAITING, memory_order_relaxed);
     m->after = GORC__AFTER_UNLOCK;
     m->after_unlock = unlock;
@@ -1085,7 +1103,7 @@ void gorc__ready(gorc__g *g)
     }
     g->waitreason = GORC__W_NONE;
     gorc__m *m = gorc__getm();
-    note_ready(m, g);
+    note_ready(m, g, m);
     atomic_store_explicit(&g->status, GORC__G_RUNNABLE, memory_order_relaxed);
     gorc__p *p = NULL;
     bool held = m && in_sched(m);
@@ -1113,7 +1131,7 @@ void gorc__ready_batch(gorc__g *const *gs, int n)
         if (i + 1 < n)
             __builtin_prefetch(gs[i + 1], 1);
         g->waitreason = GORC__W_NONE;
-        note_ready(m, g);
+        note_ready(m, g, m);
         atomic_store_explicit(&g->status, GORC__G_RUNNABLE, memory_order_relaxed);
         if (p)
             runqput(p, g, false);
@@ -1140,7 +1158,7 @@ void gorc__inject(gorc__g *head, gorc__g *tail, int n)
     gorc__lock_acquire(&gorc__s.lock);
     for (gorc__g *g = head; g; g = next) {
         next = g->schedlink;
-        note_ready(m, g);
+        note_ready(m, g, NULL);
         atomic_store_explicit(&g->status, GORC__G_RUNNABLE, memory_order_relaxed);
         buf[k++] = g;
         if (k == 64 || next == NULL) {
@@ -1179,6 +1197,7 @@ static void g_start(void *arg)
         atomic_store(&mainwait, 1);
         gorc__futex_wake(&mainwait, 1);
     }
+    GORC__TRACE(m, GORC__EV_GO_END, 0, -1, g->id, 0, 0);
     atomic_store(&g->status, GORC__G_DEAD);
     m->after = GORC__AFTER_EXIT;
     m->after_g = g;
@@ -1245,6 +1264,7 @@ static int spawn(gorc_fn fn, void *arg, size_t stack_req, bool is_main, uintptr_
      * not be cleared: no traceback looks at it before the goroutine first switches out, and
      * every switch out sets it. */
     g->readytime = GORC__UNLIKELY((g->id & 31) == 0) ? gorc__nanotime() : 0;
+    GORC__TRACE(m, GORC__EV_GO_CREATE, 0, -1, g->id, (uintptr_t)fn, (uint32_t)g->parent);
     count_goroutines(p, 1);
     atomic_store_explicit(&g->status, GORC__G_RUNNABLE, memory_order_release);
     if (p) {
@@ -1316,6 +1336,7 @@ void gorc_yield(void)
     /* Tracebacks start from this function's frame (its caller first): the switch path below
      * is built without frame pointers, so the frame the switch saved means nothing. */
     g->parkfp = __builtin_frame_address(0);
+    GORC__TRACE(m, GORC__EV_GO_STOP, GORC__STOP_YIELD, -1, g->id, 0, 0);
     m->after = GORC__AFTER_YIELD;
     m->after_g = g;
     schedule_away(m, g);
@@ -1348,6 +1369,7 @@ void gorc_blocking_enter(void)
     m->inblocking = true;
     m->curg->waitreason = GORC__W_BLOCKING;
     gorc__stat_add(&m->stats.blocking, 1);
+    GORC__TRACE(m, GORC__EV_SYSCALL_BEGIN, 0, -1, m->curg->id, 0, 0);
     /* Counted like an M whose P was taken: it still runs a goroutine that can wake others. */
     atomic_fetch_add(&gorc__s.nlostp, 1);
     gorc__p *p = p_enter(m);
@@ -1361,6 +1383,7 @@ void gorc_blocking_enter(void)
     }
     m->p = NULL;
     atomic_store(&p->owner, 0); /* before leaving the scheduler: the monitor must not take it */
+    GORC__TRACE(m, GORC__EV_PROC_STOP, 0, p->id, 0, 0, 0);
     p_leave(m);
     handoffp(p);
 }
@@ -1373,6 +1396,7 @@ void gorc_blocking_exit(void)
     m->inblocking = false;
     gorc__g *g = m->curg;
     g->waitreason = GORC__W_NONE;
+    GORC__TRACE(m, GORC__EV_SYSCALL_END, 0, -1, g->id, 0, 0);
     gorc__lock_acquire(&gorc__s.lock);
     gorc__p *p = pidleget();
     gorc__lock_release(&gorc__s.lock);
@@ -1383,6 +1407,7 @@ void gorc_blocking_exit(void)
         return;
     }
     /* No P free: queue ourselves and let this M park (m_loop uncounts it). */
+    GORC__TRACE(m, GORC__EV_GO_STOP, GORC__STOP_NOP, -1, g->id, 0, 0);
     m->lostp = true;
     /* Tracebacks start from this function's frame (its caller first): the switch path below
      * is built without frame pointers, so the frame the switch saved means nothing. */
@@ -1540,6 +1565,7 @@ top:;
     m->p = NULL;
     pidleput(p);
     gorc__lock_release(&gorc__s.lock);
+    GORC__TRACE(m, GORC__EV_PROC_STOP, 0, p->id, 0, 0, 0);
 
     bool was_spinning = m->spinning;
     if (was_spinning) {
@@ -1594,9 +1620,11 @@ static gorc__g *take_batch(gorc__p *p, gorc__g *head)
     gorc__g *next;
     for (gorc__g *g = head->schedlink; g; g = next) {
         next = g->schedlink;
+        note_ready(NULL, g, NULL);
         atomic_store_explicit(&g->status, GORC__G_RUNNABLE, memory_order_relaxed);
         runqput(p, g, false);
     }
+    note_ready(NULL, head, NULL);
     atomic_store_explicit(&head->status, GORC__G_RUNNABLE, memory_order_relaxed);
     if (head->schedlink)
         gorc__wakep();
@@ -1634,7 +1662,9 @@ static gorc__g *poll_ready(bool block, gorc__m *m)
         if (timeout < 0)
             timeout = 0;
     }
+    GORC__TRACE(m, GORC__EV_POLL_BEGIN, 0, -1, 0, timeout, 0);
     head = gorc__netpoll(timeout, &tail, &n);
+    GORC__TRACE(m, GORC__EV_POLL_END, 0, -1, 0, 0, (uint32_t)n);
     atomic_store(&gorc__s.lastpoll, gorc__nanotime());
     gorc__stat_add(&m->stats.pollwaits, 1);
     gorc__stat_add(&m->stats.pollready, (uint64_t)n);
@@ -1917,6 +1947,7 @@ static void retake(int64_t now)
         atomic_fetch_add(&gorc__s.nlostp, 1);
         atomic_fetch_add_explicit(&gorc__s.retakes, 1, memory_order_relaxed);
         p->monitor_when = 0;
+        GORC__TRACE(NULL, GORC__EV_RETAKE, 0, p->id, 0, owner, 0);
         startm(p, false);
     }
 }

@@ -229,9 +229,11 @@ struct gorc__m {
     gorc__g *after_g;
     void (*after_unlock)(void *);
     void *after_arg;
-    _Atomic uint32_t park; /* futex: 0 = sleeping, 1 = woken */
-    gorc__m *schedlink;    /* idle M list */
-    char *g0_lo;           /* thread stack bounds, for sanitizers */
+    _Atomic uint32_t park;   /* futex: 0 = sleeping, 1 = woken */
+    gorc__m *schedlink;      /* idle M list */
+    struct gorc__tbuf *tbuf; /* this thread's trace buffer (runtime/trace.c), or NULL */
+    bool trace_reuse;        /* the next goroutine was readied here (runnable_fast) */
+    char *g0_lo;             /* thread stack bounds, for sanitizers */
     size_t g0_size;
     /* Tracebacks and CPU profiling (traceback.c, pprof.c). Ms are never freed; allnext links
      * every M ever started, newest first, written once under the scheduler lock before the M

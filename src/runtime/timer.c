@@ -31,6 +31,7 @@
  * fire (and ready the goroutine) before the goroutine has switched out.
  */
 #include "runtime/runtime.h"
+#include "runtime/trace.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -251,6 +252,7 @@ int64_t gorc__timers_run(gorc__p *p, int64_t now)
         update_timer0(p);
         void (*f)(gorc__timer *, int64_t) = t->f;
         gorc__lock_release(&p->tlock);
+        GORC__TRACE(NULL, GORC__EV_TIMER, 0, p->id, 0, (uintptr_t)t, 0);
         f(t, now);
         if (!selfowned)
             atomic_fetch_sub(&t->running, 1); /* the last access: t may be freed next */

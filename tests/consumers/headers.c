@@ -16,6 +16,7 @@
 #include <gorc_signal.h>
 #include <gorc_tls.h>
 #include <gorc_symbolize.h>
+#include <gorc_trace.h>
 #include <gorc_version.h>
 #include <gorc_websocket.h>
 #include <gorc_wsdeflate.h>
