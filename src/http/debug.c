@@ -237,6 +237,7 @@ static void watch(void)
     int64_t zero = 0;
     atomic_compare_exchange_strong(&started, &zero, gorc_now());
     atomic_store(&gorc__leak_on, true);
+    gorc__park_hook(GORC__PH_LEAK, true);
     gorc__schedlat_enable();
     atomic_store(&gorc__http_observing, true);
 }

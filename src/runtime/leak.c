@@ -31,6 +31,7 @@ _Atomic bool gorc__leak_on;
 uint64_t gorc_leak_mark(void)
 {
     atomic_store_explicit(&gorc__leak_on, true, memory_order_relaxed);
+    gorc__park_hook(GORC__PH_LEAK, true);
     /* The id the next goroutine gets, minus one: ids start at 1. */
     return gorc__last_goid();
 }
@@ -117,6 +118,7 @@ static int count(uint64_t mark, bool print)
 int gorc_leak_check(uint64_t mark, int64_t timeout_ns)
 {
     atomic_store_explicit(&gorc__leak_on, true, memory_order_relaxed);
+    gorc__park_hook(GORC__PH_LEAK, true);
     int64_t deadline = gorc__deadline(timeout_ns);
     for (int64_t pause = 100 * GORC_MICROSECOND; count(mark, false) > 0; pause *= 2) {
         int64_t now = gorc__nanotime();
@@ -142,6 +144,7 @@ bool gorc__leak_main_wanted(void)
     if (on == NULL || on[0] == 0 || (on[0] == '0' && on[1] == 0))
         return false;
     atomic_store_explicit(&gorc__leak_on, true, memory_order_relaxed);
+    gorc__park_hook(GORC__PH_LEAK, true);
     return true;
 }
 

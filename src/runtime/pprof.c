@@ -819,10 +819,13 @@ static btable tables[2];
 void gorc_set_block_profile_rate(int64_t rate)
 {
     atomic_store(&block_rate, rate > 0 ? rate : 0);
+    gorc__lock_acquire(&block_lock); /* the flag and gorc__park's hook bit change together */
     if (rate > 0)
         atomic_fetch_or(&gorc__blockprof, 1);
     else
         atomic_fetch_and(&gorc__blockprof, ~1);
+    gorc__park_hook(GORC__PH_BLOCKPROF, atomic_load(&gorc__blockprof) != 0);
+    gorc__lock_release(&block_lock);
 }
 
 int gorc_set_mutex_profile_fraction(int rate)
@@ -830,10 +833,13 @@ int gorc_set_mutex_profile_fraction(int rate)
     if (rate < 0)
         return atomic_load(&mutex_frac);
     int old = atomic_exchange(&mutex_frac, rate);
+    gorc__lock_acquire(&block_lock);
     if (rate > 0)
         atomic_fetch_or(&gorc__blockprof, 2);
     else
         atomic_fetch_and(&gorc__blockprof, ~2);
+    gorc__park_hook(GORC__PH_BLOCKPROF, atomic_load(&gorc__blockprof) != 0);
+    gorc__lock_release(&block_lock);
     return old;
 }
 

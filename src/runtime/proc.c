@@ -639,6 +639,8 @@ static int newm(gorc__p *p, bool spinning)
     return 0;
 }
 
+_Atomic uint32_t gorc__park_hooks;
+
 gorc__m *gorc__allm(void)
 {
     return __atomic_load_n(&gorc__s.allm, __ATOMIC_ACQUIRE);
@@ -972,13 +974,15 @@ __attribute__((noinline, cold)) static void sched_latency(gorc__m *m, gorc__p *p
     gorc__stat_add(&m->stats.latsum, d > 0 ? (uint64_t)d : 0);
 }
 
+/* local: g came off p's own run queue, so this thread readied it before the event it just
+ * recorded for from; the tracer may then give g's start that event's time. */
 static inline __attribute__((always_inline)) void execute(gorc__m *m, gorc__p *p, gorc__g *from,
-                                                          gorc__g *g, bool from_dies)
+                                                          gorc__g *g, bool from_dies, bool local)
 {
     prepare_first_run(p, g);
     g->nrun++;
     if (GORC__UNLIKELY(atomic_load_explicit(&gorc__trace_gen, memory_order_relaxed) != 0)) {
-        if (from != &m->g0 && m->trace_reuse)
+        if (from != &m->g0 && local)
             gorc__trace_start_now(m, p->id, g->id); /* schedule_away, right after from's event */
         else
             gorc__trace_ev(m, GORC__EV_GO_START, 0, p->id, g->id, 0, 0);
@@ -997,7 +1001,7 @@ static inline __attribute__((always_inline)) void execute(gorc__m *m, gorc__p *p
  * departing goroutine may still hold the lock it parks under, and a timer's function may need
  * that very lock (a timer firing on the channel being received from). g0 runs them after the
  * lock is released. */
-static gorc__g *runnable_fast(gorc__m *m, gorc__p *p)
+static gorc__g *runnable_fast(gorc__p *p, bool *local)
 {
     int64_t t0 = atomic_load_explicit(&p->timer0, memory_order_relaxed);
     if (t0 != 0 && t0 <= gorc__nanotime())
@@ -1007,8 +1011,9 @@ static gorc__g *runnable_fast(gorc__m *m, gorc__p *p)
         return g;
     if ((g = runqget(p)) != NULL) {
         /* Readied by this thread, before the event it just recorded: the tracer may give its
-         * start that event's time (one from the global queue may be younger). */
-        m->trace_reuse = true;
+         * start that event's time (one from the global queue may be younger). A flag in a
+         * register, not in m: the untraced switch stores nothing for the tracer. */
+        *local = true;
         return g;
     }
     return globrunqget_locked(p, 0);
@@ -1026,10 +1031,10 @@ static void schedule_away(gorc__m *m, gorc__g *g)
         resumed();
         return;
     }
-    m->trace_reuse = false;
-    gorc__g *next = runnable_fast(m, p);
+    bool local = false;
+    gorc__g *next = runnable_fast(p, &local);
     if (next && (next->sp != NULL || next->stk.lo != NULL || p->nstkcache > 0)) {
-        execute(m, p, g, next, dies);
+        execute(m, p, g, next, dies, local);
     } else {
         /* Nothing to run, or the next goroutine needs a fresh stack (page faults, perhaps an
          * mmap): let g0 do that after releasing what we parked under, not while holding it. */
@@ -1063,6 +1068,28 @@ __attribute__((noinline)) static void park_timed(gorc__m *m, gorc__g *g, int rea
     gorc__block_event(reason, gorc__nanotime() - t0);
 }
 
+/* gorc__park with a hook on (gorc__park_hooks): leak bookkeeping, the tracer's block event,
+ * timing for the block and mutex profiles. Out of line so that the common park stays short. */
+__attribute__((noinline)) static void park_hooked(gorc__m *m, gorc__g *g, int reason,
+                                                  void (*unlock)(void *), void *arg)
+{
+    if (atomic_load_explicit(&gorc__leak_on, memory_order_relaxed)) {
+        g->parkwhen = gorc__nanotime();
+        g->waiton = reason == GORC__W_SELECT || reason == GORC__W_SLEEP ? NULL : arg;
+    }
+    GORC__TRACE(m, GORC__EV_GO_BLOCK, reason, -1, g->id,
+                reason == GORC__W_SELECT || reason == GORC__W_SLEEP ? 0 : (uintptr_t)arg, 0);
+    atomic_store_explicit(&g->status, GORC__G_WAITING, memory_order_relaxed);
+    m->after = GORC__AFTER_UNLOCK;
+    m->after_unlock = unlock;
+    m->after_arg = arg;
+    m->after_g = g;
+    if (atomic_load_explicit(&gorc__blockprof, memory_order_relaxed) != 0)
+        park_timed(m, g, reason);
+    else
+        schedule_away(m, g);
+}
+
 void gorc__park(int reason, void (*unlock)(void *), void *arg)
 {
     gorc__m *m = gorc__getm();
@@ -1072,25 +1099,19 @@ void gorc__park(int reason, void (*unlock)(void *), void *arg)
     }
     gorc__g *g = m->curg;
     g->waitreason = (uint8_t)reason;
-    if (GORC__UNLIKELY(atomic_load_explicit(&gorc__leak_on, memory_order_relaxed))) {
-        g->parkwhen = gorc__nanotime();
-        g->waiton = reason == GORC__W_SELECT || reason == GORC__W_SLEEP ? NULL : arg;
-    }
     /* Left as it is when the goroutine resumes: the other switches out (gorc_yield,
      * gorc_blocking_exit) set their own. __builtin_frame_address gives this function a frame
      * although proc.c is built without frame pointers. */
     g->parkfp = __builtin_frame_address(0);
-    GORC__TRACE(m, GORC__EV_GO_BLOCK, reason, -1, g->id,
-                reason == GORC__W_SELECT || reason == GORC__W_SLEEP ? 0 : (uintptr_t)arg, 0);
+    if (GORC__UNLIKELY(atomic_load_explicit(&gorc__park_hooks, memory_order_relaxed) != 0)) {
+        park_hooked(m, g, reason, unlock, arg);
+        return;
+    }
     atomic_store_explicit(&g->status, GORC__G_WAITING, memory_order_relaxed);
     m->after = GORC__AFTER_UNLOCK;
     m->after_unlock = unlock;
     m->after_arg = arg;
     m->after_g = g;
-    if (GORC__UNLIKELY(atomic_load_explicit(&gorc__blockprof, memory_order_relaxed) != 0)) {
-        park_timed(m, g, reason);
-        return;
-    }
     schedule_away(m, g);
 }
 
@@ -1205,9 +1226,21 @@ static void g_start(void *arg)
     __builtin_unreachable();
 }
 
+/* Set, with release ordering, once gorc__init has run (init_err is settled by then): every
+ * spawn asks, and a load is cheaper than pthread_once's call. */
+static _Atomic bool init_done;
+
+static void init_once_fn(void)
+{
+    gorc__init();
+    atomic_store_explicit(&init_done, true, memory_order_release);
+}
+
 int gorc__ensure_init(void)
 {
-    if (pthread_once(&init_once, gorc__init) != 0)
+    if (GORC__LIKELY(atomic_load_explicit(&init_done, memory_order_acquire)))
+        return init_err;
+    if (pthread_once(&init_once, init_once_fn) != 0)
         return -EAGAIN;
     return init_err;
 }
@@ -1220,7 +1253,7 @@ static int spawn(gorc_fn fn, void *arg, size_t stack_req, bool is_main, uintptr_
     /* The stack is settled now, so that running out of memory is the spawner's error, not a
      * crash later: custom sizes are mapped, default ones promised. */
     gorc__stack stk = {0};
-    bool custom = gorc__stack_custom(stack_req);
+    bool custom = stack_req != 0 && gorc__stack_custom(stack_req); /* no call for the default */
     if (custom && (rc = gorc__stack_alloc(NULL, &stk, stack_req)) != 0)
         return rc;
     gorc__m *m = gorc__getm();
@@ -1711,7 +1744,7 @@ static void m_loop(gorc__m *m)
         m->nextg = NULL;
         if (g == NULL)
             g = findrunnable(m);
-        execute(m, m->p, &m->g0, g, false);
+        execute(m, m->p, &m->g0, g, false, false);
     }
 }
 
@@ -1788,7 +1821,7 @@ void gorc__sched_snapshot(gorc__schedsnap *s)
 
 void gorc_dump(void)
 {
-    if (pthread_once(&init_once, gorc__init) != 0)
+    if (pthread_once(&init_once, init_once_fn) != 0)
         return;
     gorc__dump_all(stderr, false);
     fflush(stderr);

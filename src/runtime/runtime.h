@@ -232,7 +232,6 @@ struct gorc__m {
     _Atomic uint32_t park;   /* futex: 0 = sleeping, 1 = woken */
     gorc__m *schedlink;      /* idle M list */
     struct gorc__tbuf *tbuf; /* this thread's trace buffer (runtime/trace.c), or NULL */
-    bool trace_reuse;        /* the next goroutine was readied here (runnable_fast) */
     char *g0_lo;             /* thread stack bounds, for sanitizers */
     size_t g0_size;
     /* Tracebacks and CPU profiling (traceback.c, pprof.c). Ms are never freed; allnext links
@@ -346,6 +345,20 @@ uint64_t gorc__rand(void);
 
 /* Leak tracking (runtime/leak.c): parks record their time and object while it is on. */
 extern _Atomic bool gorc__leak_on;
+/* What gorc__park must do besides parking, in one word so that a park with none of it on
+ * tests a single load: leak bookkeeping (leak.c), block and mutex profiles (pprof.c), the
+ * execution tracer (trace.c). Each owner sets its bit when it turns its feature on and clears
+ * it when it turns it off (the leak bit stays); the slow path then looks at the features' own
+ * variables. */
+enum { GORC__PH_LEAK = 1, GORC__PH_BLOCKPROF = 2, GORC__PH_TRACE = 4 };
+extern _Atomic uint32_t gorc__park_hooks;
+static inline void gorc__park_hook(uint32_t bit, bool on)
+{
+    if (on)
+        atomic_fetch_or(&gorc__park_hooks, bit);
+    else
+        atomic_fetch_and(&gorc__park_hooks, ~bit);
+}
 /* The last goroutine id handed out (proc.c). */
 uint64_t gorc__last_goid(void);
 /* GORC_LEAKCHECK is set (bookkeeping is then turned on); and gorc_main's check, which exits

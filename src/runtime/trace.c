@@ -460,6 +460,7 @@ static void session_begin(int mode)
     T.ticks0 = gorc__trace_ticks();
     T.ns0 = gorc__nanotime();
     atomic_store(&gorc__trace_gen, T.lastgen);
+    gorc__park_hook(GORC__PH_TRACE, true);
 }
 
 /* Under T.mu: recycle the full list. */
@@ -557,6 +558,7 @@ int gorc_trace_stop(void)
         return -EINVAL;
     }
     atomic_store(&gorc__trace_gen, 0);
+    gorc__park_hook(GORC__PH_TRACE, false);
     T.stopping = true;
     pthread_cond_signal(&T.cv);
     pthread_mutex_unlock(&T.mu);
@@ -613,6 +615,7 @@ int gorc_flight_recorder_stop(void)
         return -EINVAL;
     }
     atomic_store(&gorc__trace_gen, 0);
+    gorc__park_hook(GORC__PH_TRACE, false);
     T.mode = MODE_OFF;
     drop_full();
     pthread_mutex_unlock(&T.mu);
