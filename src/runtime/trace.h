@@ -52,8 +52,14 @@ extern _Atomic uint32_t gorc__trace_gen;
 
 /* m: the calling thread's M, whose buffer is at hand, or NULL (then a thread-local finds the
  * thread's buffer: the monitor, foreign threads, places that do not have m). */
-void gorc__trace_ev(gorc__m *m, int type, int reason, int p, uint64_t g, uint64_t arg,
-                    uint32_t aux);
+void gorc__trace_ev1(gorc__m *m, uint32_t kind, uint64_t g, uint64_t arg, uint32_t aux);
+static inline void gorc__trace_ev(gorc__m *m, int type, int reason, int p, uint64_t g, uint64_t arg,
+                                  uint32_t aux)
+{
+    /* The record's kind word is put together here, where type and reason are constants. */
+    gorc__trace_ev1(m, (uint32_t)type | (uint32_t)reason << 8 | (uint32_t)(p + 1) << 16, g, arg,
+                    aux);
+}
 /* GO_START of g on p when the switch comes straight from this thread's own block, stop or
  * end event: it takes that event's timestamp instead of reading the clock again (the switch
  * between them is tens of nanoseconds; a clock read costs about ten). */
