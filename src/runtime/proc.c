@@ -1068,6 +1068,11 @@ __attribute__((noinline)) static void park_timed(gorc__m *m, gorc__g *g, int rea
     gorc__block_event(reason, gorc__nanotime() - t0);
 }
 
+/* After the switch-out call of a function whose frame tracebacks start from (parkfp): keeps
+ * the call from becoming a tail call, which would pop that frame before the switch and let
+ * the scheduler's frameless code overwrite it while the goroutine waits. */
+#define GORC__KEEP_FRAME() __asm__ volatile("" ::: "memory")
+
 /* gorc__park with a hook on (gorc__park_hooks): leak bookkeeping, the tracer's block event,
  * timing for the block and mutex profiles. Out of line so that the common park stays short. */
 __attribute__((noinline)) static void park_hooked(gorc__m *m, gorc__g *g, int reason,
@@ -1105,6 +1110,7 @@ void gorc__park(int reason, void (*unlock)(void *), void *arg)
     g->parkfp = __builtin_frame_address(0);
     if (GORC__UNLIKELY(atomic_load_explicit(&gorc__park_hooks, memory_order_relaxed) != 0)) {
         park_hooked(m, g, reason, unlock, arg);
+        GORC__KEEP_FRAME();
         return;
     }
     atomic_store_explicit(&g->status, GORC__G_WAITING, memory_order_relaxed);
@@ -1113,6 +1119,7 @@ void gorc__park(int reason, void (*unlock)(void *), void *arg)
     m->after_arg = arg;
     m->after_g = g;
     schedule_away(m, g);
+    GORC__KEEP_FRAME();
 }
 
 void gorc__ready(gorc__g *g)
@@ -1373,6 +1380,7 @@ void gorc_yield(void)
     m->after = GORC__AFTER_YIELD;
     m->after_g = g;
     schedule_away(m, g);
+    GORC__KEEP_FRAME();
 }
 
 /* ------------------------------------------------------------------------------------------
@@ -1448,6 +1456,7 @@ void gorc_blocking_exit(void)
     m->after = GORC__AFTER_YIELD;
     m->after_g = g;
     schedule_away(m, g);
+    GORC__KEEP_FRAME();
 }
 
 void *gorc_blocking(void *(*fn)(void *), void *arg)

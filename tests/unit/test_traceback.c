@@ -181,6 +181,33 @@ GO_TEST(test_parked_chain)
     gorc_chan_release(gate);
 }
 
+/* The same chain while a park hook is on (the block profile: gorc__park's out-of-line path,
+ * which once tail-called away the frame tracebacks start from), and for a goroutine parked
+ * while the flag changes nothing else: the frames must be those of the plain park. */
+GO_TEST(test_parked_chain_hooked)
+{
+    (void)arg;
+    gorc_set_block_profile_rate(1);
+    CHECK_EQ(gorc_chan_new(&gate, sizeof(int), 0), 0);
+    uint64_t id = tb_spawner(tb_top);
+    gorc_sleep(20 * GORC_MILLISECOND);
+    uintptr_t pcs[64];
+    int n = gorc_goroutine_pcs(id, pcs, 64);
+    int i = 0;
+    while (i < n && strcmp(where(pcs[i]), "tb_leaf") != 0)
+        i++;
+    if (i + 2 >= n || strcmp(where(pcs[i + 1]), "tb_mid") != 0 ||
+        strcmp(where(pcs[i + 2]), "tb_top") != 0) {
+        for (int k = 0; k < n; k++)
+            fprintf(stderr, "frame %d: %p %s\n", k, (void *)pcs[k], where(pcs[k]));
+        CHECK(!"chain tb_leaf <- tb_mid <- tb_top not found with the block profile on");
+    }
+    int one = 1;
+    CHECK_EQ(gorc_chan_send(gate, &one), 0);
+    gorc_set_block_profile_rate(0);
+    gorc_chan_release(gate);
+}
+
 GO_TEST(test_own_stack)
 {
     (void)arg;
@@ -361,10 +388,15 @@ GO_TEST(test_errors)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_parked_chain),      cmocka_unit_test(test_own_stack),
-        cmocka_unit_test(test_running_elsewhere), cmocka_unit_test(test_blocking_not_interrupted),
-        cmocka_unit_test(test_unwind_bounds),     cmocka_unit_test(test_symbolizer_hook),
-        cmocka_unit_test(test_dump_has_stacks),   cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_parked_chain),
+        cmocka_unit_test(test_parked_chain_hooked),
+        cmocka_unit_test(test_own_stack),
+        cmocka_unit_test(test_running_elsewhere),
+        cmocka_unit_test(test_blocking_not_interrupted),
+        cmocka_unit_test(test_unwind_bounds),
+        cmocka_unit_test(test_symbolizer_hook),
+        cmocka_unit_test(test_dump_has_stacks),
+        cmocka_unit_test(test_errors),
     };
     return cmocka_run_group_tests_name("traceback", tests, NULL, NULL);
 }
