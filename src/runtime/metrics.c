@@ -154,18 +154,8 @@ void gorc_metrics_read(gorc_metric_sample *samples, size_t n)
     }
     gorc__schedsnap ss;
     gorc__sched_snapshot(&ss);
-    /* Made before alive: every goroutine alive at the second read that was made after the
-     * first makes the difference smaller, never larger, than the exits so far. It is kept
-     * from going down between reads (a counter for Prometheus) by the largest value given. */
-    static _Atomic uint64_t exited_max;
     uint64_t made = gorc__goroutines_made();
-    int64_t alive = gorc_count();
-    uint64_t exited = alive >= 0 && (uint64_t)alive < made ? made - (uint64_t)alive : 0;
-    uint64_t prev = atomic_load(&exited_max);
-    while (exited > prev && !atomic_compare_exchange_weak(&exited_max, &prev, exited))
-        ;
-    if (exited < prev)
-        exited = prev;
+    uint64_t exited = gorc__goroutines_ended();
     gcount gc;
     bool counted = false;
     for (size_t i = 0; i < n; i++) {

@@ -477,7 +477,13 @@ static void prof_init(prof *pr)
 {
     memset(pr, 0, sizeof *pr);
     str_id(pr, "x"); /* placeholder, replaced: index 0 must be "" */
-    pr->strtab[0] = strdup("");
+    char *empty = pr->nstr == 1 ? strdup("") : NULL;
+    if (empty) {
+        free((void *)pr->strtab[0]); /* the placeholder's copy */
+        pr->strtab[0] = empty;
+    } else {
+        pr->oom = true;
+    }
     read_maps(pr);
 }
 

@@ -103,9 +103,9 @@ typedef struct gorc__sched {
     gorc__m *midle;
     int mcount;
     _Atomic int32_t nmspinning;
-    _Atomic int32_t nlostp;      /* Ms running a goroutine after losing their P */
-    _Atomic int32_t nforeign;    /* foreign threads that have used the runtime */
-    _Atomic int64_t ngoroutines; /* spawned minus ended without a P (each P counts its own) */
+    _Atomic int32_t nlostp;            /* Ms running a goroutine after losing their P */
+    _Atomic int32_t nforeign;          /* foreign threads that have used the runtime */
+    _Atomic uint64_t nspawned, nended; /* goroutines spawned, ended without a P (see gorc__p) */
     _Atomic uint64_t goidgen;
     _Atomic int32_t main_active;
     _Atomic int32_t npolling; /* Ms blocked in the poller */
@@ -735,15 +735,17 @@ static gorc__g *gslab_new(void)
     return s;
 }
 
-/* p: held by the caller, or NULL (see gorc__p.ngoroutines). */
+/* p: held by the caller, or NULL (see gorc__p.nspawned). d: +1 for a spawn, -1 for an end. */
 static void count_goroutines(gorc__p *p, int64_t d)
 {
-    if (p)
-        atomic_store_explicit(&p->ngoroutines,
-                              atomic_load_explicit(&p->ngoroutines, memory_order_relaxed) + d,
+    if (p) {
+        _Atomic uint64_t *c = d > 0 ? &p->nspawned : &p->nended;
+        atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1,
                               memory_order_relaxed);
-    else
-        atomic_fetch_add_explicit(&gorc__s.ngoroutines, d, memory_order_relaxed);
+    } else {
+        atomic_fetch_add_explicit(d > 0 ? &gorc__s.nspawned : &gorc__s.nended, 1,
+                                  memory_order_relaxed);
+    }
 }
 
 /* Free Gs: up to GORC__GFREE_LOCAL in each P's array, the rest on a stack of blocks under
@@ -1467,12 +1469,23 @@ void *gorc_blocking(void *(*fn)(void *), void *arg)
     return r;
 }
 
+/* Ended first: a goroutine that ends between the two sums has been counted as spawned, so the
+ * difference never goes below the goroutines alive at the second. */
+uint64_t gorc__goroutines_ended(void)
+{
+    uint64_t n = atomic_load(&gorc__s.nended);
+    for (int i = 0; i < gorc__s.nprocs; i++)
+        n += atomic_load_explicit(&gorc__s.allp[i].nended, memory_order_relaxed);
+    return n;
+}
+
 int64_t gorc_count(void)
 {
-    int64_t n = atomic_load(&gorc__s.ngoroutines);
+    uint64_t ended = gorc__goroutines_ended();
+    uint64_t n = atomic_load(&gorc__s.nspawned);
     for (int i = 0; i < gorc__s.nprocs; i++)
-        n += atomic_load_explicit(&gorc__s.allp[i].ngoroutines, memory_order_relaxed);
-    return n;
+        n += atomic_load_explicit(&gorc__s.allp[i].nspawned, memory_order_relaxed);
+    return (int64_t)(n - ended);
 }
 
 int gorc__nprocs(void)

@@ -190,7 +190,7 @@ typedef struct gorc__mstats {
     /* wakeups (readyings of parked goroutines) also picks the readyings that are timed: every
      * 32nd. Parks are not counted apart: every park ends in a wakeup, so parks = wakeups +
      * goroutines parked now (metrics.c). Spawns and exits are not counted here either: the
-     * goroutine-id generator counts spawns, and exits = spawns - goroutines alive. */
+     * goroutine-id generator counts spawns, and each P's nended the exits. */
     _Atomic uint64_t wakeups, steals, blocking, pollwaits, pollready;
     _Atomic uint64_t lat[GORC__LAT_BUCKETS];
     _Atomic uint64_t latsum; /* ns, of the sampled waits */
@@ -276,12 +276,14 @@ struct gorc__p {
     gorc__stack *stkcache; /* free default-size stacks */
     int nstkcache;
     /* Stack promises this P may make without touching the global count (stack.c), and the
-     * goroutines it created minus those that ended on it (their sum over the Ps, plus a global
-     * count for threads without a P, is gorc_count). Written only by the P's owner: a
-     * spawner and a finishing goroutine on another CPU would otherwise fight over two
+     * goroutines it created and those that ended on it (the difference of their sums over the
+     * Ps, plus global counts for threads without a P, is gorc_count). Written only by the P's
+     * owner: a spawner and a finishing goroutine on another CPU would otherwise fight over two
      * shared counters on every spawn. */
     int stkcredit;
-    _Atomic int64_t ngoroutines;
+    /* Goroutines spawned and ended here: two counters that only grow, so that the runtime
+     * metrics' exit count is exact and never goes down (gorc_count is their difference). */
+    _Atomic uint64_t nspawned, nended;
     /* timers: a 4-ary min-heap by deadline, guarded by tlock (timer.c) */
     gorc__lock tlock;
     struct gorc__timerwhen *timers;
@@ -462,8 +464,9 @@ int64_t gorc__timers_pending(void);
 
 /* Every M ever started, newest first (proc.c). */
 gorc__m *gorc__allm(void);
-/* Goroutines ever made (the id generator's value). */
+/* Goroutines ever made (the id generator's value), and ever ended. */
 uint64_t gorc__goroutines_made(void);
+uint64_t gorc__goroutines_ended(void);
 /* The newest G ever made; walk on through g->allnext (never freed). No lock: fatal paths. */
 gorc__g *gorc__allg(void);
 /* Walk frame pointers from (pc, fp) within [lo, hi): every step is checked against the
