@@ -513,9 +513,15 @@ void gorc_http_debug_goroutine(gorc_http_rw *w, gorc_http_request *r, void *arg)
     if (x->obj)
         gorc_http_rw_printf(w, "\twaiting on %p\n", x->obj);
     gorc_http_rw_printf(w, "created by goroutine %" PRIu64 " at %s\n", x->parent, sp);
-    gorc_http_rw_printf(w, "(the goroutine's stack is not recorded in this build: what gorc_dump "
-                           "knows is shown)\n");
     free(rs.r);
+    /* Its stack, as gorc_dump prints it (frames, then the spawn site); it may have moved on or
+     * ended since the table's snapshot, and then says so. */
+    char stack[16384];
+    ssize_t n = gorc_goroutine_stack(id, stack, sizeof stack);
+    if (n > 0)
+        gorc_http_rw_printf(w, "\n%s%s", stack, (size_t)n >= sizeof stack ? "\n...\n" : "");
+    else
+        gorc_http_rw_printf(w, "\n(no stack: %s)\n", gorc_strerror((int)n));
 }
 
 /* ---- traces ---- */
