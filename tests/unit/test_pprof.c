@@ -283,7 +283,17 @@ GO_TEST(test_goroutine_profile)
     CHECK_EQ(gorc_chan_new(&gate, sizeof(int), 0), 0);
     for (int i = 0; i < 5; i++)
         CHECK_EQ(gorc_go(pp_parked, NULL), 0);
-    gorc_sleep(10 * GORC_MILLISECOND);
+    /* Until all five have parked (a sleep was not always enough under TSan on a busy machine:
+     * one had not started yet); the wait is bounded as a hang guard, not timed. */
+    for (int tries = 0; tries < 1000; tries++) {
+        gorc_goroutine_info gi[64];
+        size_t ng = gorc_goroutines(gi, 64), parked = 0;
+        for (size_t i = 0; i < ng && i < 64; i++)
+            parked += gi[i].waiting && gi[i].start_fn == (uintptr_t)pp_parked;
+        if (parked == 5)
+            break;
+        gorc_sleep(10 * GORC_MILLISECOND);
+    }
     int64_t live = gorc_count();
     char *b;
     size_t n;
