@@ -57,7 +57,9 @@ CFLAGS_asan := -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined \
                -fno-sanitize-recover=undefined
 CFLAGS_tsan := -O1 -g -fsanitize=thread
 CFLAGS_arm64 := -O2 -g
-CFLAGS_clang := -O2 -g
+# -gdwarf-aranges: clang leaves out .debug_aranges, without which Debian 12's libdw (elfutils
+# 0.188) finds no compilation unit for an address, so libgorc_symbolize gave no file:line.
+CFLAGS_clang := -O2 -g -gdwarf-aranges
 CFLAGS_fuzz := -O1 -g -fsanitize=address,undefined
 LDFLAGS_asan := -fsanitize=address,undefined
 LDFLAGS_tsan := -fsanitize=thread
