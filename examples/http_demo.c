@@ -13,6 +13,10 @@
  * inside: it polls /stats once a second and displays the goroutine count, the Ps (threads
  * running goroutines), the requests served and the open connections.
  *
+ * It also mounts the debugging endpoints any gorc server can have (docs/observability.md):
+ * /debug/pprof/ for go tool pprof (`go tool pprof -top http://127.0.0.1:8080/debug/pprof/
+ * profile?seconds=5`) and /metrics for Prometheus.
+ *
  * Signals arrive as channel values (gorc_signal_notify, Go's signal.Notify): an ordinary
  * goroutine receives SIGINT or SIGTERM and shuts the server down gracefully (requests in
  * progress finish, idle connections close).
@@ -29,6 +33,8 @@
 #include <gorc.h>
 #include <gorc_http.h>
 #include <gorc_http2.h>
+#include <gorc_http_debug.h>
+#include <gorc_trace.h>
 #include <gorc_net.h>
 #include <gorc_restart.h>
 #include <gorc_signal.h>
@@ -358,6 +364,11 @@ static void banner(gorc_listener *ln, gorc_listener *tln)
            "  GET  /stream      ten lines, 200 ms apart, each flushed as it is written\n"
            "  GET  /sleep/{ms}  a handler that sleeps without holding up the others\n"
            "  POST /echo        the request body back (up to 1 MiB)\n"
+           "  GET  /debug/pprof/  profiles for go tool pprof (profile?seconds=N, goroutine, ...)\n"
+           "  GET  /metrics     runtime and HTTP metrics for Prometheus\n"
+           "  GET  /debug/      the live runtime page: charts, goroutines, trace downloads\n"
+           "  GET  /debug/trace?seconds=2, /debug/flight, /debug/flight?saved=1\n"
+           "                    execution traces (Chrome JSON: Perfetto, chrome://tracing)\n"
            "Ctrl-C stops it gracefully; kill -USR2 %d restarts it without dropping a request.\n",
            GORC_VERSION_MAJOR, GORC_VERSION_MINOR, GORC_VERSION_PATCH, gorc_maxprocs(), where,
            (int)getpid());
@@ -383,10 +394,17 @@ static int serve(args *a)
         fprintf(stderr, "http_demo: restart set-up: %s\n", gorc_strerror(err));
         return 1;
     }
+    /* The live runtime page and trace downloads under /debug/, with the flight recorder on:
+     * a request slower than half a second keeps a snapshot (/debug/flight?saved=1). */
+    gorc_flight_recorder_opts fr = {.min_age = 10 * GORC_SECOND, .max_bytes = 32 << 20};
+    if (gorc_http_debug_mount(mux, "/debug/") < 0 || gorc_flight_recorder_start(&fr) < 0)
+        return 1;
     /* At shutdown an idle keep-alive connection gets a second to send one more request
      * (answered with Connection: close) before it is closed: no request in flight fails. */
-    gorc_http_server_opts opts = {
-        .handler = gorc_http_mux_serve, .arg = mux, .shutdown_idle_grace = GORC_SECOND};
+    gorc_http_server_opts opts = {.handler = gorc_http_mux_serve,
+                                  .arg = mux,
+                                  .shutdown_idle_grace = GORC_SECOND,
+                                  .flight_slow_request = 500 * GORC_MILLISECOND};
     if (gorc_http_server_new(&server, &opts) < 0 || listen_on(a->addr, &ln) < 0)
         return 1;
     /* HTTP/2: by ALPN on the HTTPS listener, by prior knowledge (h2c) on the plain one. */
@@ -399,6 +417,10 @@ static int serve(args *a)
     gorc_listener *tln = NULL;
     if (a->tls_addr[0] && (listen_tls(a, &tln) < 0 || gorc_chan_new(&tls_served, 0, 0) < 0 ||
                            gorc_go(watch_hup, a) < 0))
+        return 1;
+    /* Debugging endpoints (docs/observability.md): go tool pprof and Prometheus point here. */
+    if (gorc_http_pprof_register(mux, "/debug/pprof") < 0 ||
+        gorc_http_mux_handle(mux, "GET /metrics", gorc_http_metrics_handler, server) < 0)
         return 1;
     started = gorc_now();
     banner(ln, tln);

@@ -300,6 +300,10 @@ typedef struct gorc_http_server_opts {
      * Connection: close) instead of meeting a closed connection; for restarts
      * (docs/restart.md). 0 = at once, as Go. */
     int64_t shutdown_idle_grace;
+    /* While the flight recorder runs, a request whose handler takes longer than this (ns)
+     * keeps a snapshot of it, at most one a second, for the debug page's
+     * {prefix}flight?saved=1 (gorc_http_debug.h). 0: never. */
+    int64_t flight_slow_request;
 } gorc_http_server_opts;
 
 /* Counters of a server (for dashboards; read without locks, each exact by itself). */

@@ -7,13 +7,18 @@
  * timeouts cut nothing in a 10 s run), as the Go server runs with net/http's. The Content-Type
  * is set explicitly because Go's net/http adds
  * "text/plain; charset=utf-8" by sniffing the body: with the same header on all three servers
- * the responses differ only in the headers each server adds by itself (Date, Server). */
+ * the responses differ only in the headers each server adds by itself (Date, Server).
+ *
+ * BENCH_TRACE=trace runs it under the execution tracer (writing to /dev/null), =flight under
+ * the flight recorder with its defaults: the trace-http100 and flight-http100 workloads. */
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "gorc.h"
 #include "gorc_http.h"
+#include "gorc_trace.h"
 
 static const char hello[] = "Hello, World!\n";
 
@@ -28,6 +33,14 @@ static void handler(gorc_http_rw *w, gorc_http_request *r, void *arg)
 static void serve(void *arg)
 {
     const char *addr = arg;
+    const char *tr = getenv("BENCH_TRACE");
+    if (tr && strcmp(tr, "trace") == 0) {
+        int rc = gorc_trace_start(open("/dev/null", O_WRONLY | O_CLOEXEC));
+        fprintf(stderr, "http: execution trace to /dev/null: %s\n", gorc_strerror(rc));
+    } else if (tr && strcmp(tr, "flight") == 0) {
+        int rc = gorc_flight_recorder_start(NULL);
+        fprintf(stderr, "http: flight recorder: %s\n", gorc_strerror(rc));
+    }
     gorc_http_server_opts opts = {.handler = handler};
     gorc_http_server *s;
     int rc = gorc_http_server_new(&s, &opts);

@@ -12,6 +12,7 @@
 #include "gorc_http.h"
 #include "http/parse.h"
 
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -87,5 +88,39 @@ ssize_t gorc__http_copy_file(gorc_http_rw *w, int fd, int64_t off, int64_t n);
 void *gorc__http_req_alloc(gorc_http_request *r, size_t n);
 /* A pointer-sized slot the router may use for this request; NULL when the request starts. */
 void **gorc__http_req_route_slot(gorc_http_request *r);
+
+/* ---- server metrics for the Prometheus handler (server.c counts, metrics.c prints) ---- */
+
+#define GORC__HTTP_NMETHODS 8  /* GET HEAD POST PUT DELETE PATCH OPTIONS other */
+#define GORC__HTTP_NCLASSES 6  /* 1xx 2xx 3xx 4xx 5xx other */
+#define GORC__HTTP_NDUR     12 /* duration buckets: gorc__http_dur_bounds, then +Inf */
+#define GORC__HTTP_NREJECT  8  /* 400 408 413 414 417 431 501 other */
+enum {
+    GORC__HM_REQ = 0, /* + method * NCLASSES + class */
+    GORC__HM_DUR = GORC__HM_REQ + GORC__HTTP_NMETHODS * GORC__HTTP_NCLASSES,
+    GORC__HM_DURSUM = GORC__HM_DUR + GORC__HTTP_NDUR, /* ns */
+    GORC__HM_IN,
+    GORC__HM_OUT,
+    GORC__HM_REJECT,
+    GORC__HM_N = GORC__HM_REJECT + GORC__HTTP_NREJECT
+};
+extern const char *const gorc__http_methods[GORC__HTTP_NMETHODS];
+extern const double gorc__http_dur_bounds[GORC__HTTP_NDUR - 1];
+extern const int gorc__http_reject_codes[GORC__HTTP_NREJECT - 1];
+/* Copy a server's metric counters (GORC__HM_N values) and its stats. */
+void gorc__http_server_metrics(gorc_http_server *s, uint64_t *out, gorc_http_server_stats *st);
+
+/* Request timing for the debug page and slow-request snapshots (debug.c): while
+ * gorc__http_observing is set or the server has a flight_slow_request threshold, the server
+ * takes the time before each handler and reports it after. */
+extern _Atomic bool gorc__http_observing;
+static inline int64_t gorc__http_observe_begin(const gorc_http_server_opts *o)
+{
+    return atomic_load_explicit(&gorc__http_observing, memory_order_relaxed) ||
+                   o->flight_slow_request > 0
+               ? gorc_now()
+               : 0;
+}
+void gorc__http_observe_end(const gorc_http_server_opts *o, const gorc_http_request *r, int64_t t0);
 
 #endif

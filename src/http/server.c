@@ -214,7 +214,16 @@ struct gorc_http_server {
     int non_shut;
     bool shut_ran;
     _Atomic uint64_t requests, conns_total, conns_open, conns_active, bad_requests, timeouts;
+    _Atomic uint64_t metrics[GORC__HM_N]; /* for /metrics (see the block at the end) */
 };
+
+static void count_bytes(gorc_http_server *s, int which, ssize_t n)
+{
+    if (n > 0)
+        atomic_fetch_add_explicit(&s->metrics[which], (uint64_t)n, memory_order_relaxed);
+}
+static void count_reject(gorc_http_server *s, int status);
+static void count_request(hconn *h, int64_t t0);
 
 /* ------------------------------------------------------------------------------------------
  * Request contexts (see the top of the file)
@@ -465,6 +474,7 @@ static int send_raw(hconn *h, const void *p, size_t n)
         return h->rw.err;
     arm_write(h);
     ssize_t r = gorc_conn_write_all(h->c, p, n);
+    count_bytes(h->s, GORC__HM_OUT, r);
     if (r < 0) {
         write_failed(h, (int)r);
         return (int)r;
@@ -906,6 +916,7 @@ ssize_t gorc_http_rw_send_file(gorc_http_rw *w, int fd, int64_t off, int64_t n)
         return w->err;
     arm_write(h);
     ssize_t r = gorc_conn_sendfile(h->c, fd, off, (size_t)n);
+    count_bytes(h->s, GORC__HM_OUT, r);
     if (r < 0) {
         write_failed(h, (int)r);
         return r;
@@ -1109,7 +1120,9 @@ static ssize_t fill_body(hconn *h)
         h->rpos = h->hlen;
     }
     set_rdl(h, h->req.deadline);
-    return gorc_conn_read(h->c, h->rbuf + h->rlen, h->rcap - h->rlen);
+    ssize_t k = gorc_conn_read(h->c, h->rbuf + h->rlen, h->rcap - h->rlen);
+    count_bytes(h->s, GORC__HM_IN, k);
+    return k;
 }
 
 static ssize_t body_fail(hconn *h, ssize_t err)
@@ -1147,6 +1160,7 @@ static ssize_t read_length(hconn *h, char *buf, size_t n)
     } else {
         set_rdl(h, q->deadline);
         k = gorc_conn_read(h->c, buf, n);
+        count_bytes(h->s, GORC__HM_IN, k);
         if (k <= 0)
             return body_fail(h, k);
     }
@@ -1243,6 +1257,7 @@ static void reject(hconn *h, int err)
     const char *reason = "Expectation Failed";
     int status = err == -EXPECT_FAILED ? 417 : gorc__http_error_status(err, &reason);
     atomic_fetch_add(&h->s->bad_requests, 1);
+    count_reject(h->s, status);
     char date[GORC__HTTP_DATE_LEN];
     gorc__http_now_date(date);
     char msg[256];
@@ -1497,6 +1512,7 @@ static int read_request(hconn *h)
         if (h->rbuf == NULL && grow_rbuf(h, POOL_SIZE) < 0)
             return 0; /* out of memory: drop the connection, keep serving others */
         ssize_t k = gorc_conn_read(h->c, h->rbuf + h->rlen, h->rcap - h->rlen);
+        count_bytes(s, GORC__HM_IN, k);
         if (k <= 0) {
             if (k == -ETIMEDOUT && !idle)
                 atomic_fetch_add(&s->timeouts, 1);
@@ -1732,10 +1748,14 @@ static void serve_conn(void *arg)
         }
         if (!rr)
             break;
+        int64_t t0 = gorc_now(); /* the metrics' duration and the debug page's timing */
         s->o.handler(&h->rw, &h->req.pub, s->o.arg);
+        if (t0 != 0)
+            gorc__http_observe_end(&s->o, &h->req.pub, t0);
         if (h->ctx)
             end_ctx(h);
         atomic_fetch_add(&s->requests, 1);
+        count_request(h, t0);
         if (h->hijacked) {
             conn_free(h);
             atomic_fetch_sub(&s->hijacked_running, 1); /* last touch of s */
@@ -2186,4 +2206,52 @@ void gorc_http_server_free(gorc_http_server *s)
     gorc_ctx_cancel(s->base);
     gorc_ctx_release(s->base);
     free(s);
+}
+
+/* ------------------------------------------------------------------------------------------
+ * Metrics for the Prometheus handler (http/metrics.c): requests by method and status class,
+ * their duration (the handler's run, from the parsed head to its return), bytes read and
+ * written on connections, refused requests by status. Relaxed atomics on the server: counts
+ * per request, not per switch.
+ * ---------------------------------------------------------------------------------------- */
+
+const char *const gorc__http_methods[GORC__HTTP_NMETHODS] = {"GET",    "HEAD",  "POST",    "PUT",
+                                                             "DELETE", "PATCH", "OPTIONS", "other"};
+const double gorc__http_dur_bounds[GORC__HTTP_NDUR - 1] = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25,
+                                                           0.5,   1,    2.5,   5,    10};
+const int gorc__http_reject_codes[GORC__HTTP_NREJECT - 1] = {400, 408, 413, 414, 417, 431, 501};
+
+static void count_reject(gorc_http_server *s, int status)
+{
+    int i = 0;
+    while (i < GORC__HTTP_NREJECT - 1 && gorc__http_reject_codes[i] != status)
+        i++;
+    atomic_fetch_add_explicit(&s->metrics[GORC__HM_REJECT + i], 1, memory_order_relaxed);
+}
+
+static void count_request(hconn *h, int64_t t0)
+{
+    gorc_http_server *s = h->s;
+    int m = 0;
+    while (m < GORC__HTTP_NMETHODS - 1 && strcmp(gorc__http_methods[m], h->req.pub.method) != 0)
+        m++;
+    int st = gorc_http_rw_status(&h->rw);
+    int cls = st >= 100 && st < 600 ? st / 100 - 1 : GORC__HTTP_NCLASSES - 1;
+    atomic_fetch_add_explicit(&s->metrics[GORC__HM_REQ + m * GORC__HTTP_NCLASSES + cls], 1,
+                              memory_order_relaxed);
+    int64_t d = gorc_now() - t0;
+    double secs = (double)d / 1e9;
+    int b = 0;
+    while (b < GORC__HTTP_NDUR - 1 && secs > gorc__http_dur_bounds[b])
+        b++;
+    atomic_fetch_add_explicit(&s->metrics[GORC__HM_DUR + b], 1, memory_order_relaxed);
+    atomic_fetch_add_explicit(&s->metrics[GORC__HM_DURSUM], (uint64_t)(d > 0 ? d : 0),
+                              memory_order_relaxed);
+}
+
+void gorc__http_server_metrics(gorc_http_server *s, uint64_t *out, gorc_http_server_stats *st)
+{
+    for (int i = 0; i < GORC__HM_N; i++)
+        out[i] = atomic_load_explicit(&s->metrics[i], memory_order_relaxed);
+    gorc_http_server_stats_get(s, st);
 }

@@ -10,9 +10,10 @@
  * without a garbage collector cannot; the report gives what a person needs to decide instead:
  * the wait reason, for how long, on which object, the start function and the spawn site.
  *
- * Symbols: dladdr names what the dynamic symbol table has; for the rest (static functions,
- * a static executable) the report gives the module and offset, which addr2line, gdb or
- * `go tool`-style symbolisers resolve. Richer tracebacks are the tracing subsystem's job.
+ * Symbols: gorc_symbolize names what dladdr finds in the dynamic symbol table, and with
+ * libgorc_symbolize installed static functions too; module+offset is printed for
+ * `addr2line -e` in any case. Below the spawn site come the goroutine's frames, as a dump
+ * prints them.
  *
  * Reading other goroutines' records: status is read with acquire, and a goroutine seen alive
  * has its start fields (function, argument, spawn site, parent) fixed until it ends; the wait
@@ -21,7 +22,6 @@
  */
 #include "runtime/runtime.h"
 
-#include <dlfcn.h>
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +31,7 @@ _Atomic bool gorc__leak_on;
 uint64_t gorc_leak_mark(void)
 {
     atomic_store_explicit(&gorc__leak_on, true, memory_order_relaxed);
+    gorc__park_hook(GORC__PH_LEAK, true);
     /* The id the next goroutine gets, minus one: ids start at 1. */
     return gorc__last_goid();
 }
@@ -49,14 +50,14 @@ static bool survivor(const gorc__g *g, const scan *sc)
 
 static void where(FILE *f, const char *what, uintptr_t pc)
 {
-    Dl_info di;
-    if (pc && dladdr((void *)pc, &di) && di.dli_fname) {
-        if (di.dli_sname)
-            fprintf(f, "\t%s %s+0x%" PRIxPTR " (%s+0x%" PRIxPTR ")\n", what, di.dli_sname,
-                    pc - (uintptr_t)di.dli_saddr, di.dli_fname, pc - (uintptr_t)di.dli_fbase);
+    gorc_symbol sym;
+    if (pc && gorc_symbolize(pc, &sym) && sym.module) {
+        if (sym.function)
+            fprintf(f, "\t%s %s+0x%" PRIxPTR " (%s+0x%" PRIxPTR ")\n", what, sym.function,
+                    sym.offset, sym.module, sym.module_offset);
         else
-            fprintf(f, "\t%s %#" PRIxPTR " (%s+0x%" PRIxPTR ")\n", what, pc, di.dli_fname,
-                    pc - (uintptr_t)di.dli_fbase);
+            fprintf(f, "\t%s %#" PRIxPTR " (%s+0x%" PRIxPTR ")\n", what, pc, sym.module,
+                    sym.module_offset);
     } else {
         fprintf(f, "\t%s %#" PRIxPTR "\n", what, pc);
     }
@@ -93,6 +94,7 @@ static void report(const gorc__g *g, const scan *sc)
     char by[48];
     snprintf(by, sizeof by, "created by goroutine %" PRIu64 " at", g->parent);
     where(f, g->parent ? by : "created by a thread at", g->spawnpc);
+    gorc__print_frames(f, (gorc__g *)g);
     fputc('\n', f);
 }
 
@@ -116,6 +118,7 @@ static int count(uint64_t mark, bool print)
 int gorc_leak_check(uint64_t mark, int64_t timeout_ns)
 {
     atomic_store_explicit(&gorc__leak_on, true, memory_order_relaxed);
+    gorc__park_hook(GORC__PH_LEAK, true);
     int64_t deadline = gorc__deadline(timeout_ns);
     for (int64_t pause = 100 * GORC_MICROSECOND; count(mark, false) > 0; pause *= 2) {
         int64_t now = gorc__nanotime();
@@ -141,6 +144,7 @@ bool gorc__leak_main_wanted(void)
     if (on == NULL || on[0] == 0 || (on[0] == '0' && on[1] == 0))
         return false;
     atomic_store_explicit(&gorc__leak_on, true, memory_order_relaxed);
+    gorc__park_hook(GORC__PH_LEAK, true);
     return true;
 }
 

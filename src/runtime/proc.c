@@ -49,6 +49,7 @@
  * on another thread, and a cached thread-local address would point at the old thread's data.
  */
 #include "runtime/netpoll.h"
+#include "runtime/trace.h"
 #include "sim/sim.h"
 
 #include <limits.h>
@@ -103,9 +104,9 @@ typedef struct gorc__sched {
     gorc__m *midle;
     int mcount;
     _Atomic int32_t nmspinning;
-    _Atomic int32_t nlostp;      /* Ms running a goroutine after losing their P */
-    _Atomic int32_t nforeign;    /* foreign threads that have used the runtime */
-    _Atomic int64_t ngoroutines; /* spawned minus ended without a P (each P counts its own) */
+    _Atomic int32_t nlostp;            /* Ms running a goroutine after losing their P */
+    _Atomic int32_t nforeign;          /* foreign threads that have used the runtime */
+    _Atomic uint64_t nspawned, nended; /* goroutines spawned, ended without a P (see gorc__p) */
     _Atomic uint64_t goidgen;
     _Atomic int32_t main_active;
     _Atomic int32_t npolling; /* Ms blocked in the poller */
@@ -115,7 +116,9 @@ typedef struct gorc__sched {
     _Atomic uint32_t monitor_futex;
     int nprocs;
     gorc__p *allp;
-    gorc__g *allg; /* every G ever made, newest first (guarded by lock) */
+    gorc__g *allg;           /* every G ever made, newest first (guarded by lock) */
+    gorc__m *allm;           /* every M ever started, newest first (guarded by lock) */
+    _Atomic int64_t retakes; /* Ps the monitor took from their M (written by the monitor) */
 } gorc__sched;
 
 static gorc__sched gorc__s;
@@ -255,6 +258,7 @@ static gorc__p *p_enter_slow(gorc__m *m, gorc__p *p)
     atomic_store_explicit(&m->insched, 0, memory_order_release);
     m->p = NULL;
     m->lostp = true;
+    GORC__TRACE(m, GORC__EV_PROC_STOP, 0, p->id, 0, 0, 0);
     return NULL;
 }
 
@@ -291,6 +295,7 @@ static void acquirep(gorc__m *m, gorc__p *p)
     m->p = p;
     atomic_store_explicit(&m->insched, 1, memory_order_relaxed);
     atomic_store(&p->owner, m->id);
+    GORC__TRACE(m, GORC__EV_PROC_START, 0, p->id, 0, 0, 0);
     wake_monitor(); /* it sleeps while every P is idle */
 }
 
@@ -635,6 +640,23 @@ static int newm(gorc__p *p, bool spinning)
     return 0;
 }
 
+_Atomic uint32_t gorc__park_hooks;
+
+gorc__m *gorc__allm(void)
+{
+    return __atomic_load_n(&gorc__s.allm, __ATOMIC_ACQUIRE);
+}
+
+uint64_t gorc__goroutines_made(void)
+{
+    return atomic_load_explicit(&gorc__s.goidgen, memory_order_relaxed);
+}
+
+gorc__g *gorc__allg(void)
+{
+    return __atomic_load_n(&gorc__s.allg, __ATOMIC_ACQUIRE);
+}
+
 /* No thread could be made for p (out of memory or address space): p goes back to the idle list
  * and the Ms that exist pick its work up when they next look. Go dies here; a server under
  * memory pressure is better off degraded than dead. Said once on stderr. */
@@ -708,21 +730,23 @@ static gorc__g *gslab_new(void)
     gorc__lock_acquire(&gorc__s.lock);
     for (int i = 0; i < GSLAB; i++) {
         s[i].allnext = gorc__s.allg;
-        gorc__s.allg = &s[i];
+        __atomic_store_n(&gorc__s.allg, &s[i], __ATOMIC_RELEASE);
     }
     gorc__lock_release(&gorc__s.lock);
     return s;
 }
 
-/* p: held by the caller, or NULL (see gorc__p.ngoroutines). */
+/* p: held by the caller, or NULL (see gorc__p.nspawned). d: +1 for a spawn, -1 for an end. */
 static void count_goroutines(gorc__p *p, int64_t d)
 {
-    if (p)
-        atomic_store_explicit(&p->ngoroutines,
-                              atomic_load_explicit(&p->ngoroutines, memory_order_relaxed) + d,
+    if (p) {
+        _Atomic uint64_t *c = d > 0 ? &p->nspawned : &p->nended;
+        atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + 1,
                               memory_order_relaxed);
-    else
-        atomic_fetch_add_explicit(&gorc__s.ngoroutines, d, memory_order_relaxed);
+    } else {
+        atomic_fetch_add_explicit(d > 0 ? &gorc__s.nspawned : &gorc__s.nended, 1,
+                                  memory_order_relaxed);
+    }
 }
 
 /* Free Gs: up to GORC__GFREE_LOCAL in each P's array, the rest on a stack of blocks under
@@ -930,9 +954,49 @@ static void resumed(void)
     p_leave(m);
 }
 
-static void execute(gorc__m *m, gorc__p *p, gorc__g *from, gorc__g *g, bool from_dies)
+/* One readying in 32 is timed: the clock is read twice per 32 switches, not twice per switch
+ * (Go times one in 8; here the clock read was a measurable part of a channel handoff). */
+static inline void note_ready(gorc__m *m, gorc__g *g, gorc__m *waker)
+{
+    GORC__TRACE(m, GORC__EV_GO_UNBLOCK, 0, -1, g->id, gorc__trace_gid(waker), 0);
+    if (m == NULL)
+        return;
+    uint64_t w = atomic_load_explicit(&m->stats.wakeups, memory_order_relaxed) + 1;
+    atomic_store_explicit(&m->stats.wakeups, w, memory_order_relaxed);
+    if (GORC__UNLIKELY((w & 31) == 0))
+        g->readytime = gorc__nanotime();
+}
+
+__attribute__((noinline, cold)) static void sched_latency(gorc__m *m, gorc__p *p, int64_t d)
+{
+    gorc__schedlat_note(p->id, d); /* the debug page's finer histogram, when it is mounted */
+    int b = 0;
+    uint64_t us = d > 0 ? (uint64_t)d / 1000 : 0;
+    if (us > 0)
+        b = 64 - __builtin_clzll(us);
+    if (b >= GORC__LAT_BUCKETS)
+        b = GORC__LAT_BUCKETS - 1;
+    gorc__stat_add(&m->stats.lat[b], 1);
+    gorc__stat_add(&m->stats.latsum, d > 0 ? (uint64_t)d : 0);
+}
+
+/* local: g came off p's own run queue, so this thread readied it before the event it just
+ * recorded for from; the tracer may then give g's start that event's time. */
+static inline __attribute__((always_inline)) void execute(gorc__m *m, gorc__p *p, gorc__g *from,
+                                                          gorc__g *g, bool from_dies, bool local)
 {
     prepare_first_run(p, g);
+    g->nrun++;
+    if (GORC__UNLIKELY(atomic_load_explicit(&gorc__trace_gen, memory_order_relaxed) != 0)) {
+        if (from != &m->g0 && local)
+            gorc__trace_start_now(m, p->id, g->id); /* schedule_away, right after from's event */
+        else
+            gorc__trace_ev(m, GORC__EV_GO_START, 0, p->id, g->id, 0, 0);
+    }
+    if (GORC__UNLIKELY(g->readytime != 0)) {
+        sched_latency(m, p, gorc__nanotime() - g->readytime);
+        g->readytime = 0;
+    }
     atomic_store_explicit(&g->status, GORC__G_RUNNING, memory_order_relaxed);
     m->curg = g;
     atomic_store_explicit(&p->schedtick, p->schedtick + 1, memory_order_relaxed);
@@ -943,7 +1007,7 @@ static void execute(gorc__m *m, gorc__p *p, gorc__g *from, gorc__g *g, bool from
  * departing goroutine may still hold the lock it parks under, and a timer's function may need
  * that very lock (a timer firing on the channel being received from). g0 runs them after the
  * lock is released. */
-static gorc__g *runnable_fast(gorc__p *p)
+static gorc__g *runnable_fast(gorc__p *p, bool *local)
 {
     int64_t t0 = atomic_load_explicit(&p->timer0, memory_order_relaxed);
     if (t0 != 0 && t0 <= gorc__nanotime())
@@ -951,8 +1015,13 @@ static gorc__g *runnable_fast(gorc__p *p)
     gorc__g *g;
     if (p->schedtick % 61 == 0 && (g = globrunqget_locked(p, 1)) != NULL)
         return g;
-    if ((g = runqget(p)) != NULL)
+    if ((g = runqget(p)) != NULL) {
+        /* Readied by this thread, before the event it just recorded: the tracer may give its
+         * start that event's time (one from the global queue may be younger). A flag in a
+         * register, not in m: the untraced switch stores nothing for the tracer. */
+        *local = true;
         return g;
+    }
     return globrunqget_locked(p, 0);
 }
 
@@ -970,9 +1039,10 @@ static void schedule_away(gorc__m *m, gorc__g *g)
         resumed();
         return;
     }
-    gorc__g *next = runnable_fast(p);
+    bool local = false;
+    gorc__g *next = runnable_fast(p, &local);
     if (next && (next->sp != NULL || next->stk.lo != NULL || p->nstkcache > 0)) {
-        execute(m, p, g, next, dies);
+        execute(m, p, g, next, dies, local);
     } else {
         /* Nothing to run, or the next goroutine needs a fresh stack (page faults, perhaps an
          * mmap): let g0 do that after releasing what we parked under, not while holding it. */
@@ -998,6 +1068,41 @@ static void park_foreign(gorc__g *g, void (*unlock)(void *), void *arg)
     atomic_store(&g->status, GORC__G_RUNNING);
 }
 
+/* A park while the block or mutex profile is on: timed for gorc__block_event. */
+__attribute__((noinline)) static void park_timed(gorc__m *m, gorc__g *g, int reason)
+{
+    int64_t t0 = gorc__nanotime();
+    schedule_away(m, g);
+    gorc__block_event(reason, gorc__nanotime() - t0);
+}
+
+/* After the switch-out call of a function whose frame tracebacks start from (parkfp): keeps
+ * the call from becoming a tail call, which would pop that frame before the switch and let
+ * the scheduler's frameless code overwrite it while the goroutine waits. */
+#define GORC__KEEP_FRAME() __asm__ volatile("" ::: "memory")
+
+/* gorc__park with a hook on (gorc__park_hooks): leak bookkeeping, the tracer's block event,
+ * timing for the block and mutex profiles. Out of line so that the common park stays short. */
+__attribute__((noinline)) static void park_hooked(gorc__m *m, gorc__g *g, int reason,
+                                                  void (*unlock)(void *), void *arg)
+{
+    if (atomic_load_explicit(&gorc__leak_on, memory_order_relaxed)) {
+        g->parkwhen = gorc__nanotime();
+        g->waiton = reason == GORC__W_SELECT || reason == GORC__W_SLEEP ? NULL : arg;
+    }
+    GORC__TRACE(m, GORC__EV_GO_BLOCK, reason, -1, g->id,
+                reason == GORC__W_SELECT || reason == GORC__W_SLEEP ? 0 : (uintptr_t)arg, 0);
+    atomic_store_explicit(&g->status, GORC__G_WAITING, memory_order_relaxed);
+    m->after = GORC__AFTER_UNLOCK;
+    m->after_unlock = unlock;
+    m->after_arg = arg;
+    m->after_g = g;
+    if (atomic_load_explicit(&gorc__blockprof, memory_order_relaxed) != 0)
+        park_timed(m, g, reason);
+    else
+        schedule_away(m, g);
+}
+
 void gorc__park(int reason, void (*unlock)(void *), void *arg)
 {
     gorc__m *m = gorc__getm();
@@ -1007,9 +1112,14 @@ void gorc__park(int reason, void (*unlock)(void *), void *arg)
     }
     gorc__g *g = m->curg;
     g->waitreason = (uint8_t)reason;
-    if (GORC__UNLIKELY(atomic_load_explicit(&gorc__leak_on, memory_order_relaxed))) {
-        g->parkwhen = gorc__nanotime();
-        g->waiton = reason == GORC__W_SELECT || reason == GORC__W_SLEEP ? NULL : arg;
+    /* Left as it is when the goroutine resumes: the other switches out (gorc_yield,
+     * gorc_blocking_exit) set their own. __builtin_frame_address gives this function a frame
+     * although proc.c is built without frame pointers. */
+    g->parkfp = __builtin_frame_address(0);
+    if (GORC__UNLIKELY(atomic_load_explicit(&gorc__park_hooks, memory_order_relaxed) != 0)) {
+        park_hooked(m, g, reason, unlock, arg);
+        GORC__KEEP_FRAME();
+        return;
     }
     atomic_store_explicit(&g->status, GORC__G_WAITING, memory_order_relaxed);
     m->after = GORC__AFTER_UNLOCK;
@@ -1017,6 +1127,7 @@ void gorc__park(int reason, void (*unlock)(void *), void *arg)
     m->after_arg = arg;
     m->after_g = g;
     schedule_away(m, g);
+    GORC__KEEP_FRAME();
 }
 
 void gorc__ready(gorc__g *g)
@@ -1027,12 +1138,13 @@ void gorc__ready(gorc__g *g)
         return;
     }
     g->waitreason = GORC__W_NONE;
+    gorc__m *m = gorc__getm();
+    note_ready(m, g, m);
     atomic_store_explicit(&g->status, GORC__G_RUNNABLE, memory_order_relaxed);
     if (GORC__UNLIKELY(g->sim)) {
         gorc__sim_ready(g);
         return;
     }
-    gorc__m *m = gorc__getm();
     gorc__p *p = NULL;
     bool held = m && in_sched(m);
     if (m)
@@ -1065,6 +1177,7 @@ void gorc__ready_batch(gorc__g *const *gs, int n)
         if (i + 1 < n)
             __builtin_prefetch(gs[i + 1], 1);
         g->waitreason = GORC__W_NONE;
+        note_ready(m, g, m);
         atomic_store_explicit(&g->status, GORC__G_RUNNABLE, memory_order_relaxed);
         if (p)
             runqput(p, g, false);
@@ -1087,9 +1200,11 @@ void gorc__inject(gorc__g *head, gorc__g *tail, int n)
         return;
     gorc__g *buf[64], *next;
     int k = 0;
+    gorc__m *m = gorc__getm();
     gorc__lock_acquire(&gorc__s.lock);
     for (gorc__g *g = head; g; g = next) {
         next = g->schedlink;
+        note_ready(m, g, NULL);
         atomic_store_explicit(&g->status, GORC__G_RUNNABLE, memory_order_relaxed);
         if (GORC__UNLIKELY(g->sim)) { /* I/O of a simulation run's goroutine on a real fd */
             gorc__sim_ready(g);
@@ -1115,6 +1230,10 @@ void gorc__inject(gorc__g *head, gorc__g *tail, int n)
 static void g_start(void *arg)
 {
     gorc__g *g = arg;
+    /* A frame, although proc.c is built without frame pointers: it ends every goroutine's
+     * frame chain (the context's first frame pointer is 0), so a walk stops here instead of
+     * following whatever this function kept in the frame-pointer register. */
+    __asm__ volatile("" ::"r"(__builtin_frame_address(0)));
 #ifdef GORC__ASAN
     __sanitizer_finish_switch_fiber(NULL, NULL, NULL);
 #endif
@@ -1130,6 +1249,7 @@ static void g_start(void *arg)
         atomic_store(&mainwait, 1);
         gorc__futex_wake(&mainwait, 1);
     }
+    GORC__TRACE(m, GORC__EV_GO_END, 0, -1, g->id, 0, 0);
     atomic_store(&g->status, GORC__G_DEAD);
     m->after = GORC__AFTER_EXIT;
     m->after_g = g;
@@ -1137,9 +1257,21 @@ static void g_start(void *arg)
     __builtin_unreachable();
 }
 
+/* Set, with release ordering, once gorc__init has run (init_err is settled by then): every
+ * spawn asks, and a load is cheaper than pthread_once's call. */
+static _Atomic bool init_done;
+
+static void init_once_fn(void)
+{
+    gorc__init();
+    atomic_store_explicit(&init_done, true, memory_order_release);
+}
+
 int gorc__ensure_init(void)
 {
-    if (pthread_once(&init_once, gorc__init) != 0)
+    if (GORC__LIKELY(atomic_load_explicit(&init_done, memory_order_acquire)))
+        return init_err;
+    if (pthread_once(&init_once, init_once_fn) != 0)
         return -EAGAIN;
     return init_err;
 }
@@ -1152,7 +1284,7 @@ static int spawn(gorc_fn fn, void *arg, size_t stack_req, bool is_main, uintptr_
     /* The stack is settled now, so that running out of memory is the spawner's error, not a
      * crash later: custom sizes are mapped, default ones promised. */
     gorc__stack stk = {0};
-    bool custom = gorc__stack_custom(stack_req);
+    bool custom = stack_req != 0 && gorc__stack_custom(stack_req); /* no call for the default */
     if (custom && (rc = gorc__stack_alloc(NULL, &stk, stack_req)) != 0)
         return rc;
     gorc__m *m = gorc__getm();
@@ -1200,6 +1332,12 @@ static int spawn(gorc_fn fn, void *arg, size_t stack_req, bool is_main, uintptr_
     g->sim = m ? m->sim : NULL; /* the goroutines a run's goroutines start are the run's */
     g->simext = false;
     g->simhost = g->sim && m->curg != &m->g0 ? m->curg->simhost : 0;
+    /* One spawn in 32 is timed to its first run, picked by id: spawns are counted by the id
+     * generator already (metrics.c), so the hot path keeps no counter of its own. parkfp need
+     * not be cleared: no traceback looks at it before the goroutine first switches out, and
+     * every switch out sets it. */
+    g->readytime = GORC__UNLIKELY((g->id & 31) == 0) ? gorc__nanotime() : 0;
+    GORC__TRACE(m, GORC__EV_GO_CREATE, 0, -1, g->id, (uintptr_t)fn, (uint32_t)g->parent);
     count_goroutines(p, 1);
     atomic_store_explicit(&g->status, GORC__G_RUNNABLE, memory_order_release);
     if (GORC__UNLIKELY(g->sim)) {
@@ -1278,9 +1416,14 @@ void gorc_yield(void)
     if (p && runqempty(p) && atomic_load(&gorc__s.runqsize) == 0 && !m->sim)
         return;
     gorc__g *g = m->curg;
+    /* Tracebacks start from this function's frame (its caller first): the switch path below
+     * is built without frame pointers, so the frame the switch saved means nothing. */
+    g->parkfp = __builtin_frame_address(0);
+    GORC__TRACE(m, GORC__EV_GO_STOP, GORC__STOP_YIELD, -1, g->id, 0, 0);
     m->after = GORC__AFTER_YIELD;
     m->after_g = g;
     schedule_away(m, g);
+    GORC__KEEP_FRAME();
 }
 
 /* ------------------------------------------------------------------------------------------
@@ -1311,6 +1454,8 @@ void gorc_blocking_enter(void)
         return;
     m->inblocking = true;
     m->curg->waitreason = GORC__W_BLOCKING;
+    gorc__stat_add(&m->stats.blocking, 1);
+    GORC__TRACE(m, GORC__EV_SYSCALL_BEGIN, 0, -1, m->curg->id, 0, 0);
     /* Counted like an M whose P was taken: it still runs a goroutine that can wake others. */
     atomic_fetch_add(&gorc__s.nlostp, 1);
     gorc__p *p = p_enter(m);
@@ -1324,6 +1469,7 @@ void gorc_blocking_enter(void)
     }
     m->p = NULL;
     atomic_store(&p->owner, 0); /* before leaving the scheduler: the monitor must not take it */
+    GORC__TRACE(m, GORC__EV_PROC_STOP, 0, p->id, 0, 0, 0);
     p_leave(m);
     handoffp(p);
 }
@@ -1336,6 +1482,7 @@ void gorc_blocking_exit(void)
     m->inblocking = false;
     gorc__g *g = m->curg;
     g->waitreason = GORC__W_NONE;
+    GORC__TRACE(m, GORC__EV_SYSCALL_END, 0, -1, g->id, 0, 0);
     gorc__lock_acquire(&gorc__s.lock);
     gorc__p *p = pidleget();
     gorc__lock_release(&gorc__s.lock);
@@ -1346,10 +1493,15 @@ void gorc_blocking_exit(void)
         return;
     }
     /* No P free: queue ourselves and let this M park (m_loop uncounts it). */
+    GORC__TRACE(m, GORC__EV_GO_STOP, GORC__STOP_NOP, -1, g->id, 0, 0);
     m->lostp = true;
+    /* Tracebacks start from this function's frame (its caller first): the switch path below
+     * is built without frame pointers, so the frame the switch saved means nothing. */
+    g->parkfp = __builtin_frame_address(0);
     m->after = GORC__AFTER_YIELD;
     m->after_g = g;
     schedule_away(m, g);
+    GORC__KEEP_FRAME();
 }
 
 void *gorc_blocking(void *(*fn)(void *), void *arg)
@@ -1360,14 +1512,26 @@ void *gorc_blocking(void *(*fn)(void *), void *arg)
     return r;
 }
 
+/* Ended first: a goroutine that ends between the two sums has been counted as spawned, so the
+ * difference never goes below the goroutines alive at the second. */
+uint64_t gorc__goroutines_ended(void)
+{
+    uint64_t n = atomic_load(&gorc__s.nended);
+    for (int i = 0; i < gorc__s.nprocs; i++)
+        n += atomic_load_explicit(&gorc__s.allp[i].nended, memory_order_relaxed);
+    return n;
+}
+
 int64_t gorc_count(void)
 {
-    int64_t n = atomic_load(&gorc__s.ngoroutines);
+    uint64_t ended = gorc__goroutines_ended();
+    uint64_t n = atomic_load(&gorc__s.nspawned);
     for (int i = 0; i < gorc__s.nprocs; i++)
-        n += atomic_load_explicit(&gorc__s.allp[i].ngoroutines, memory_order_relaxed);
-    if (GORC__UNLIKELY(gorc__sim_on()))
-        n += gorc__sim_count();
-    return n;
+        n += atomic_load_explicit(&gorc__s.allp[i].nspawned, memory_order_relaxed);
+    int64_t live = (int64_t)(n - ended);
+    if (GORC__UNLIKELY(gorc__sim_on())) /* a run's own P is not one of allp */
+        live += gorc__sim_count();
+    return live;
 }
 
 int gorc__nprocs(void)
@@ -1442,8 +1606,10 @@ static gorc__g *steal_work(gorc__p *p, int64_t now)
                 }
             }
             gorc__g *g = runqsteal(p, p2, last);
-            if (g)
+            if (g) {
+                gorc__stat_add(&gorc__getm()->stats.steals, 1);
                 return g;
+            }
         }
     }
     return NULL;
@@ -1500,6 +1666,7 @@ top:;
     m->p = NULL;
     pidleput(p);
     gorc__lock_release(&gorc__s.lock);
+    GORC__TRACE(m, GORC__EV_PROC_STOP, 0, p->id, 0, 0, 0);
 
     bool was_spinning = m->spinning;
     if (was_spinning) {
@@ -1574,9 +1741,11 @@ static gorc__g *take_batch(gorc__p *p, gorc__g *head)
     gorc__g *next;
     for (gorc__g *g = head->schedlink; g; g = next) {
         next = g->schedlink;
+        note_ready(NULL, g, NULL);
         atomic_store_explicit(&g->status, GORC__G_RUNNABLE, memory_order_relaxed);
         runqput(p, g, false);
     }
+    note_ready(NULL, head, NULL);
     atomic_store_explicit(&head->status, GORC__G_RUNNABLE, memory_order_relaxed);
     if (head->schedlink)
         gorc__wakep();
@@ -1596,6 +1765,8 @@ static gorc__g *poll_ready(bool block, gorc__m *m)
             return NULL;
         head = gorc__netpoll(0, &tail, &n);
         atomic_store(&gorc__s.lastpoll, gorc__nanotime());
+        gorc__stat_add(&m->stats.pollwaits, 1);
+        gorc__stat_add(&m->stats.pollready, (uint64_t)n);
         if (n == 0)
             return NULL;
         return take_batch(m->p, head);
@@ -1612,8 +1783,12 @@ static gorc__g *poll_ready(bool block, gorc__m *m)
         if (timeout < 0)
             timeout = 0;
     }
+    GORC__TRACE(m, GORC__EV_POLL_BEGIN, 0, -1, 0, timeout, 0);
     head = gorc__netpoll(timeout, &tail, &n);
+    GORC__TRACE(m, GORC__EV_POLL_END, 0, -1, 0, 0, (uint32_t)n);
     atomic_store(&gorc__s.lastpoll, gorc__nanotime());
+    gorc__stat_add(&m->stats.pollwaits, 1);
+    gorc__stat_add(&m->stats.pollready, (uint64_t)n);
     atomic_store(&gorc__s.pollwhen, 0);
     atomic_store(&gorc__s.npolling, 0);
     gorc__lock_acquire(&gorc__s.lock);
@@ -1657,7 +1832,7 @@ static void m_loop(gorc__m *m)
         m->nextg = NULL;
         if (g == NULL)
             g = findrunnable(m);
-        execute(m, m->p, &m->g0, g, false);
+        execute(m, m->p, &m->g0, g, false, false);
     }
 }
 
@@ -1666,6 +1841,13 @@ static void m_thread_init(gorc__m *m)
 {
     gorc__tls_m = m;
     m->curg = &m->g0;
+    m->thread = pthread_self();
+    atomic_store(&m->tid, (int)gettid());
+    gorc__lock_acquire(&gorc__s.lock);
+    m->allnext = gorc__s.allm;
+    __atomic_store_n(&gorc__s.allm, m, __ATOMIC_RELEASE);
+    gorc__lock_release(&gorc__s.lock);
+    gorc__prof_thread_start(m);
     pthread_attr_t attr;
     if (pthread_getattr_np(pthread_self(), &attr) == 0) {
         void *lo;
@@ -1697,20 +1879,6 @@ static void *mstart(void *arg)
  * Deadlock detection and goroutine dumps
  * ---------------------------------------------------------------------------------------- */
 
-static const char *status_str(uint32_t s)
-{
-    switch (s) {
-    case GORC__G_RUNNABLE:
-        return "runnable";
-    case GORC__G_RUNNING:
-        return "running";
-    case GORC__G_WAITING:
-        return "waiting";
-    default:
-        return "dead";
-    }
-}
-
 void gorc__each_g(void (*fn)(gorc__g *g, void *arg), void *arg)
 {
     gorc__lock_acquire(&gorc__s.lock);
@@ -1723,34 +1891,33 @@ void gorc__each_g(void (*fn)(gorc__g *g, void *arg), void *arg)
     }
 }
 
-static void dump_one(gorc__g *g, void *arg)
+void gorc__sched_snapshot(gorc__schedsnap *s)
 {
-    FILE *f = arg;
-    uint32_t s = atomic_load(&g->status);
-    {
-        if (s == GORC__G_WAITING || (s == GORC__G_RUNNING && g->waitreason == GORC__W_BLOCKING))
-            fprintf(f, "goroutine %llu [%s]:\n", (unsigned long long)g->id,
-                    gorc__waitreason_str(g->waitreason));
-        else
-            fprintf(f, "goroutine %llu [%s]:\n", (unsigned long long)g->id, status_str(s));
-        fprintf(f, "\tstarted at %p(%p)\n", (void *)(uintptr_t)g->fn, g->arg);
-        if (g->spawnpc)
-            fprintf(f, "\tcreated at %p by goroutine %llu\n", (void *)g->spawnpc,
-                    (unsigned long long)g->parent);
-        fputc('\n', f);
+    memset(s, 0, sizeof *s);
+    s->nprocs = gorc__s.nprocs;
+    s->npidle = atomic_load(&gorc__s.npidle);
+    s->nmspinning = atomic_load(&gorc__s.nmspinning);
+    s->nforeign = atomic_load(&gorc__s.nforeign);
+    s->npolling = atomic_load(&gorc__s.npolling);
+    s->runq_global = atomic_load(&gorc__s.runqsize);
+    s->retakes = atomic_load(&gorc__s.retakes);
+    gorc__lock_acquire(&gorc__s.lock);
+    s->mcount = gorc__s.mcount;
+    gorc__lock_release(&gorc__s.lock);
+    for (int i = 0; i < gorc__s.nprocs; i++) {
+        gorc__p *p = &gorc__s.allp[i];
+        uint32_t h = atomic_load(&p->runqhead), t = atomic_load(&p->runqtail);
+        s->runq_local += (int32_t)(t - h) > 0 ? (int32_t)(t - h) : 0;
+        if (atomic_load(&p->runnext))
+            s->runq_local++;
     }
-}
-
-static void dump_all(FILE *f)
-{
-    gorc__each_g(dump_one, f);
 }
 
 void gorc_dump(void)
 {
-    if (pthread_once(&init_once, gorc__init) != 0)
+    if (pthread_once(&init_once, init_once_fn) != 0)
         return;
-    dump_all(stderr);
+    gorc__dump_all(stderr, false);
     fflush(stderr);
 }
 
@@ -1792,7 +1959,8 @@ static void check_dead(void)
     if (!atomic_compare_exchange_strong(&dead_reported, &zero, 1))
         return;
     fprintf(stderr, "fatal error: all goroutines are asleep - deadlock!\n\n");
-    dump_all(stderr);
+    if (gorc__traceback_level() > 0)
+        gorc__dump_all(stderr, false);
     fflush(stderr);
     _exit(2);
 }
@@ -1904,7 +2072,9 @@ static void retake(int64_t now)
         if (!taken)
             continue;
         atomic_fetch_add(&gorc__s.nlostp, 1);
+        atomic_fetch_add_explicit(&gorc__s.retakes, 1, memory_order_relaxed);
         p->monitor_when = 0;
+        GORC__TRACE(NULL, GORC__EV_RETAKE, 0, p->id, 0, owner, 0);
         startm(p, false);
     }
 }
@@ -1979,6 +2149,7 @@ void gorc__init(void)
         pidleput(p);
     }
     gorc__stack_init();
+    gorc__traceback_init();
     if (gorc__netpoll_init() != 0) {
         init_err = -EAGAIN;
         return;
@@ -2049,7 +2220,7 @@ void gorc__sim_m_detach(gorc__m *m)
 void gorc__sim_exec(gorc__m *m, gorc__g *g)
 {
     atomic_store_explicit(&m->insched, 1, memory_order_relaxed);
-    execute(m, m->p, &m->g0, g, false);
+    execute(m, m->p, &m->g0, g, false, false);
 }
 
 void gorc__sim_after(gorc__m *m)

@@ -14,6 +14,7 @@
 #define GORC_RUNTIME_H
 
 #include "gorc.h"
+#include "gorc_debug.h"
 #include "os/os.h"
 
 #include <pthread.h>
@@ -21,6 +22,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdio.h>
 
 #if defined(__SANITIZE_ADDRESS__)
 #define GORC__ASAN 1
@@ -131,25 +133,38 @@ enum {
 };
 
 struct gorc__g {
+    /* The first 64 bytes hold what a switch, a park, a readying and a spawn touch; the rest
+     * is read at a goroutine's start and end and by dumps, profiles and leak reports, so a
+     * switch pulls in one cache line of the record (the record is 176 bytes). */
     void *sp;                /* saved stack pointer while not running */
     gorc__g *schedlink;      /* run queue and free list link */
     _Atomic uint32_t status; /* GORC__G_* */
     uint8_t waitreason;      /* GORC__W_* */
     bool foreign;            /* a thread outside the runtime, parked on futex */
     bool is_main;            /* the goroutine gorc_main started */
-    uint64_t id;
-    gorc_fn fn;
-    void *arg;
-    gorc__stack stk;
-    void *param; /* wake-up datum (select: the case that fired) */
+    bool system;             /* started by the runtime for itself: never reported as a leak */
+    /* Bumped by the G's M each time it starts running; traceback.c keys its lazily stamped
+     * "in this state since" on (nrun, status) so that the hot path never reads the clock. */
+    uint32_t nrun;
     _Atomic uint32_t selectdone;
+    void *param; /* wake-up datum (select: the case that fired) */
+    /* The frame tracebacks of a switched-out goroutine start from: gorc__park's while it is
+     * parked there, gorc_yield's or gorc_blocking_exit's after those. Set at every switch
+     * out; read only while the goroutine is not running. */
+    void *parkfp;
+    /* When it was made runnable, for one readying in 32 (0: not timed); read when it runs. */
+    int64_t readytime;
+    uint64_t id;
+    /* ---- colder ---- */
+    gorc__stack stk;
     _Atomic uint32_t futex; /* foreign threads park on this */
     gorc__timer *sleept;    /* timer used by gorc_sleep and timeouts, lazily made */
-    gorc__g *allnext;       /* every G ever made, for gorc_dump */
+    gorc_fn fn;
+    void *arg;
+    gorc__g *allnext; /* every G ever made, for gorc_dump */
     /* Who made it and where (gorc_go's caller), for dumps and leak reports; written at spawn. */
     uintptr_t spawnpc;
     uint64_t parent; /* id of the spawning goroutine, 0 for a thread */
-    bool system;     /* started by the runtime for itself: never reported as a leak */
     /* Only while leak tracking is on (gorc__leak_on): when it parked, and on what (the channel
      * of a channel operation, the lock word of a sync object, else NULL). */
     int64_t parkwhen;
@@ -162,6 +177,8 @@ struct gorc__g {
     /* The host of the run's simulated network it runs on (src/net/simnet.c): its spawner's,
      * or the one gorc_sim_go_on named. Touched only by the run's thread. */
     uint16_t simhost;
+    _Atomic uint64_t obs_key;  /* (nrun << 8 | status) when obs_since was stamped */
+    _Atomic int64_t obs_since; /* first time an observer saw that key */
 #ifdef GORC__ASAN
     void *asan_fake;
 #endif
@@ -171,6 +188,32 @@ struct gorc__g {
 };
 
 /* ---- Ms ---- */
+
+/* Scheduling latency histogram: bucket i counts waits below 2^i microseconds (the last one
+ * everything longer). */
+#define GORC__LAT_BUCKETS 22
+
+/* Counters of one M for the runtime metrics (metrics.c sums them over every M). Only the M's
+ * own thread writes them, with a relaxed load and store (a plain add, no locked instruction):
+ * the scheduler's hot path never writes a cache line another thread writes. */
+typedef struct gorc__mstats {
+    /* wakeups (readyings of parked goroutines) also picks the readyings that are timed: every
+     * 32nd. Parks are not counted apart: every park ends in a wakeup, so parks = wakeups +
+     * goroutines parked now (metrics.c). Spawns and exits are not counted here either: the
+     * goroutine-id generator counts spawns, and each P's nended the exits. */
+    _Atomic uint64_t wakeups, steals, blocking, pollwaits, pollready;
+    _Atomic uint64_t lat[GORC__LAT_BUCKETS];
+    _Atomic uint64_t latsum; /* ns, of the sampled waits */
+} gorc__mstats;
+
+static inline void gorc__stat_add(_Atomic uint64_t *c, uint64_t d)
+{
+    atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + d,
+                          memory_order_relaxed);
+}
+
+/* Deepest stack a traceback or a profile sample records. */
+#define GORC__MAXFRAMES 64
 
 /* What the context we switch to must do first, on behalf of the one that switched away. It
  * cannot be done before the switch: the old goroutine is still on its stack until then. */
@@ -196,11 +239,30 @@ struct gorc__m {
     gorc__g *after_g;
     void (*after_unlock)(void *);
     void *after_arg;
-    _Atomic uint32_t park; /* futex: 0 = sleeping, 1 = woken */
-    gorc__m *schedlink;    /* idle M list */
-    char *g0_lo;           /* thread stack bounds, for sanitizers */
+    _Atomic uint32_t park;   /* futex: 0 = sleeping, 1 = woken */
+    gorc__m *schedlink;      /* idle M list */
+    struct gorc__tbuf *tbuf; /* this thread's trace buffer (runtime/trace.c), or NULL */
+    char *g0_lo;             /* thread stack bounds, for sanitizers */
     size_t g0_size;
     gorc__sim *sim; /* the simulation run this M is the thread of, else NULL (src/sim) */
+    /* Tracebacks and CPU profiling (traceback.c, pprof.c). Ms are never freed; allnext links
+     * every M ever started, newest first, written once under the scheduler lock before the M
+     * is published. */
+    gorc__m *allnext;
+    _Atomic int tid; /* kernel thread id, set by the thread itself when it starts */
+    pthread_t thread;
+    /* A stack request: the requester bumps sigreq and signals the thread; the handler unwinds
+     * the interrupted goroutine into sigpcs and then stores sigreq into sigdone. Requests are
+     * serialised by traceback.c's lock. */
+    _Atomic uint32_t sigreq, sigdone;
+    uint64_t siggoid; /* goroutine the handler found running (0: none) */
+    int nsigpcs;
+    uintptr_t sigpcs[GORC__MAXFRAMES];
+    /* CPU profiling: the samples the SIGPROF handler recorded (pprof.c), and the M's timer. */
+    struct gorc__profbuf *_Atomic prof;
+    /* Set by the fault handler before a fatal report: where the goroutine faulted. */
+    const void *faultuc;
+    gorc__mstats stats;
 };
 
 /* ---- Ps ---- */
@@ -225,12 +287,14 @@ struct gorc__p {
     gorc__stack *stkcache; /* free default-size stacks */
     int nstkcache;
     /* Stack promises this P may make without touching the global count (stack.c), and the
-     * goroutines it created minus those that ended on it (their sum over the Ps, plus a global
-     * count for threads without a P, is gorc_count). Written only by the P's owner: a
-     * spawner and a finishing goroutine on another CPU would otherwise fight over two
+     * goroutines it created and those that ended on it (the difference of their sums over the
+     * Ps, plus global counts for threads without a P, is gorc_count). Written only by the P's
+     * owner: a spawner and a finishing goroutine on another CPU would otherwise fight over two
      * shared counters on every spawn. */
     int stkcredit;
-    _Atomic int64_t ngoroutines;
+    /* Goroutines spawned and ended here: two counters that only grow, so that the runtime
+     * metrics' exit count is exact and never goes down (gorc_count is their difference). */
+    _Atomic uint64_t nspawned, nended;
     /* timers: a 4-ary min-heap by deadline, guarded by tlock (timer.c) */
     gorc__lock tlock;
     struct gorc__timerwhen *timers;
@@ -294,6 +358,20 @@ uint64_t gorc__rand(void);
 
 /* Leak tracking (runtime/leak.c): parks record their time and object while it is on. */
 extern _Atomic bool gorc__leak_on;
+/* What gorc__park must do besides parking, in one word so that a park with none of it on
+ * tests a single load: leak bookkeeping (leak.c), block and mutex profiles (pprof.c), the
+ * execution tracer (trace.c). Each owner sets its bit when it turns its feature on and clears
+ * it when it turns it off (the leak bit stays); the slow path then looks at the features' own
+ * variables. */
+enum { GORC__PH_LEAK = 1, GORC__PH_BLOCKPROF = 2, GORC__PH_TRACE = 4 };
+extern _Atomic uint32_t gorc__park_hooks;
+static inline void gorc__park_hook(uint32_t bit, bool on)
+{
+    if (on)
+        atomic_fetch_or(&gorc__park_hooks, bit);
+    else
+        atomic_fetch_and(&gorc__park_hooks, ~bit);
+}
 /* The last goroutine id handed out (proc.c). */
 uint64_t gorc__last_goid(void);
 /* GORC_LEAKCHECK is set (bookkeeping is then turned on); and gorc_main's check, which exits
@@ -373,6 +451,60 @@ typedef struct gorc__waiter {
 void gorc__waitq_push(gorc__waitq *q, gorc__waiter *w);
 gorc__waiter *gorc__waitq_pop(gorc__waitq *q);
 bool gorc__waitq_remove(gorc__waitq *q, gorc__waiter *w);
+
+/* ---- metrics (src/runtime/metrics.c) ---- */
+
+/* The scheduler's own figures, read by proc.c for metrics.c. */
+typedef struct gorc__schedsnap {
+    int64_t nprocs, npidle, nmspinning, mcount, nforeign, npolling;
+    int64_t runq_global, runq_local, retakes;
+} gorc__schedsnap;
+void gorc__sched_snapshot(gorc__schedsnap *s);
+/* Bytes of stacks in the global cache (stack.c). */
+size_t gorc__stack_cached_bytes(void);
+/* Timers in every P's heap (timer.c). */
+int64_t gorc__timers_pending(void);
+
+/* ---- tracebacks (src/runtime/traceback.c) ---- */
+
+/* On functions that read another thread's scheduling fields (a goroutine's sp, status, wait
+ * reason, an M's current goroutine) for a dump, a profile or a metric: snapshot reads, racy by
+ * design and validated where it matters (a stack walk is bounded and re-checked), so
+ * ThreadSanitizer is told not to instrument them. */
+#define GORC__RACY __attribute__((no_sanitize_thread))
+
+/* Every M ever started, newest first (proc.c). */
+gorc__m *gorc__allm(void);
+/* Goroutines ever made (the id generator's value), and ever ended. */
+uint64_t gorc__goroutines_made(void);
+uint64_t gorc__goroutines_ended(void);
+/* The newest G ever made; walk on through g->allnext (never freed). No lock: fatal paths. */
+gorc__g *gorc__allg(void);
+/* Walk frame pointers from (pc, fp) within [lo, hi): every step is checked against the
+ * bounds, so a corrupt chain ends the walk instead of faulting. Returns the pcs stored. */
+int gorc__unwind(uintptr_t pc, uintptr_t fp, uintptr_t lo, uintptr_t hi, uintptr_t *pcs, int max);
+/* The stack of g: 0..max pcs, or -1 if it cannot be had (running elsewhere and not
+ * answering, or in a blocking call when interrupt is false). *goid_seen confirms who. */
+int gorc__g_stack(gorc__g *g, uintptr_t *pcs, int max, bool interrupt);
+/* Print every goroutine with its stack, in Go's format. interrupt: also signal running
+ * threads in blocking calls (only on the way out: it may interrupt their system calls). */
+void gorc__dump_all(FILE *f, bool interrupt);
+/* Print g's frames (a goroutine dump's lines, without its header), for the leak report. */
+void gorc__print_frames(FILE *f, gorc__g *g);
+/* GOTRACEBACK level: 0 none, 1 single (default), 2 all, 3 crash. */
+int gorc__traceback_level(void);
+/* After a fatal error's message: the stacks GORC_TRACEBACK asks for (crash: abort()). */
+void gorc__traceback_fatal(void);
+/* At start-up: GORC_TRACEBACK, the SIGPROF handler, SIGQUIT's dump. */
+void gorc__traceback_init(void);
+/* The SIGPROF handler's profiling half (pprof.c): record a sample taken on m. */
+void gorc__prof_sample(gorc__m *m, const uintptr_t *pcs, int n, uint64_t goid);
+/* Block and mutex profiles (pprof.c): nonzero while either is on; then gorc__park times each
+ * wait and reports it. */
+extern _Atomic int gorc__blockprof;
+void gorc__block_event(int reason, int64_t waited);
+/* A new M starts: give it a profiling timer if the CPU profile is on (pprof.c). */
+void gorc__prof_thread_start(gorc__m *m);
 
 /* Print "fatal error: <msg>" and exit(2), as Go's runtime.throw does. */
 __attribute__((noreturn, format(printf, 1, 2))) void gorc__fatal(const char *fmt, ...);

@@ -407,8 +407,10 @@ static void on_fault(int sig, siginfo_t *si, void *uc)
     gorc__m *m = gorc__getm();
     gorc__g *g = m ? m->curg : NULL;
     char *a = si->si_addr;
-    if (g && g->stk.lo && a < g->stk.lo && a >= g->stk.lo - page_size * 16)
+    if (g && g->stk.lo && a < g->stk.lo && a >= g->stk.lo - page_size * 16) {
+        m->faultuc = uc;
         overflow(g, "guard page hit");
+    }
     /* Not ours: hand over to the previous disposition. */
     struct sigaction *old = sig == SIGBUS ? &old_bus : &old_segv;
     if (old->sa_flags & SA_SIGINFO) {
@@ -448,4 +450,12 @@ void gorc__stack_thread_init(void)
         return;
     stack_t ss = {.ss_sp = p, .ss_size = sz, .ss_flags = 0};
     sigaltstack(&ss, NULL);
+}
+
+size_t gorc__stack_cached_bytes(void)
+{
+    gorc__lock_acquire(&glock);
+    size_t n = ngcache;
+    gorc__lock_release(&glock);
+    return n * default_size;
 }

@@ -108,6 +108,7 @@ void gorc__fatal(const char *fmt, ...)
     if (gorc__sim_on())
         gorc__sim_fatal_note();
     fflush(stderr);
+    gorc__traceback_fatal();
     _exit(2);
 }
 

@@ -515,6 +515,14 @@ void gorc_rwmutex_unlock(gorc_rwmutex *rw_)
 /* Adds delta to the counter. Where Go panics ("sync: negative WaitGroup counter") this
  * returns -EINVAL and leaves the counter unchanged; so it does if the counter would exceed
  * INT32_MAX (the counter shares a 64-bit word with the waiter count). */
+/* The count reached zero with waiters: wake them all. */
+__attribute__((noinline)) static int wg_wake(gorc__waitgroup *wg, int64_t waiters)
+{
+    if (wake_n(&wg->qlock, &wg->q, waiters) != waiters)
+        gorc__fatal("sync: inconsistent WaitGroup state");
+    return 0;
+}
+
 int gorc_waitgroup_add(gorc_waitgroup *wg_, int64_t delta)
 {
     gorc__waitgroup *wg = gorc__waitgroup_of(wg_);
@@ -528,8 +536,8 @@ int gorc_waitgroup_add(gorc_waitgroup *wg_, int64_t delta)
     } while (!atomic_compare_exchange_weak_explicit(&wg->count, &old, next, memory_order_acq_rel,
                                                     memory_order_relaxed));
     int64_t waiters = old & WG_WAITERS;
-    if (next == 0 && waiters != 0 && wake_n(&wg->qlock, &wg->q, waiters) != waiters)
-        gorc__fatal("sync: inconsistent WaitGroup state");
+    if (next == 0 && waiters != 0)
+        return wg_wake(wg, waiters); /* a tail call: the common path stays a leaf, frameless */
     return 0;
 }
 

@@ -31,6 +31,7 @@
  * fire (and ready the goroutine) before the goroutine has switched out.
  */
 #include "runtime/runtime.h"
+#include "runtime/trace.h"
 #include "sim/sim.h"
 
 #include <stdlib.h>
@@ -258,6 +259,7 @@ int64_t gorc__timers_run(gorc__p *p, int64_t now)
         update_timer0(p);
         void (*f)(gorc__timer *, int64_t) = t->f;
         gorc__lock_release(&p->tlock);
+        GORC__TRACE(NULL, GORC__EV_TIMER, 0, p->id, 0, (uintptr_t)t, 0);
         f(t, now);
         if (!selfowned)
             atomic_fetch_sub(&t->running, 1); /* the last access: t may be freed next */
@@ -351,4 +353,16 @@ void gorc_sleep(int64_t ns)
     sleept(g);
     sleepctx s = {.g = g, .when = gorc__deadline(ns)};
     gorc__park(GORC__W_SLEEP, arm_sleep, &s);
+}
+
+int64_t gorc__timers_pending(void)
+{
+    int64_t n = 0;
+    for (int i = 0; i < gorc__nprocs(); i++) {
+        gorc__p *p = gorc__p_at(i);
+        gorc__lock_acquire(&p->tlock);
+        n += p->ntimers;
+        gorc__lock_release(&p->tlock);
+    }
+    return n;
 }

@@ -84,6 +84,13 @@ struct gorc__sim {
     void (*on_end)(void); /* gorc__sim_on_end */
 };
 
+/* Goroutines the run's P spawned that have not ended (only the run's thread writes them). */
+static int64_t p_live(gorc__p *p)
+{
+    return (int64_t)(atomic_load_explicit(&p->nspawned, memory_order_relaxed) -
+                     atomic_load_explicit(&p->nended, memory_order_relaxed));
+}
+
 static gorc__p simp; /* the runs' P, one run at a time, reused (caches, heap) */
 static gorc__sim *cur;
 
@@ -439,8 +446,7 @@ static void sim_loop(gorc__sim *s)
             gorc__sim_after(m);
             continue;
         }
-        if (atomic_load_explicit(&s->p->ngoroutines, memory_order_relaxed) == 0 ||
-            (s->end_at_root && s->root_done))
+        if (p_live(s->p) == 0 || (s->end_at_root && s->root_done))
             return;
         if (s->next > 0) {
             wait_outside(s, -1);
@@ -613,7 +619,7 @@ void gorc__sim_on_end(void (*fn)(void))
 
 int64_t gorc__sim_count(void)
 {
-    return cur ? atomic_load_explicit(&simp.ngoroutines, memory_order_relaxed) : 0;
+    return cur ? p_live(&simp) : 0;
 }
 
 void gorc__sim_point(void)

@@ -8,13 +8,17 @@
 #include <gorc.h>
 #include <gorc_bufio.h>
 #include <gorc_context.h>
+#include <gorc_debug.h>
 #include <gorc_http.h>
 #include <gorc_http2.h>
+#include <gorc_http_debug.h>
 #include <gorc_net.h>
 #include <gorc_restart.h>
 #include <gorc_signal.h>
 #include <gorc_sim.h>
 #include <gorc_tls.h>
+#include <gorc_symbolize.h>
+#include <gorc_trace.h>
 #include <gorc_version.h>
 #include <gorc_websocket.h>
 #include <gorc_wsdeflate.h>

@@ -28,6 +28,12 @@
  *                          both wait to read -> the run's deadlock report ([IO wait]), exit 2
  *   (deadlock and sleepok also run with GORC_SIM_SEED set: the simulation's report, with the
  *   seed and the replay command; sleepok's sleep then takes no real time)
+ *   sigquit                goroutines parked in a receive and a sleep and one spinning, then
+ *                          the program raises SIGQUIT -> "SIGQUIT: quit", every goroutine's
+ *                          stack, exit 2 (GORC_TRACEBACK=none: no stacks; crash: SIGABRT)
+ *   fatal-trace            a goroutine parked in a receive, then a fatal error in main (the
+ *                          release of a channel a goroutine waits on) -> the stacks
+ *                          GORC_TRACEBACK asks for: main's by default, everyone's with "all"
  * Before crashing, the overflow cases print "crashers: overflowing id=<goroutine id>" to
  * stderr so the test can check that the report names that goroutine.
  */
@@ -36,6 +42,7 @@
 #include <gorc_sim.h>
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -238,6 +245,46 @@ static void releaseblocked(void *arg)
     gorc_sleep(10 * MS);
     gorc_chan_release(c); /* the goroutine still waits on it */
     gorc_sleep(50 * MS);
+    exit(11);
+}
+
+/* ---- tracebacks ---- */
+
+static volatile int spin_stop;
+
+__attribute__((noinline)) void quit_spinner(void *arg)
+{
+    (void)arg;
+    while (!spin_stop)
+        __asm__ volatile("" ::: "memory");
+}
+
+__attribute__((noinline)) void quit_parked(void *arg)
+{
+    int x;
+    gorc_chan_recv(arg, &x);
+}
+
+static void sigquit(void *arg)
+{
+    (void)arg;
+    gorc_chan *c = mkchan(sizeof(int), 0);
+    gorc_go(quit_parked, c);
+    gorc_go(quit_spinner, NULL);
+    gorc_sleep(20 * MS);
+    raise(SIGQUIT);
+    gorc_sleep(5000 * MS);
+    fprintf(stderr, "crashers: SIGQUIT did not end the program\n");
+    exit(11);
+}
+
+static void fatal_trace(void *arg)
+{
+    (void)arg;
+    gorc_chan *c = mkchan(0, 0);
+    gorc_go(blocked_forever, c);
+    gorc_sleep(10 * MS);
+    gorc_chan_release(c);
     exit(11);
 }
 
@@ -470,6 +517,8 @@ int main(int argc, char **argv)
         {"leakmain-ok", leakmain_ok, NULL},
         {"sim-leftover", sim_leftover, NULL},
         {"sim-netdeadlock", sim_netdeadlock, NULL},
+        {"sigquit", sigquit, NULL},
+        {"fatal-trace", fatal_trace, NULL},
     };
     if (argc != 2) {
         fprintf(stderr, "usage: crashers <case>\ncases:");

@@ -215,6 +215,7 @@ static void test_deadlock(void **state)
     expect_text("deadlock", &res, "goroutine 1 [chan receive]");
     expect_text("deadlock", &res, "[select]");
     expect_text("deadlock", &res, "[chan send]");
+    expect_text("deadlock", &res, "created by ");
     expect_no_text("deadlock", &res, "crashers:");
 }
 
@@ -341,6 +342,92 @@ static void test_release_while_blocked(void **state)
     expect_text("releaseblocked", &res, "blocked");
 }
 
+/* Lines of the form "goroutine N [...]:" in the output. */
+static int count_goroutines(const result *r)
+{
+    int n = 0;
+    for (const char *p = r->out; (p = strstr(p, "goroutine ")) != NULL; p++)
+        if ((p == r->out || p[-1] == '\n') && strchr(p, '[') && strchr(p, '[') < strchr(p, '\n'))
+            n++;
+    return n;
+}
+
+/* SIGQUIT dumps every goroutine with its stack and exits 2, as Go does. */
+static void test_sigquit_dump(void **state)
+{
+    (void)state;
+    run_case("sigquit", NULL, &res);
+    expect_exit("sigquit", &res, 2);
+    expect_text("sigquit", &res, "SIGQUIT: quit");
+    expect_text("sigquit", &res, "goroutine 1 [sleep]:");
+    expect_text("sigquit", &res, "[chan receive]:");
+    expect_text("sigquit", &res, "[running]:");
+    expect_text("sigquit", &res, "created by ");
+    expect_no_text("sigquit", &res, "crashers:");
+    if (count_goroutines(&res) < 3) {
+        show("sigquit", &res);
+        fail_msg("sigquit: fewer than 3 goroutines dumped");
+    }
+    /* Frames follow each header: a function line, then a tab and its place. */
+    const char *p = strstr(res.out, "[chan receive]:\n");
+    assert_non_null(p);
+    p = strchr(p, '\n') + 1;
+    const char *nl = strchr(p, '\n');
+    assert_non_null(nl);
+    if (nl[1] != '\t') {
+        show("sigquit", &res);
+        fail_msg("sigquit: no frame under the parked goroutine");
+    }
+}
+
+static void test_traceback_none(void **state)
+{
+    (void)state;
+    const char *env[] = {"GORC_TRACEBACK=none", NULL};
+    run_case("sigquit", env, &res);
+    expect_exit("sigquit", &res, 2);
+    expect_text("sigquit", &res, "SIGQUIT: quit");
+    expect_no_text("sigquit", &res, "goroutine ");
+    run_case("fatal-trace", env, &res);
+    expect_exit("fatal-trace", &res, 2);
+    expect_text("fatal-trace", &res, "fatal error: ");
+    expect_no_text("fatal-trace", &res, "goroutine ");
+}
+
+/* Default (single): the failing goroutine's stack only; all: everyone's. */
+static void test_traceback_single_all(void **state)
+{
+    (void)state;
+    run_case("fatal-trace", NULL, &res);
+    expect_exit("fatal-trace", &res, 2);
+    expect_text("fatal-trace", &res, "goroutine 1 [running]:");
+    expect_no_text("fatal-trace", &res, "[chan receive]");
+    const char *all[] = {"GORC_TRACEBACK=all", NULL};
+    run_case("fatal-trace", all, &res);
+    expect_exit("fatal-trace", &res, 2);
+    expect_text("fatal-trace", &res, "goroutine 1 [running]:");
+    expect_text("fatal-trace", &res, "[chan receive]:");
+    expect_text("fatal-trace", &res, "created by ");
+}
+
+/* crash: as all, then abort() for a core dump. */
+static void test_traceback_crash(void **state)
+{
+    (void)state;
+    const char *env[] = {"GORC_TRACEBACK=crash", NULL};
+    run_case("fatal-trace", env, &res);
+    if (!WIFSIGNALED(res.status) || WTERMSIG(res.status) != SIGABRT) {
+        show("fatal-trace", &res);
+        fail_msg("GORC_TRACEBACK=crash: expected SIGABRT");
+    }
+    expect_text("fatal-trace", &res, "[chan receive]:");
+    run_case("sigquit", env, &res);
+    if (!WIFSIGNALED(res.status) || WTERMSIG(res.status) != SIGABRT) {
+        show("sigquit", &res);
+        fail_msg("GORC_TRACEBACK=crash on SIGQUIT: expected SIGABRT");
+    }
+}
+
 /* The id the crasher printed, as "goroutine <id>", which the report must contain. */
 static void expect_overflow_report(const char *name, const result *r, bool asan_may_report)
 {
@@ -456,6 +543,10 @@ int main(void)
         cmocka_unit_test(test_usage),
         cmocka_unit_test(test_sim_deadlock),
         cmocka_unit_test(test_sim_env),
+        cmocka_unit_test(test_sigquit_dump),
+        cmocka_unit_test(test_traceback_none),
+        cmocka_unit_test(test_traceback_single_all),
+        cmocka_unit_test(test_traceback_crash),
     };
     return cmocka_run_group_tests_name("crash", tests, NULL, NULL);
 }
