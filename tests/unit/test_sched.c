@@ -760,7 +760,9 @@ static long rss_kib(void)
 #define DEEP_BYTES (48 * 1024)
 
 typedef struct deep_job {
-    gorc_chan *done;
+    gorc_chan *done;    /* one value per worker whose stack is dirty */
+    gorc_chan *release; /* closed when every worker is: they may exit */
+    gorc_waitgroup exited;
 } deep_job;
 
 static void deep_worker(void *arg)
@@ -771,19 +773,29 @@ static void deep_worker(void *arg)
         buf[i] = (char)i;
     (void)buf[0];
     CHECK_EQ(gorc_chan_send(j->done, NULL), 0);
+    gorc_chan_recv(j->release, NULL); /* -EPIPE once closed: keeps all N stacks alive at once */
+    gorc_waitgroup_done(&j->exited);
 }
 
 GO_TEST(test_stack_cache_trimmed)
 {
-    /* 2,000 goroutines each dirty 48 KiB of stack and finish together; their stacks land in the
-     * cache. Within a few seconds of disuse the monitor returns those pages to the OS. */
+    /* 2,000 goroutines each dirty 48 KiB of stack, all alive at once (each waits until all
+     * have: otherwise, on a busy machine, early ones exit while others are being spawned and
+     * their stacks are reused, so few distinct stacks are ever dirty), and then finish
+     * together; their stacks land in the cache. Within a few seconds of disuse the monitor
+     * returns those pages to the OS. */
     enum { N = 2000 };
-    deep_job j;
+    deep_job j = {0};
     CHECK_EQ(gorc_chan_new(&j.done, 0, N), 0);
-    for (int i = 0; i < N; i++)
+    CHECK_EQ(gorc_chan_new(&j.release, 0, 0), 0);
+    for (int i = 0; i < N; i++) {
+        gorc_waitgroup_add(&j.exited, 1);
         CHECK_EQ(gorc_go(deep_worker, &j), 0);
+    }
     for (int i = 0; i < N; i++)
         CHECK_EQ(gorc_chan_recv(j.done, NULL), 0);
+    gorc_chan_close(j.release);
+    gorc_waitgroup_wait(&j.exited);
     long busy = rss_kib();
     long released = busy;
     for (int waited = 0; waited < 100 && busy - released < N * 48 / 2; waited++) {
@@ -794,6 +806,7 @@ GO_TEST(test_stack_cache_trimmed)
             released);
     CHECK(busy - released >= N * 48 / 2);
     gorc_chan_release(j.done);
+    gorc_chan_release(j.release);
 }
 
 static void test_stack_cache_trimmed_release_only(void **state)
