@@ -296,7 +296,7 @@ install: lib
 
 uninstall:
 	rm -f $(PUBLIC_HDRS:include/%=$(DESTDIR)$(PREFIX)/include/%) \
-	      $(DESTDIR)$(LIBDIR)/libgorc.* $(DESTDIR)$(LIBDIR)/libgorc_wsdeflate.* \
+	      $(DESTDIR)$(LIBDIR)/libgorc.* $(DESTDIR)$(LIBDIR)/libgorc_wsdeflate.* $(DESTDIR)$(LIBDIR)/libgorc_tls.* \
 	      $(DESTDIR)$(LIBDIR)/pkgconfig/gorc.pc $(DESTDIR)$(LIBDIR)/pkgconfig/gorc_wsdeflate.pc \
 	      $(DESTDIR)$(LIBDIR)/pkgconfig/gorc-tls.pc
 	rm -rf $(DESTDIR)$(CMAKEDIR)
