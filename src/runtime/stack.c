@@ -94,16 +94,17 @@ static gorc__stack *gcache;
 static size_t ngcache, capgcache, lowwater;
 
 /* Every arena ever mapped, so that the fault handler can find the goroutine whose sealed stack
- * an address lies in. Appended under glock; read by the handler without a lock (entries are
- * written before narenas is published and never change or go away). owner[i] is the
- * compacted goroutine whose stack is slot i, set and cleared by the holder of its cstk BUSY
- * state. */
-#define MAX_ARENAS (1u << 20)
+ * an address lies in. Appended under glock; read by the handler without a lock (an entry is
+ * written before narenas is published and never changes or goes away). The table is one
+ * MAP_NORESERVE mapping, not malloc'd: only the entries used become resident, and the
+ * handler may read it at any time. owner[i] is the compacted goroutine whose stack is slot i,
+ * set and cleared by the holder of its cstk BUSY state. */
+#define MAX_ARENAS (1u << 16) /* 4M default-size stacks; later arenas are not compacted */
 typedef struct arena_rec {
     char *base; /* slot 0's guard page */
     _Atomic(gorc__g *) owner[ARENA_STACKS];
 } arena_rec;
-static arena_rec **arenas; /* MAX_ARENAS entries, reserved with MAP_NORESERVE */
+static arena_rec *arenas;
 static _Atomic uint32_t narenas;
 static int32_t arena_cur_idx; /* index + 1 of the arena arena_cur carves from (glock) */
 
@@ -146,7 +147,7 @@ void gorc__stack_init(void)
     else if (c && *c >= '0' && *c <= '9')
         cstk_period_ns = atoll(c) * 1000000LL;
     if (cstk_on) {
-        void *a = mmap(NULL, MAX_ARENAS * sizeof(arena_rec *), PROT_READ | PROT_WRITE,
+        void *a = mmap(NULL, MAX_ARENAS * sizeof(arena_rec), PROT_READ | PROT_WRITE,
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
         memfd = open("/proc/self/mem", O_RDWR | O_CLOEXEC);
         if (a == MAP_FAILED || memfd < 0)
@@ -203,18 +204,14 @@ static int32_t register_arena(char *m)
     uint32_t n = atomic_load_explicit(&narenas, memory_order_relaxed);
     if (!cstk_on || n >= MAX_ARENAS)
         return 0;
-    arena_rec *r = calloc(1, sizeof *r);
-    if (r == NULL)
-        return 0;
-    r->base = m;
-    arenas[n] = r;
+    arenas[n].base = m;
     atomic_store_explicit(&narenas, n + 1, memory_order_release);
     return (int32_t)n + 1;
 }
 
 static arena_rec *arena_of(const gorc__stack *s)
 {
-    return s->arena > 0 ? arenas[s->arena - 1] : NULL;
+    return s->arena > 0 ? &arenas[s->arena - 1] : NULL;
 }
 
 static int reserve(char **lo, int n)
@@ -699,7 +696,7 @@ static bool restore_on_fault(const char *a)
     size_t span = default_size + page_size;
     uint32_t n = atomic_load_explicit(&narenas, memory_order_acquire);
     for (uint32_t i = n; i-- > 0;) {
-        const arena_rec *r = arenas[i];
+        const arena_rec *r = &arenas[i];
         if (a < r->base || a >= r->base + span * ARENA_STACKS)
             continue;
         size_t slot = (size_t)(a - r->base) / span;
