@@ -927,7 +927,9 @@ static void resumed(void)
     p_leave(m);
 }
 
-static void execute(gorc__m *m, gorc__p *p, gorc__g *from, gorc__g *g, bool from_dies)
+/* Inlined into schedule_away: the handoff is the hot path of every channel ping-pong. */
+__attribute__((always_inline)) static inline void execute(gorc__m *m, gorc__p *p, gorc__g *from,
+                                                          gorc__g *g, bool from_dies)
 {
     prepare_first_run(p, g);
     gorc__cstk_resume(g);
