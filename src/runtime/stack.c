@@ -76,7 +76,7 @@ static int64_t cstk_period_ns = 500 * 1000000LL;
 _Atomic uint32_t gorc__cstk_epoch = 1;
 static _Atomic uint64_t st_compacted, st_restored, st_faults, st_refused;
 static _Atomic int64_t st_restore_ns;
-static int memfd = -1; /* /proc/self/mem, for restoring into a range no one else may see */
+static int memfd = -1; /* /proc/self/mem: reads and fills ranges no thread may touch */
 
 static size_t page_size;
 static size_t default_size;
@@ -126,6 +126,17 @@ static void detect_guard_mode(void)
 }
 
 static void install_overflow_handler(void);
+
+/* /proc/self/mem names the process that opened it: a child of fork() must not read and write
+ * its parent's stacks. Same descriptor number, so a racing reader of memfd stays right. */
+static void memfd_child(void)
+{
+    int fd = open("/proc/self/mem", O_RDWR | O_CLOEXEC);
+    if (fd >= 0) {
+        dup3(fd, memfd, O_CLOEXEC);
+        close(fd);
+    }
+}
 static void on_fault(int sig, siginfo_t *si, void *uc);
 static struct sigaction old_segv, old_bus;
 
@@ -150,7 +161,7 @@ void gorc__stack_init(void)
         void *a = mmap(NULL, MAX_ARENAS * sizeof(arena_rec), PROT_READ | PROT_WRITE,
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
         memfd = open("/proc/self/mem", O_RDWR | O_CLOEXEC);
-        if (a == MAP_FAILED || memfd < 0)
+        if (a == MAP_FAILED || memfd < 0 || pthread_atfork(NULL, NULL, memfd_child) != 0)
             cstk_on = false;
         else
             arenas = a;
