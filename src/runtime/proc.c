@@ -1877,7 +1877,7 @@ static void *monitor(void *arg)
             gorc__stack_trim();
             last_trim = now;
         }
-        if (gorc__cstk_on && now - last_scan >= period) {
+        if (gorc__cstk_on && now - last_scan >= gorc__cstk_period()) {
             gorc__cstk_scan();
             last_scan = now;
         }

@@ -162,6 +162,7 @@ struct gorc__g {
     uint32_t cepoch;            /* epoch it was compacted at */
     _Atomic uint32_t cbackoff;  /* extra scans to stay parked: it woke soon after compaction */
     uint32_t clen;              /* live bytes saved in cbuf */
+    uint32_t ncompact;          /* times compacted (tests read it) */
     void *cbuf;                 /* saved live bytes, or a stale buffer to reuse or free */
 #ifdef GORC__ASAN
     void *asan_fake;
@@ -188,6 +189,8 @@ extern bool gorc__cstk_on;
 bool gorc__cstk_enabled(void);
 /* Nanoseconds between scans (the monitor calls gorc__cstk_scan that often). */
 int64_t gorc__cstk_period(void);
+/* Change it (tests: GORC_STACK_COMPACT is read once, at start-up). */
+void gorc__cstk_set_period(int64_t ns);
 /* Compact every goroutine parked long enough; returns how many were compacted. */
 int gorc__cstk_scan(void);
 /* Before g runs again: make its stack present (restoring it if compacted) and mark it

@@ -72,7 +72,7 @@ enum {
  * milliseconds; 0 compacts at every monitor round regardless of park age, for tests). */
 bool gorc__cstk_on;
 #define cstk_on gorc__cstk_on
-static int64_t cstk_period_ns = 500 * 1000000LL;
+static _Atomic int64_t cstk_period_ns = 500 * 1000000LL;
 _Atomic uint32_t gorc__cstk_epoch = 1;
 static _Atomic uint64_t st_compacted, st_restored, st_faults, st_refused;
 static _Atomic int64_t st_restore_ns;
@@ -489,7 +489,12 @@ bool gorc__cstk_enabled(void)
 
 int64_t gorc__cstk_period(void)
 {
-    return cstk_period_ns;
+    return atomic_load_explicit(&cstk_period_ns, memory_order_relaxed);
+}
+
+void gorc__cstk_set_period(int64_t ns)
+{
+    atomic_store(&cstk_period_ns, ns);
 }
 
 void gorc__cstk_get_stats(gorc__cstk_stats *st)
@@ -562,6 +567,7 @@ static bool compact(gorc__g *g)
     g->cbuf = buf;
     g->clen = (uint32_t)len;
     g->cepoch = atomic_load_explicit(&gorc__cstk_epoch, memory_order_relaxed);
+    g->ncompact++;
     atomic_fetch_add(&st_compacted, 1);
     return true;
 }
@@ -664,7 +670,8 @@ static void scan_one(gorc__g *g, void *arg)
     }
     uint32_t now = atomic_load_explicit(&gorc__cstk_epoch, memory_order_relaxed);
     uint32_t age = now - atomic_load_explicit(&g->parkepoch, memory_order_relaxed);
-    if (cstk_period_ns > 0 && age < 2 + atomic_load_explicit(&g->cbackoff, memory_order_relaxed))
+    if (gorc__cstk_period() > 0 &&
+        age < 2 + atomic_load_explicit(&g->cbackoff, memory_order_relaxed))
         return;
     uint32_t c = GORC__CSTK_PARKED;
     if (!atomic_compare_exchange_strong_explicit(&g->cstk, &c, GORC__CSTK_BUSY,
@@ -685,7 +692,7 @@ int gorc__cstk_scan(void)
     atomic_fetch_add(&gorc__cstk_epoch, 1);
     /* While every P is idle no one competes for the address space's lock: compact faster. */
     bool idle = gorc__nprocs_idle() == gorc__nprocs();
-    int64_t budget = cstk_period_ns / (idle ? 1 : 20);
+    int64_t budget = gorc__cstk_period() / (idle ? 1 : 20);
     if (budget > (idle ? 500 : 25) * 1000000LL)
         budget = (idle ? 500 : 25) * 1000000LL;
     if (budget < 500000)

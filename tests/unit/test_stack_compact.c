@@ -441,6 +441,55 @@ GO_TEST(test_broadcast_to_compacted)
     gorc_chan_release(h.gate);
 }
 
+/* ---- a goroutine that wakes often is never compacted; one that stays parked is ----
+ *
+ * Checked against the scan epoch, not the clock: a park during which fewer than two scans
+ * began must not end compacted, whatever the machine's load made of the nap; a park that
+ * spanned three scans must. */
+
+typedef struct ager {
+    int64_t nap;
+    int naps;
+    bool wrongly_compacted; /* compacted in a park that saw fewer than two scans */
+    bool long_park;         /* some park saw three scans or more */
+    uint32_t ncompact;
+    gorc_chan *done;
+} ager;
+
+static void napper(void *arg)
+{
+    ager *a = arg;
+    gorc__g *g = gorc__getg();
+    for (int i = 0; i < a->naps; i++) {
+        uint32_t e0 = atomic_load(&gorc__cstk_epoch), n0 = g->ncompact;
+        gorc_sleep(a->nap);
+        uint32_t scans = atomic_load(&gorc__cstk_epoch) - e0;
+        if (scans < 2 && g->ncompact != n0)
+            a->wrongly_compacted = true;
+        if (scans >= 3)
+            a->long_park = true;
+    }
+    a->ncompact = g->ncompact;
+    CHECK_EQ(gorc_chan_send(a->done, NULL), 0);
+}
+
+GO_TEST(test_park_age)
+{
+    gorc__cstk_set_period(40 * GORC_MILLISECOND);
+    ager often = {.nap = 2 * GORC_MILLISECOND, .naps = 250, .done = mkchan(0, 2)};
+    ager rarely = {.nap = 400 * GORC_MILLISECOND, .naps = 2, .done = often.done};
+    CHECK_EQ(gorc_go(napper, &often), 0);
+    CHECK_EQ(gorc_go(napper, &rarely), 0);
+    CHECK_EQ(gorc_chan_recv(often.done, NULL), 0);
+    CHECK_EQ(gorc_chan_recv(often.done, NULL), 0);
+    gorc__cstk_set_period(0);
+    CHECK(!often.wrongly_compacted);
+    CHECK(!rarely.wrongly_compacted);
+    if (gorc__cstk_enabled() && rarely.long_park)
+        CHECK(rarely.ncompact >= 1);
+    gorc_chan_release(often.done);
+}
+
 int main(void)
 {
     setenv("GORC_STACK_COMPACT", "0", 1);
@@ -454,6 +503,7 @@ int main(void)
         cmocka_unit_test(test_sleepers),
         cmocka_unit_test(test_poller),
         cmocka_unit_test(test_broadcast_to_compacted),
+        cmocka_unit_test(test_park_age),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
