@@ -5,7 +5,7 @@
  * parked goroutine at each of its rounds, whatever its park age: a goroutine parked in a
  * channel, select, mutex, wait group, condition, semaphore, sleep or read is sealed again and
  * again while other goroutines hand it values, read its wait records and write into its
- * frame. Every value is checked. Where the kernel has no guard markers (qemu, Valgrind)
+ * frame. Every value is checked. Where the kernel has no guard markers (qemu)
  * compaction is off and the same tests check the plain runtime. Timing is never checked;
  * time limits are hang guards only.
  */
