@@ -60,7 +60,7 @@ def main():
         time.sleep(0.5)
         before = httpidle.rss(proc.pid)
         conns = [request(port) for _ in range(n)]
-        time.sleep(1)
+        time.sleep(5)  # idle for a while: gorc compacts parked stacks after 0.5-1 s
         after = httpidle.rss(proc.pid)
         print("%.1f" % ((after - before) / n))
         for c in warm + conns:

@@ -60,7 +60,9 @@ static void body(void *arg)
         check(gorc_go(waiter, NULL), "gorc_go");
     }
     gorc_waitgroup_wait(&parked);
-    gorc_sleep(100 * GORC_MILLISECOND);
+    /* Idle means parked for a while: gorc compacts a parked goroutine's stack after 0.5-1 s
+     * (docs/stacks.md). Both sides wait the same 5 s. */
+    gorc_sleep(5 * GORC_SECOND);
     long long after = vm_rss();
 
     check(gorc_chan_close(block), "close");

@@ -128,7 +128,7 @@ static void server(void *arg)
     }
     while (atomic_load(&waiting) < nconns)
         gorc_sleep(GORC_MILLISECOND);
-    gorc_sleep(100 * GORC_MILLISECOND);
+    gorc_sleep(5 * GORC_SECOND); /* idle for a while, as bench/go/tcpidle */
     long long after = vm_rss();
     char line[64] = "";
     FILE *f = fdopen(up[0], "r");

@@ -18,6 +18,9 @@
 #ifndef MADV_GUARD_INSTALL
 #define MADV_GUARD_INSTALL 102
 #endif
+#ifndef MADV_GUARD_REMOVE
+#define MADV_GUARD_REMOVE 103
+#endif
 
 /* Let the kernel touch the page: a working guard makes the write fail with EFAULT. */
 static bool guard_faults(char *page)
@@ -51,4 +54,18 @@ bool gorc__os_guard_install(void *page, size_t page_size, int kind)
     if (kind == GORC__GUARD_MPROTECT)
         return mprotect(page, page_size, PROT_NONE) == 0;
     return false;
+}
+
+/* Stack compaction seals a parked goroutine's stack this way rather than with mprotect: a
+ * guard region zaps the pages and makes them fault in one call, and it never splits the
+ * mapping, so sealing 100,000 stacks costs no VMA at all and unsealing can never fail for
+ * want of one (mprotect can, with ENOMEM, at vm.max_map_count). */
+int gorc__os_pages_seal(void *addr, size_t len)
+{
+    return madvise(addr, len, MADV_GUARD_INSTALL) == 0 ? 0 : -errno;
+}
+
+int gorc__os_pages_unseal(void *addr, size_t len)
+{
+    return madvise(addr, len, MADV_GUARD_REMOVE) == 0 ? 0 : -errno;
 }

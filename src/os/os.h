@@ -46,5 +46,10 @@ int gorc__os_guard_probe(size_t page_size);
 /* Make the page at page fault on access with guard kind `kind`; false if that failed (or kind
  * is GORC__GUARD_NONE). */
 bool gorc__os_guard_install(void *page, size_t page_size, int kind);
+/* Seal [addr, addr+len) (page-aligned): its pages are released and any access faults, without
+ * changing the mapping (MADV_GUARD_INSTALL, so only where the probe said GORC__GUARD_MADVISE).
+ * Unseal makes the range ordinary zero-filled memory again. Both return 0 or -errno. */
+int gorc__os_pages_seal(void *addr, size_t len);
+int gorc__os_pages_unseal(void *addr, size_t len);
 
 #endif

@@ -915,6 +915,7 @@ static void run_after(gorc__m *m)
     m->after = GORC__AFTER_NONE;
     gorc__g *g = m->after_g;
     if (a == GORC__AFTER_UNLOCK) {
+        gorc__cstk_parked(g);
         if (m->after_unlock)
             m->after_unlock(m->after_arg);
     } else if (a == GORC__AFTER_YIELD) {
@@ -986,6 +987,7 @@ static inline __attribute__((always_inline)) void execute(gorc__m *m, gorc__p *p
                                                           gorc__g *g, bool from_dies, bool local)
 {
     prepare_first_run(p, g);
+    gorc__cstk_resume(g);
     g->nrun++;
     if (GORC__UNLIKELY(atomic_load_explicit(&gorc__trace_gen, memory_order_relaxed) != 0)) {
         if (from != &m->g0 && local)
@@ -1041,11 +1043,13 @@ static void schedule_away(gorc__m *m, gorc__g *g)
     }
     bool local = false;
     gorc__g *next = runnable_fast(p, &local);
-    if (next && (next->sp != NULL || next->stk.lo != NULL || p->nstkcache > 0)) {
+    if (next && (next->sp != NULL || next->stk.lo != NULL || p->nstkcache > 0) &&
+        atomic_load_explicit(&next->cstk, memory_order_relaxed) != GORC__CSTK_COMPACTED) {
         execute(m, p, g, next, dies, local);
     } else {
         /* Nothing to run, or the next goroutine needs a fresh stack (page faults, perhaps an
-         * mmap): let g0 do that after releasing what we parked under, not while holding it. */
+         * mmap) or its compacted stack restored (a system call): let g0 do that after
+         * releasing what we parked under, not while holding it. */
         m->nextg = next;
         m->curg = &m->g0;
         switch_to(m, g, &m->g0, dies);
@@ -2098,7 +2102,13 @@ static void poll_if_forgotten(int64_t now)
 static void *monitor(void *arg)
 {
     (void)arg;
-    int64_t last_trim = gorc__nanotime();
+    int64_t last_trim = gorc__nanotime(), last_scan = last_trim;
+    /* Idle rounds last a compaction period (at most a second), and there are enough of them
+     * for three trims: goroutines parked when the program went idle get compacted, cold
+     * cached stacks get returned, and then the monitor sleeps for good. */
+    int64_t period = gorc__cstk_period();
+    int64_t idle_ns = gorc__cstk_on && period > 0 && period < GORC_SECOND ? period : GORC_SECOND;
+    int idle_max = (int)(3 * GORC_SECOND / idle_ns);
     int idle_rounds = 0;
     bool cold_stacks = false;
     for (;;) {
@@ -2107,15 +2117,20 @@ static void *monitor(void *arg)
             cold_stacks = gorc__stack_trim();
             last_trim = now;
         }
+        if (gorc__cstk_on && now - last_scan >= gorc__cstk_period()) {
+            gorc__cstk_scan();
+            last_scan = now;
+        }
         if (atomic_load(&gorc__s.npidle) == gorc__s.nprocs && atomic_load(&gorc__s.nlostp) == 0) {
-            /* Nothing runs: sleep until an M starts, waking once a second while the stack cache
-             * holds stacks to return (a program that sleeps between bursts may start no M for
-             * a long time, and its cold stacks would stay resident). */
+            /* Nothing runs: sleep until an M starts, waking a few times to compact parked
+             * stacks, and once a period while the stack cache holds stacks to return (a
+             * program that sleeps between bursts may start no M for a long time, and its cold
+             * stacks would stay resident). */
             atomic_store(&gorc__s.monitor_futex, 0);
             atomic_store(&gorc__s.monitor_sleeping, 1);
             if (atomic_load(&gorc__s.npidle) == gorc__s.nprocs)
                 gorc__futex_wait(&gorc__s.monitor_futex, 0,
-                                 idle_rounds < 3 || cold_stacks ? GORC_SECOND : (int64_t)-1);
+                                 idle_rounds < idle_max || cold_stacks ? idle_ns : (int64_t)-1);
             atomic_store(&gorc__s.monitor_sleeping, 0);
             idle_rounds++;
             continue;
@@ -2180,6 +2195,8 @@ int gorc_main(gorc_fn fn, void *arg)
     atomic_store(&mainwait, 0);
     bool leakcheck = gorc__leak_main_wanted();
     uint64_t mark = gorc__last_goid();
+    if (gorc__cstk_on)
+        gorc__stack_handler_check();
     int rc = spawn(fn, arg, 0, true, (uintptr_t)__builtin_return_address(0), false);
     if (rc == 0) {
         while (atomic_load(&mainwait) == 0)

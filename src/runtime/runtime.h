@@ -84,6 +84,7 @@ typedef struct gorc__stack {
     size_t size;    /* usable bytes */
     uint32_t flags; /* GORC__STK_* */
     uint32_t vg_id; /* valgrind registration id */
+    int32_t arena;  /* index of the arena it was carved from + 1; 0 for its own mapping */
 } gorc__stack;
 
 /* p: the caller's P, held in the scheduler, or NULL (then only global caches are used). */
@@ -100,6 +101,8 @@ void gorc__stack_check(gorc__g *g, void *sp);
 bool gorc__stack_trim(void); /* true: the cache holds stacks to return later */
 void gorc__stack_init(void);
 void gorc__stack_thread_init(void);
+/* Make sure the SIGSEGV handler is still ours (re-installing it, chained, if not). */
+void gorc__stack_handler_check(void);
 
 /* ---- goroutines ---- */
 
@@ -179,6 +182,15 @@ struct gorc__g {
     uint16_t simhost;
     _Atomic uint64_t obs_key;  /* (nrun << 8 | status) when obs_since was stamped */
     _Atomic int64_t obs_since; /* first time an observer saw that key */
+    /* Stack compaction (stack.c). cstk: GORC__CSTK_*, moved by CAS (see there). The rest is
+     * owned by whoever moved cstk to BUSY, or by the scheduler while cstk is RUN. */
+    _Atomic uint32_t cstk;
+    _Atomic uint32_t parkepoch; /* gorc__cstk_epoch when it last parked (the scan reads it) */
+    uint32_t cepoch;            /* epoch it was compacted at */
+    _Atomic uint32_t cbackoff;  /* extra scans to stay parked: it woke soon after compaction */
+    uint32_t clen;              /* live bytes saved in cbuf */
+    uint32_t ncompact;          /* times compacted (tests read it) */
+    void *cbuf;                 /* saved live bytes, or a stale buffer to reuse or free */
 #ifdef GORC__ASAN
     void *asan_fake;
 #endif
@@ -186,6 +198,60 @@ struct gorc__g {
     void *tsan_fiber;
 #endif
 };
+
+/* ---- stack compaction (stack.c; docs/stacks.md) ----
+ *
+ * g->cstk says who may touch a parked goroutine's stack pages. Only CAS moves it out of
+ * PARKED or COMPACTED; whoever moves it to BUSY owns the pages until it stores another state. */
+enum {
+    GORC__CSTK_RUN = 0,   /* running, runnable or switching: never compacted */
+    GORC__CSTK_PARKED,    /* switched out, pages present: may be compacted */
+    GORC__CSTK_BUSY,      /* being compacted or restored: wait */
+    GORC__CSTK_COMPACTED, /* live bytes in g->cbuf, pages released and inaccessible */
+};
+/* The compaction clock: bumped by every scan; parks record it (g->parkepoch). */
+extern _Atomic uint32_t gorc__cstk_epoch;
+/* Compaction is on (set once at start-up: guard markers work, GORC_STACK_COMPACT not "off"). */
+extern bool gorc__cstk_on;
+bool gorc__cstk_enabled(void);
+/* Nanoseconds between scans (the monitor calls gorc__cstk_scan that often). */
+int64_t gorc__cstk_period(void);
+/* Change it (tests: GORC_STACK_COMPACT is read once, at start-up). */
+void gorc__cstk_set_period(int64_t ns);
+/* Compact every goroutine parked long enough; returns how many were compacted. */
+int gorc__cstk_scan(void);
+/* Before g runs again: make its stack present (restoring it if compacted) and mark it
+ * running. Called by the scheduler just before switching to g. */
+void gorc__cstk_resume_slow(gorc__g *g);
+static inline void gorc__cstk_resume(gorc__g *g)
+{
+    uint32_t c = atomic_load_explicit(&g->cstk, memory_order_relaxed);
+    if (c == GORC__CSTK_RUN)
+        return;
+    if (c == GORC__CSTK_PARKED &&
+        atomic_compare_exchange_strong_explicit(&g->cstk, &c, GORC__CSTK_RUN, memory_order_acquire,
+                                                memory_order_relaxed) &&
+        g->cbuf == NULL)
+        return;
+    gorc__cstk_resume_slow(g);
+}
+/* g has just switched out in a park (run by the context that switched in, before the lock g
+ * parked under is released): from now on its stack may be compacted. */
+static inline void gorc__cstk_parked(gorc__g *g)
+{
+    if (gorc__cstk_on) {
+        atomic_store_explicit(&g->parkepoch,
+                              atomic_load_explicit(&gorc__cstk_epoch, memory_order_relaxed),
+                              memory_order_relaxed);
+        atomic_store_explicit(&g->cstk, GORC__CSTK_PARKED, memory_order_release);
+    }
+}
+/* Compaction statistics for tests and benchmarks. */
+typedef struct gorc__cstk_stats {
+    uint64_t compacted, restored, faults, refused;
+    int64_t restore_ns; /* total time spent restoring */
+} gorc__cstk_stats;
+void gorc__cstk_get_stats(gorc__cstk_stats *st);
 
 /* ---- Ms ---- */
 

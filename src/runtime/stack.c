@@ -24,10 +24,23 @@
  * The monitor thread calls gorc__stack_trim about once a second: stacks that sat in the
  * global cache for a whole period get their pages returned with MADV_DONTNEED (the address
  * range and its guard stay, so reuse needs no system call).
+ *
+ * Compaction (docs/stacks.md). A goroutine that stays parked through a whole scan period
+ * gives its stack pages back: its live bytes (from the saved stack pointer to the top, a few
+ * hundred usually) are copied to a malloc'd buffer and the stack range is sealed with guard
+ * markers, which releases the pages and makes every access fault. The stack keeps its
+ * address, so pointers into it stay valid. Whoever touches a sealed stack - a waker reading the
+ * sudog or waiter record queued there, a sender copying a value into the receiver's variable,
+ * user code holding a pointer into the parked goroutine's frame - takes a SIGSEGV that this
+ * file's handler answers by restoring the stack (unseal, copy the bytes back) and returning,
+ * so the access is retried and succeeds. The scheduler restores a goroutine's stack before
+ * switching to it. g->cstk (GORC__CSTK_*) serialises compactor, restorers and the scheduler.
  */
 #include "runtime/runtime.h"
 
+#include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -55,6 +68,16 @@ enum {
 #define GUARD_BUDGET 16384 /* mprotect guards cost 2 VMAs each; leave room for the rest */
 #define CANARY       0x60c0ffee5ca1ab1eULL
 
+/* Compaction settings, fixed at start-up (GORC_STACK_COMPACT: "off", or the scan period in
+ * milliseconds; 0 compacts at every monitor round regardless of park age, for tests). */
+bool gorc__cstk_on;
+#define cstk_on gorc__cstk_on
+static _Atomic int64_t cstk_period_ns = 500 * 1000000LL;
+_Atomic uint32_t gorc__cstk_epoch = 1;
+static _Atomic uint64_t st_compacted, st_restored, st_faults, st_refused;
+static _Atomic int64_t st_restore_ns;
+static int memfd = -1; /* /proc/self/mem: reads and fills ranges no thread may touch */
+
 static size_t page_size;
 static size_t default_size;
 static int guard_mode;
@@ -70,6 +93,21 @@ static _Atomic long slack;
 static gorc__stack *gcache;
 static size_t ngcache, capgcache, lowwater;
 
+/* Every arena ever mapped, so that the fault handler can find the goroutine whose sealed stack
+ * an address lies in. Appended under glock; read by the handler without a lock (an entry is
+ * written before narenas is published and never changes or goes away). The table is one
+ * MAP_NORESERVE mapping, not malloc'd: only the entries used become resident, and the
+ * handler may read it at any time. owner[i] is the compacted goroutine whose stack is slot i,
+ * set and cleared by the holder of its cstk BUSY state. */
+#define MAX_ARENAS (1u << 16) /* 4M default-size stacks; later arenas are not compacted */
+typedef struct arena_rec {
+    char *base; /* slot 0's guard page */
+    _Atomic(gorc__g *) owner[ARENA_STACKS];
+} arena_rec;
+static arena_rec *arenas;
+static _Atomic uint32_t narenas;
+static int32_t arena_cur_idx; /* index + 1 of the arena arena_cur carves from (glock) */
+
 static size_t round_page(size_t n)
 {
     return (n + page_size - 1) & ~(page_size - 1);
@@ -78,6 +116,8 @@ static size_t round_page(size_t n)
 static void detect_guard_mode(void)
 {
     guard_mode = gorc__os_guard_probe(page_size);
+    /* Compaction seals stacks with guard markers: only where the kernel really has them. */
+    cstk_on = guard_mode == GORC__GUARD_MADVISE;
     const char *env = getenv("GORC_STACK_GUARD");
     if (env && strcmp(env, "mprotect") == 0)
         guard_mode = GORC__GUARD_MPROTECT;
@@ -86,6 +126,19 @@ static void detect_guard_mode(void)
 }
 
 static void install_overflow_handler(void);
+
+/* /proc/self/mem names the process that opened it: a child of fork() must not read and write
+ * its parent's stacks. Same descriptor number, so a racing reader of memfd stays right. */
+static void memfd_child(void)
+{
+    int fd = open("/proc/self/mem", O_RDWR | O_CLOEXEC);
+    if (fd >= 0) {
+        dup3(fd, memfd, O_CLOEXEC);
+        close(fd);
+    }
+}
+static void on_fault(int sig, siginfo_t *si, void *uc);
+static struct sigaction old_segv, old_bus;
 
 void gorc__stack_init(void)
 {
@@ -99,6 +152,20 @@ void gorc__stack_init(void)
     }
     default_size = round_page(default_size);
     detect_guard_mode();
+    const char *c = getenv("GORC_STACK_COMPACT");
+    if (c && strcmp(c, "off") == 0)
+        cstk_on = false;
+    else if (c && *c >= '0' && *c <= '9')
+        cstk_period_ns = atoll(c) * 1000000LL;
+    if (cstk_on) {
+        void *a = mmap(NULL, MAX_ARENAS * sizeof(arena_rec), PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+        memfd = open("/proc/self/mem", O_RDWR | O_CLOEXEC);
+        if (a == MAP_FAILED || memfd < 0 || pthread_atfork(NULL, NULL, memfd_child) != 0)
+            cstk_on = false;
+        else
+            arenas = a;
+    }
     install_overflow_handler();
 }
 
@@ -118,6 +185,7 @@ static void finish_new(gorc__stack *s, char *lo, size_t size, uint32_t flags)
     s->size = size;
     s->flags = flags;
     s->vg_id = 0;
+    s->arena = 0;
 #ifdef GORC__VALGRIND
     s->vg_id = VALGRIND_STACK_REGISTER(lo, lo + size);
 #endif
@@ -140,6 +208,23 @@ static char *map_arena(void)
     return m;
 }
 
+/* Record arena m (glock held) for the fault handler; its index + 1, or 0 if not recorded (its
+ * stacks are then never compacted). */
+static int32_t register_arena(char *m)
+{
+    uint32_t n = atomic_load_explicit(&narenas, memory_order_relaxed);
+    if (!cstk_on || n >= MAX_ARENAS)
+        return 0;
+    arenas[n].base = m;
+    atomic_store_explicit(&narenas, n + 1, memory_order_release);
+    return (int32_t)n + 1;
+}
+
+static arena_rec *arena_of(const gorc__stack *s)
+{
+    return s->arena > 0 ? &arenas[s->arena - 1] : NULL;
+}
+
 static int reserve(char **lo, int n)
 {
     size_t span = default_size + page_size;
@@ -149,6 +234,7 @@ static int reserve(char **lo, int n)
             return 0;
         arena_cur = m;
         arena_end = m + span * ARENA_STACKS;
+        arena_cur_idx = register_arena(m);
     }
     int k = 0;
     while (k < n && arena_cur + span <= arena_end) {
@@ -158,9 +244,10 @@ static int reserve(char **lo, int n)
     return k;
 }
 
-static void init_fresh(gorc__stack *s, char *lo)
+static void init_fresh(gorc__stack *s, char *lo, int32_t arena)
 {
     finish_new(s, lo, default_size, make_guard(lo) ? STK_GUARD : 0);
+    s->arena = arena;
 }
 
 static int alloc_custom(gorc__stack *s, size_t size)
@@ -307,12 +394,13 @@ int gorc__stack_alloc(gorc__p *p, gorc__stack *s, size_t size)
     }
     char *lo[BATCH];
     int n = reserve(lo, want);
+    int32_t arena = arena_cur_idx; /* reserve carves from one arena per call */
     gorc__lock_release(&glock);
     if (n == 0)
         return -ENOMEM;
-    init_fresh(s, lo[0]);
+    init_fresh(s, lo[0], arena);
     for (int i = 1; i < n; i++)
-        init_fresh(&p->stkcache[p->nstkcache++], lo[i]);
+        init_fresh(&p->stkcache[p->nstkcache++], lo[i], arena);
     return 0;
 }
 
@@ -398,15 +486,293 @@ __attribute__((no_sanitize_address)) void gorc__stack_check(gorc__g *g, void *sp
         overflow(g, "canary overwritten: memory below the stack may be corrupt");
 }
 
-/* ---- SIGSEGV on a guard page ---- */
+/* ---- compaction ---- */
 
-static struct sigaction old_segv, old_bus;
+bool gorc__cstk_enabled(void)
+{
+    return cstk_on;
+}
+
+int64_t gorc__cstk_period(void)
+{
+    return atomic_load_explicit(&cstk_period_ns, memory_order_relaxed);
+}
+
+void gorc__cstk_set_period(int64_t ns)
+{
+    atomic_store(&cstk_period_ns, ns);
+}
+
+void gorc__cstk_get_stats(gorc__cstk_stats *st)
+{
+    st->compacted = atomic_load(&st_compacted);
+    st->restored = atomic_load(&st_restored);
+    st->faults = atomic_load(&st_faults);
+    st->refused = atomic_load(&st_refused);
+    st->restore_ns = atomic_load(&st_restore_ns);
+}
+
+/* Word copies neither sanitizer may instrument: a parked stack holds ASan's poisoned redzones,
+ * and the copying thread is not the goroutine's fiber (ordering with the goroutine comes from
+ * g->cstk's acquire/release). volatile keeps the compiler from making them memcpy calls,
+ * which the sanitizers intercept. */
+__attribute__((no_sanitize("address", "thread"))) static void copy_words(void *dst, const void *src,
+                                                                         size_t n)
+{
+    volatile uint64_t *d = dst;
+    const volatile uint64_t *s = src;
+    for (size_t i = 0; i < n / 8; i++)
+        d[i] = s[i];
+}
+
+static _Atomic(gorc__g *) *owner_slot(const gorc__stack *s)
+{
+    arena_rec *a = arena_of(s);
+    size_t slot = (size_t)(s->lo - page_size - a->base) / (default_size + page_size);
+    return &a->owner[slot];
+}
+
+/* Seal g's stack (cstk BUSY, held by the caller). The range is made inaccessible before the
+ * live bytes are read (through /proc/self/mem) and sealed, and opened again only once the
+ * guard markers are in: installing them zaps the pages first, and a thread reading the range
+ * at that moment would otherwise map a zero page and see zeros. A thread touching it
+ * meanwhile faults and waits for BUSY to end. */
+static bool compact(gorc__g *g)
+{
+    const gorc__stack *st = &g->stk;
+    char *lo = st->lo, *top = st->lo + st->size;
+    char *sp = (char *)((uintptr_t)g->sp & ~(uintptr_t)7);
+    if (arena_of(st) == NULL || sp < lo || sp >= top)
+        return false;
+    size_t len = (size_t)(top - sp);
+    free(g->cbuf); /* a stale buffer from a restore in the fault handler */
+    g->cbuf = NULL;
+    void *buf = malloc(len);
+    if (buf == NULL)
+        return false;
+    _Atomic(gorc__g *) *own = owner_slot(st);
+    atomic_store(own, g); /* before any fault can happen: the handler waits on g */
+    if (mprotect(lo, st->size, PROT_NONE) != 0) {
+        atomic_store(own, NULL);
+        free(buf);
+        atomic_fetch_add(&st_refused, 1); /* out of mappings: try again next scan */
+        return false;
+    }
+    int rc = -EIO;
+    if (pread(memfd, buf, len, (off_t)(uintptr_t)sp) == (ssize_t)len)
+        rc = gorc__os_pages_seal(lo, st->size);
+    /* Back to read-write: the range merges into its mapping again; the guard markers stay. */
+    if (mprotect(lo, st->size, PROT_READ | PROT_WRITE) != 0)
+        gorc__fatal("runtime: cannot unprotect stack of goroutine %llu", (unsigned long long)g->id);
+    if (rc != 0) {
+        atomic_store(own, NULL);
+        free(buf);
+        atomic_fetch_add(&st_refused, 1);
+        return false;
+    }
+    g->cbuf = buf;
+    g->clen = (uint32_t)len;
+    g->cepoch = atomic_load_explicit(&gorc__cstk_epoch, memory_order_relaxed);
+    g->ncompact++;
+    atomic_fetch_add(&st_compacted, 1);
+    return true;
+}
+
+/* Put g's live bytes back and unseal its stack (cstk BUSY, held by the caller). No other
+ * thread may see the pages between unsealing and the copy (a second waker reading a select
+ * case's sudog would find zeros), so the range is made inaccessible first, unsealed, filled
+ * through /proc/self/mem (which may write where the process may not) and only then opened
+ * again; a thread touching it meanwhile faults and waits for BUSY to end. Safe in the fault
+ * handler: system calls and copies only; the buffer is freed later, by the scheduler. */
+static void restore(gorc__g *g)
+{
+    int64_t t0 = gorc__nanotime();
+    gorc__stack *st = &g->stk;
+    char *sp = st->lo + st->size - g->clen;
+    bool hidden = mprotect(st->lo, st->size, PROT_NONE) == 0;
+    if (gorc__os_pages_unseal(st->lo, st->size) != 0)
+        gorc__fatal("runtime: cannot restore stack of goroutine %llu", (unsigned long long)g->id);
+    if (hidden && pwrite(memfd, g->cbuf, g->clen, (off_t)(uintptr_t)sp) == (ssize_t)g->clen) {
+        if (mprotect(st->lo, st->size, PROT_READ | PROT_WRITE) != 0)
+            gorc__fatal("runtime: cannot unprotect stack of goroutine %llu",
+                        (unsigned long long)g->id);
+    } else {
+        /* Out of mappings for the split (or no /proc): open and copy, leaving a window. */
+        if (hidden)
+            mprotect(st->lo, st->size, PROT_READ | PROT_WRITE);
+        copy_words(sp, g->cbuf, g->clen);
+    }
+    g->clen = 0;
+    if (!(st->flags & STK_GUARD))
+        *(volatile uint64_t *)(void *)st->lo = CANARY;
+    atomic_store(owner_slot(st), NULL);
+    atomic_fetch_add(&st_restored, 1);
+    atomic_fetch_add(&st_restore_ns, gorc__nanotime() - t0);
+}
+
+void gorc__cstk_resume_slow(gorc__g *g)
+{
+    bool was = false;
+    for (;;) {
+        uint32_t c = atomic_load_explicit(&g->cstk, memory_order_acquire);
+        if (c == GORC__CSTK_RUN)
+            break;
+        if (c == GORC__CSTK_BUSY) {
+            sched_yield(); /* BUSY lasts a few system calls */
+            continue;
+        }
+        uint32_t want = c == GORC__CSTK_PARKED ? GORC__CSTK_RUN : GORC__CSTK_BUSY;
+        if (!atomic_compare_exchange_weak_explicit(&g->cstk, &c, want, memory_order_acquire,
+                                                   memory_order_relaxed))
+            continue;
+        if (want == GORC__CSTK_BUSY) {
+            restore(g);
+            was = true;
+            atomic_store_explicit(&g->cstk, GORC__CSTK_RUN, memory_order_release);
+        }
+        break;
+    }
+    /* The scheduler owns the rest now. A stale buffer (left by a restore in the fault
+     * handler, which must not call free) goes; and a goroutine woken soon after it was
+     * compacted waits longer before the next time, so one that wakes often is left alone. */
+    if (g->cbuf) {
+        free(g->cbuf);
+        g->cbuf = NULL;
+        was = true;
+    }
+    if (was) {
+        uint32_t now = atomic_load_explicit(&gorc__cstk_epoch, memory_order_relaxed);
+        uint32_t b = atomic_load_explicit(&g->cbackoff, memory_order_relaxed);
+        if (now - g->cepoch <= 2)
+            b = b * 2 + 1 > 64 ? 64 : b * 2 + 1;
+        else
+            b /= 2;
+        atomic_store_explicit(&g->cbackoff, b, memory_order_relaxed);
+    }
+}
+
+/* A scan stops after SCAN_BUDGET compactions or a twentieth of the period (at most 25 ms;
+ * the whole period, at most 500 ms, while every P is idle), whichever comes first: each compaction
+ * costs four system calls that take the address space's lock and shoot down TLB entries (some 10-25
+ * us), and a program that parks a million goroutines and wakes them all at once must not find the
+ * monitor competing for that lock all the while. At the default period 100,000 parked goroutines
+ * are compacted in a few seconds. */
+#define SCAN_BUDGET 50000
+
+typedef struct scanstate {
+    int n;
+    int64_t stop; /* nanotime at which to stop compacting */
+} scanstate;
+
+static void scan_one(gorc__g *g, void *arg)
+{
+    scanstate *ss = arg;
+    if (ss->n >= SCAN_BUDGET ||
+        atomic_load_explicit(&g->cstk, memory_order_relaxed) != GORC__CSTK_PARKED)
+        return;
+    if ((ss->n & 63) == 63 && gorc__nanotime() > ss->stop) {
+        ss->n = SCAN_BUDGET; /* out of time: the rest wait for the next scan */
+        return;
+    }
+    uint32_t now = atomic_load_explicit(&gorc__cstk_epoch, memory_order_relaxed);
+    uint32_t age = now - atomic_load_explicit(&g->parkepoch, memory_order_relaxed);
+    if (gorc__cstk_period() > 0 &&
+        age < 2 + atomic_load_explicit(&g->cbackoff, memory_order_relaxed))
+        return;
+    uint32_t c = GORC__CSTK_PARKED;
+    if (!atomic_compare_exchange_strong_explicit(&g->cstk, &c, GORC__CSTK_BUSY,
+                                                 memory_order_acquire, memory_order_relaxed))
+        return;
+    /* Readied meanwhile: it is about to run; leave it. */
+    bool ok = atomic_load(&g->status) == GORC__G_WAITING && !g->foreign && compact(g);
+    atomic_store_explicit(&g->cstk, ok ? GORC__CSTK_COMPACTED : GORC__CSTK_PARKED,
+                          memory_order_release);
+    ss->n += ok;
+}
+
+int gorc__cstk_scan(void)
+{
+    if (!cstk_on)
+        return 0;
+    gorc__stack_handler_check();
+    atomic_fetch_add(&gorc__cstk_epoch, 1);
+    /* While every P is idle no one competes for the address space's lock: compact faster. */
+    bool idle = gorc__nprocs_idle() == gorc__nprocs();
+    int64_t budget = gorc__cstk_period() / (idle ? 1 : 20);
+    if (budget > (idle ? 500 : 25) * 1000000LL)
+        budget = (idle ? 500 : 25) * 1000000LL;
+    if (budget < 500000)
+        budget = 500000;
+    scanstate ss = {.n = 0, .stop = gorc__nanotime() + budget};
+    gorc__each_g(scan_one, &ss);
+    return ss.n > SCAN_BUDGET ? SCAN_BUDGET : ss.n;
+}
+
+/* A fault at a, in the fault handler: if a lies in a compacted stack, restore it and return
+ * true (the access is retried). Also true, a bounded number of times in a row, for a fault in
+ * an arena stack with no owner: a concurrent restore finished between the fault and here. */
+static bool restore_on_fault(const char *a)
+{
+    static _Thread_local const char *last;
+    static _Thread_local int repeats;
+    if (!cstk_on)
+        return false;
+    size_t span = default_size + page_size;
+    uint32_t n = atomic_load_explicit(&narenas, memory_order_acquire);
+    for (uint32_t i = n; i-- > 0;) {
+        const arena_rec *r = &arenas[i];
+        if (a < r->base || a >= r->base + span * ARENA_STACKS)
+            continue;
+        size_t slot = (size_t)(a - r->base) / span;
+        if ((size_t)(a - r->base) % span < page_size)
+            return false; /* a guard page */
+        gorc__g *g = atomic_load(&r->owner[slot]);
+        if (g == NULL) {
+            repeats = a == last ? repeats + 1 : 0;
+            last = a;
+            return repeats < 100;
+        }
+        last = NULL;
+        gorc__m *m = gorc__getm();
+        if (m && m->curg == g) /* an invariant: a goroutine runs only once restored */
+            gorc__fatal("runtime: goroutine %llu runs on its own compacted stack",
+                        (unsigned long long)g->id);
+        for (;;) {
+            uint32_t c = atomic_load_explicit(&g->cstk, memory_order_acquire);
+            if (c == GORC__CSTK_BUSY) {
+                sched_yield(); /* BUSY lasts a few system calls */
+                continue;
+            }
+            if (c != GORC__CSTK_COMPACTED)
+                return true; /* restored by someone else */
+            if (atomic_compare_exchange_weak_explicit(&g->cstk, &c, GORC__CSTK_BUSY,
+                                                      memory_order_acquire, memory_order_relaxed)) {
+                restore(g);
+                atomic_fetch_add(&st_faults, 1);
+                /* Touched while parked: it is probably about to be woken (a waker reads its
+                 * record first). Its park age starts again, so it is not compacted afresh in
+                 * the moment before it runs. */
+                atomic_store_explicit(&g->parkepoch,
+                                      atomic_load_explicit(&gorc__cstk_epoch, memory_order_relaxed),
+                                      memory_order_relaxed);
+                atomic_store_explicit(&g->cstk, GORC__CSTK_PARKED, memory_order_release);
+                return true;
+            }
+        }
+    }
+    return false;
+}
+
+/* ---- SIGSEGV on a guard page ---- */
 
 static void on_fault(int sig, siginfo_t *si, void *uc)
 {
     gorc__m *m = gorc__getm();
     gorc__g *g = m ? m->curg : NULL;
     char *a = si->si_addr;
+    /* First: a sealed stack may be the one just below the running goroutine's. */
+    if (restore_on_fault(a))
+        return;
     if (g && g->stk.lo && a < g->stk.lo && a >= g->stk.lo - page_size * 16) {
         m->faultuc = uc;
         overflow(g, "guard page hit");
@@ -424,6 +790,23 @@ static void on_fault(int sig, siginfo_t *si, void *uc)
     }
     sigaction(sig, old, NULL);
     /* Returning re-executes the faulting access under the old disposition. */
+}
+
+/* A handler installed after ours that does not chain to it (a test framework's, say) would
+ * turn the first touch of a sealed stack into a crash. Take the signal back, chaining to that
+ * handler for faults that are not ours. */
+void gorc__stack_handler_check(void)
+{
+    struct sigaction cur;
+    if (sigaction(SIGSEGV, NULL, &cur) == 0 &&
+        !((cur.sa_flags & SA_SIGINFO) && cur.sa_sigaction == on_fault)) {
+        struct sigaction sa;
+        memset(&sa, 0, sizeof sa);
+        sa.sa_sigaction = on_fault;
+        sa.sa_flags = SA_SIGINFO | SA_ONSTACK;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGSEGV, &sa, &old_segv);
+    }
 }
 
 static void install_overflow_handler(void)

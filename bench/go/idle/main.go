@@ -53,7 +53,9 @@ func main() {
 		}()
 	}
 	parked.Wait()
-	time.Sleep(100 * time.Millisecond)
+	// Idle means parked for a while; both sides wait the same 5 s (gorc compacts parked
+	// goroutines' stacks after 0.5-1 s).
+	time.Sleep(5 * time.Second)
 	after := vmRSS()
 
 	close(block)

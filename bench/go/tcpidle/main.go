@@ -118,7 +118,7 @@ func server() {
 	for waiting.Load() < int64(nconns) {
 		time.Sleep(time.Millisecond)
 	}
-	time.Sleep(100 * time.Millisecond)
+	time.Sleep(5 * time.Second) // idle for a while, as bench/c/tcpidle
 	after := vmRSS()
 	line, err := bufio.NewReader(stdout).ReadString('\n')
 	if err != nil {
