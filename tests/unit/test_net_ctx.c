@@ -430,6 +430,7 @@ typedef struct dialer {
     char addr[GORC_ADDRSTRLEN];
     int64_t delay;
     gorc_conn *c;
+    gorc_chan *done; /* a value once c is set (the goroutine count is no synchronisation) */
 } dialer;
 
 static void dial_later(void *arg)
@@ -437,6 +438,7 @@ static void dial_later(void *arg)
     dialer *d = arg;
     gorc_sleep(d->delay);
     CHECK_EQ(gorc_tcp_dial(&d->c, d->addr, 5 * GORC_SECOND), 0);
+    CHECK_EQ(gorc_chan_send(d->done, NULL), 0);
 }
 
 GO_TEST(test_accept_woken)
@@ -445,6 +447,7 @@ GO_TEST(test_accept_woken)
     int64_t base = base_count();
     int fds = count_fds();
     dialer d = {.delay = 30 * MS};
+    CHECK_EQ(gorc_chan_new(&d.done, 0, 1), 0);
     gorc_listener *l = listen_local(d.addr);
     CHECK_EQ(gorc_listener_set_deadline(l, gorc_now() + GUARD), 0);
     gorc_conn *c = (gorc_conn *)&d; /* not NULL, to see it cleared */
@@ -468,7 +471,7 @@ GO_TEST(test_accept_woken)
     CHECK_EQ(gorc_go(dial_later, &d), 0);
     CHECK_EQ(gorc_listener_accept_ctx(l, &c, ctx), 0);
     CHECK(c != NULL);
-    wait_count(base); /* the dialer is done: d.c is set */
+    CHECK_EQ(gorc_chan_recv(d.done, NULL), 0); /* the dialer is done: d.c is set */
     CHECK_EQ(gorc_conn_write_all(d.c, "x", 1), 1);
     char ch;
     CHECK_EQ(gorc_conn_read_ctx(c, &ch, 1, ctx), 1);
@@ -477,6 +480,7 @@ GO_TEST(test_accept_woken)
     gorc_conn_close(d.c);
     gorc_listener_close(l);
     wait_count(base);
+    gorc_chan_release(d.done);
     CHECK_EQ(count_fds(), fds);
 }
 
