@@ -354,6 +354,8 @@ __attribute__((noinline)) void pp_sender(void *arg)
 __attribute__((noinline)) void pp_locker(void *arg)
 {
     (void)arg;
+    int one = 1;
+    gorc_chan_send(gate, &one); /* about to wait: the holder's 20 ms start now, not later */
     gorc_mutex_lock(&mu);
     gorc_mutex_unlock(&mu);
 }
@@ -414,6 +416,7 @@ GO_TEST(test_block_and_mutex_profiles)
     contention_totals("mutex", &d0, &c0);
     gorc_mutex_lock(&mu);
     CHECK_EQ(gorc_go(pp_locker, NULL), 0);
+    CHECK_EQ(gorc_chan_recv(gate, &x), 0);
     gorc_sleep(20 * GORC_MILLISECOND);
     gorc_mutex_unlock(&mu);
     wait_count(1);
