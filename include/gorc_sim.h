@@ -7,12 +7,12 @@
  * The same seed and the same program give the same schedule, the same output and the same
  * failure. Time inside the run is virtual (Go's testing/synctest semantics): gorc_now, sleeps,
  * timers, tickers, deadlines and timeouts read a clock that jumps to the next timer only when
- * every goroutine of the run is durably blocked. docs/sim.md is the whole story: what
+ * every goroutine of the run is durably blocked. docs/simulation.md is the whole story: what
  * is deterministic and what is not, what counts as durably blocked, how to explore and replay.
  *
  * Whole programs run under simulation without changes: gorc_main runs its function with
  * gorc_sim_run when GORC_SIM_SEED is set (GORC_SIM_PERTURB, GORC_SIM_FAULTS and
- * GORC_SIM_TRACE set the options; docs/sim.md lists them). scripts/sim-explore runs a
+ * GORC_SIM_TRACE set the options; docs/simulation.md lists them). scripts/sim-explore runs a
  * program under many seeds and prints the command that replays a failure.
  */
 #ifndef GORC_SIM_H
@@ -94,7 +94,7 @@ GORC_API int gorc_sim_wait(void);
  * it connects through an in-memory network of hosts, never the kernel's, on the run's virtual
  * time, and the HTTP server and client and WebSocket run on it unchanged. Host 0, "main"
  * (10.0.0.1), is where the run's goroutines are unless started with gorc_sim_go_on;
- * 127.0.0.1, ::1 and "localhost" are each host's own loopback. docs/sim.md, "The network".
+ * 127.0.0.1, ::1 and "localhost" are each host's own loopback. docs/simulation.md, "The network".
  * These calls configure the network of the caller's run and are valid only inside one.
  * ---------------------------------------------------------------------------------------- */
 
