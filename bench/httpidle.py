@@ -48,15 +48,15 @@ def request(port):
     return c
 
 
-def main():
-    if len(sys.argv) not in (2, 3):
-        sys.exit(__doc__.splitlines()[0])
-    server = sys.argv[1]
-    n = int(sys.argv[2]) if len(sys.argv) == 3 else 10000
+def measure(argv, connect, n):
+    """Start the server argv + [address] on a free port, open 100 warm-up connections with
+    connect(port), then n more, and return the growth of the server's resident set per
+    connection once they have been idle for 5 s. The server is killed by PID at the end.
+    bench/tlsidle.py and bench/wsidle.py measure the same way with their own connect."""
     raise_nofile()
     port = free_port()
-    proc = subprocess.Popen([server, "127.0.0.1:%d" % port], stderr=subprocess.DEVNULL,
-                            preexec_fn=raise_nofile)
+    proc = subprocess.Popen(argv[:1] + ["127.0.0.1:%d" % port] + argv[1:],
+                            stderr=subprocess.DEVNULL, preexec_fn=raise_nofile)
     try:
         for _ in range(100):
             try:
@@ -64,18 +64,25 @@ def main():
                 break
             except OSError:
                 time.sleep(0.05)
-        warm = [request(port) for _ in range(100)]
+        warm = [connect(port) for _ in range(100)]
         time.sleep(0.5)
         before = rss(proc.pid)
-        conns = [request(port) for _ in range(n)]
+        conns = [connect(port) for _ in range(n)]
         time.sleep(5)  # idle for a while: gorc compacts parked stacks after 0.5-1 s
         after = rss(proc.pid)
-        print("%.1f" % ((after - before) / n))
         for c in warm + conns:
             c.close()
+        return (after - before) / n
     finally:
         proc.kill()
         proc.wait()
+
+
+def main():
+    if len(sys.argv) not in (2, 3):
+        sys.exit(__doc__.splitlines()[0])
+    n = int(sys.argv[2]) if len(sys.argv) == 3 else 10000
+    print("%.1f" % measure([sys.argv[1]], request, n))
 
 
 if __name__ == "__main__":

@@ -11,9 +11,7 @@ by bench/run's tlsidle workload.
 import os
 import socket
 import ssl
-import subprocess
 import sys
-import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import httpidle  # noqa: E402 - the same measurement, over TLS
@@ -43,31 +41,8 @@ def request(port):
 def main():
     if len(sys.argv) not in (4, 5):
         sys.exit(__doc__.splitlines()[0])
-    server, cert, key = sys.argv[1:4]
     n = int(sys.argv[4]) if len(sys.argv) == 5 else 10000
-    httpidle.raise_nofile()
-    port = httpidle.free_port()
-    proc = subprocess.Popen([server, "127.0.0.1:%d" % port, cert, key], stderr=subprocess.DEVNULL,
-                            preexec_fn=httpidle.raise_nofile)
-    try:
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.05)
-        warm = [request(port) for _ in range(100)]
-        time.sleep(0.5)
-        before = httpidle.rss(proc.pid)
-        conns = [request(port) for _ in range(n)]
-        time.sleep(5)  # idle for a while: gorc compacts parked stacks after 0.5-1 s
-        after = httpidle.rss(proc.pid)
-        print("%.1f" % ((after - before) / n))
-        for c in warm + conns:
-            c.close()
-    finally:
-        proc.kill()
-        proc.wait()
+    print("%.1f" % httpidle.measure(sys.argv[1:4], request, n))
 
 
 if __name__ == "__main__":

@@ -11,34 +11,13 @@ wsidle workload.
 import base64
 import hashlib
 import os
-import resource
 import socket
-import subprocess
 import sys
-import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import httpidle  # noqa: E402 - the same measurement, over WebSocket
 
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
-
-
-def rss(pid):
-    with open("/proc/%d/status" % pid) as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) * 1024
-    raise RuntimeError("no VmRSS for %d" % pid)
-
-
-def free_port():
-    s = socket.socket()
-    s.bind(("127.0.0.1", 0))
-    port = s.getsockname()[1]
-    s.close()
-    return port
-
-
-def raise_nofile():
-    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
-    resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 
 
 def upgrade(port):
@@ -61,31 +40,8 @@ def upgrade(port):
 def main():
     if len(sys.argv) not in (2, 3):
         sys.exit(__doc__.splitlines()[0])
-    server = sys.argv[1]
     n = int(sys.argv[2]) if len(sys.argv) == 3 else 10000
-    raise_nofile()
-    port = free_port()
-    proc = subprocess.Popen([server, "127.0.0.1:%d" % port], stderr=subprocess.DEVNULL,
-                            preexec_fn=raise_nofile)
-    try:
-        for _ in range(100):
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                time.sleep(0.05)
-        warm = [upgrade(port) for _ in range(100)]
-        time.sleep(0.5)
-        before = rss(proc.pid)
-        conns = [upgrade(port) for _ in range(n)]
-        time.sleep(5)  # idle for a while: gorc compacts parked stacks after 0.5-1 s
-        after = rss(proc.pid)
-        print("%.1f" % ((after - before) / n))
-        for c in warm + conns:
-            c.close()
-    finally:
-        proc.kill()
-        proc.wait()
+    print("%.1f" % httpidle.measure([sys.argv[1]], upgrade, n))
 
 
 if __name__ == "__main__":
