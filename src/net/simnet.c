@@ -582,6 +582,26 @@ static void send_flag(gorc__sep *e, int flag)
     send_seg(e, s);
 }
 
+/* The receive queue: arrived segments (UDP: datagrams), oldest first. */
+static void rx_push(gorc__sep *e, seg *s)
+{
+    s->next = NULL;
+    if (e->rxt)
+        e->rxt->next = s;
+    else
+        e->rxh = s;
+    e->rxt = s;
+}
+
+static seg *rx_pop(gorc__sep *e)
+{
+    seg *s = e->rxh;
+    e->rxh = s->next;
+    if (e->rxh == NULL)
+        e->rxt = NULL;
+    return s;
+}
+
 static void free_rx(gorc__sep *e)
 {
     for (seg *s = e->rxh, *n; s; s = n) {
@@ -638,12 +658,7 @@ static void deliver(gorc__sep *e, seg *s)
         free(s);
         return;
     }
-    s->next = NULL;
-    if (p->rxt)
-        p->rxt->next = s;
-    else
-        p->rxh = s;
-    p->rxt = s;
+    rx_push(p, s);
     p->rxbytes += s->n;
     ready(p, 'r');
 }
@@ -781,12 +796,7 @@ static void dgram_arrives(seg *s)
         free(s);
         return;
     }
-    s->next = NULL;
-    if (d->rxt)
-        d->rxt->next = s;
-    else
-        d->rxh = s;
-    d->rxt = s;
+    rx_push(d, s);
     d->nrx++;
     ready(d, 'r');
 }
@@ -872,12 +882,8 @@ ssize_t gorc__simnet_read(gorc__sep *e, void *buf, size_t n)
         memcpy((char *)buf + got, s->data + s->off, k);
         s->off += k;
         got += k;
-        if (s->off == s->n) {
-            e->rxh = s->next;
-            if (e->rxh == NULL)
-                e->rxt = NULL;
-            free(s);
-        }
+        if (s->off == s->n)
+            free(rx_pop(e));
     }
     e->rxbytes -= got;
     gorc__sep *p = e->peer;
@@ -939,12 +945,9 @@ ssize_t gorc__simnet_recvfrom(gorc__sep *e, void *buf, size_t n, struct sockaddr
             *salen = 0;
         return gorc__simnet_read(e, buf, n);
     }
-    seg *s = e->rxh;
-    if (s == NULL)
-        return fail(EAGAIN);
-    e->rxh = s->next;
     if (e->rxh == NULL)
-        e->rxt = NULL;
+        return fail(EAGAIN);
+    seg *s = rx_pop(e);
     e->nrx--;
     size_t k = s->n < n ? s->n : n;
     memcpy(buf, s->data, k);
