@@ -315,7 +315,19 @@ static void serve_tls(void *arg)
     gorc_chan_close(tls_served);
 }
 
-static int listen_on(const char *addr, gorc_listener **ln);
+static int listen_on(const char *addr, gorc_listener **ln)
+{
+    /* The listener inherited from the process that restarted into this one, or a new one. */
+    int rc = gorc_restart_listen(restart, ln, addr, NULL);
+    if (rc == -EADDRINUSE)
+        fprintf(stderr,
+                "http_demo: %s is already in use (another server running?); pick another "
+                "port: http_demo 8081\n",
+                addr);
+    else if (rc < 0)
+        fprintf(stderr, "http_demo: cannot listen on %s: %s\n", addr, strerror(-rc));
+    return rc;
+}
 
 /* The HTTPS listener: TLS over a listener of the restart set, ALPN choosing h2 or HTTP/1.1. */
 static int listen_tls(args *a, gorc_listener **out)
@@ -334,20 +346,6 @@ static int listen_tls(args *a, gorc_listener **out)
         return rc;
     if ((rc = gorc_tls_listen(out, raw, tls)) < 0)
         fprintf(stderr, "http_demo: TLS listener: %s\n", gorc_strerror(rc));
-    return rc;
-}
-
-static int listen_on(const char *addr, gorc_listener **ln)
-{
-    /* The listener inherited from the process that restarted into this one, or a new one. */
-    int rc = gorc_restart_listen(restart, ln, addr, NULL);
-    if (rc == -EADDRINUSE)
-        fprintf(stderr,
-                "http_demo: %s is already in use (another server running?); pick another "
-                "port: http_demo 8081\n",
-                addr);
-    else if (rc < 0)
-        fprintf(stderr, "http_demo: cannot listen on %s: %s\n", addr, strerror(-rc));
     return rc;
 }
 
