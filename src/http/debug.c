@@ -401,7 +401,7 @@ static void take_row(gorc__g *g, void *arg)
     x->parent = g->parent;
     x->st = st;
     x->reason = st == GORC__G_WAITING ? g->waitreason : GORC__W_NONE;
-    x->since = st == GORC__G_WAITING ? g->parkwhen : 0;
+    x->since = st == GORC__G_WAITING ? gorc__parked_since(g) : 0;
     x->fn = (uintptr_t)g->fn;
     x->spawn = g->spawnpc;
     x->obj = st == GORC__G_WAITING ? g->waiton : NULL;

@@ -76,8 +76,9 @@ static void report(const gorc__g *g, const scan *sc)
     if (st == GORC__G_WAITING) {
         fprintf(f, "gorc: leaked goroutine %" PRIu64 " [%s", g->id,
                 gorc__waitreason_str(g->waitreason));
-        if (g->parkwhen)
-            fprintf(f, ", %" PRId64 " ms", (sc->now - g->parkwhen) / GORC_MILLISECOND);
+        int64_t since = gorc__parked_since(g);
+        if (since)
+            fprintf(f, ", %" PRId64 " ms", (sc->now - since) / GORC_MILLISECOND);
         fputc(']', f);
         if (g->waiton)
             fprintf(f, " on %p", g->waiton);

@@ -722,11 +722,20 @@ void gorc__wakep(void)
 #define GSLAB 128
 
 /* New records come in slabs so the global list of all Gs (for dumps) is touched rarely. */
+#if !defined(GORC__ASAN) && !defined(GORC__TSAN) && UINTPTR_MAX == UINT64_MAX
+_Static_assert(sizeof(gorc__g) == 192, "a G record is three cache lines (see gorc__g)");
+#endif
+
 static gorc__g *gslab_new(void)
 {
-    gorc__g *s = calloc(GSLAB, sizeof *s);
-    if (s == NULL)
+    /* Aligned so that each record's first 64 bytes are one cache line (see gorc__g); calloc,
+     * not aligned_alloc and memset, so that fresh pages are not written twice. Slabs are
+     * never freed. */
+    char *raw = calloc(1, GSLAB * sizeof(gorc__g) + _Alignof(gorc__g));
+    if (raw == NULL)
         return NULL;
+    uintptr_t al = _Alignof(gorc__g);
+    gorc__g *s = (gorc__g *)(((uintptr_t)raw + al - 1) & ~(al - 1));
     gorc__lock_acquire(&gorc__s.lock);
     for (int i = 0; i < GSLAB; i++) {
         s[i].allnext = gorc__s.allg;
@@ -864,6 +873,12 @@ static void gfree(gorc__p *p, gorc__g *g)
         g->tsan_fiber = NULL;
     }
 #endif
+    if (GORC__UNLIKELY(g->insim)) {
+        g->sim = NULL;
+        g->insim = false;
+        g->simext = false;
+        g->simhost = 0;
+    }
     atomic_store(&g->status, GORC__G_FREE);
     count_goroutines(p, -1);
     if (p) {
@@ -920,7 +935,7 @@ static void run_after(gorc__m *m)
             m->after_unlock(m->after_arg);
     } else if (a == GORC__AFTER_YIELD) {
         atomic_store(&g->status, GORC__G_RUNNABLE);
-        if (GORC__UNLIKELY(g->sim))
+        if (GORC__UNLIKELY(g->insim))
             gorc__sim_ready(g);
         else
             globrunqput(g);
@@ -955,6 +970,14 @@ static void resumed(void)
     p_leave(m);
 }
 
+/* The scheduling-latency clock: nanotime in units of 64 ns, never 0 (0 means "not timed"), in
+ * 32 bits so that it fits the record's first cache line. Differences are right up to 274 s. */
+static inline uint32_t ready_clock(void)
+{
+    uint32_t t = (uint32_t)((uint64_t)gorc__nanotime() >> 6);
+    return t ? t : 1;
+}
+
 /* One readying in 32 is timed: the clock is read twice per 32 switches, not twice per switch
  * (Go times one in 8; here the clock read was a measurable part of a channel handoff). */
 static inline void note_ready(gorc__m *m, gorc__g *g, gorc__m *waker)
@@ -965,7 +988,7 @@ static inline void note_ready(gorc__m *m, gorc__g *g, gorc__m *waker)
     uint64_t w = atomic_load_explicit(&m->stats.wakeups, memory_order_relaxed) + 1;
     atomic_store_explicit(&m->stats.wakeups, w, memory_order_relaxed);
     if (GORC__UNLIKELY((w & 31) == 0))
-        g->readytime = gorc__nanotime();
+        g->readytime = ready_clock();
 }
 
 __attribute__((noinline, cold)) static void sched_latency(gorc__m *m, gorc__p *p, int64_t d)
@@ -988,7 +1011,8 @@ static inline __attribute__((always_inline)) void execute(gorc__m *m, gorc__p *p
 {
     prepare_first_run(p, g);
     gorc__cstk_resume(g);
-    g->nrun++;
+    atomic_store_explicit(&g->nrun, atomic_load_explicit(&g->nrun, memory_order_relaxed) + 1,
+                          memory_order_relaxed);
     if (GORC__UNLIKELY(atomic_load_explicit(&gorc__trace_gen, memory_order_relaxed) != 0)) {
         if (from != &m->g0 && local)
             gorc__trace_start_now(m, p->id, g->id); /* schedule_away, right after from's event */
@@ -996,7 +1020,7 @@ static inline __attribute__((always_inline)) void execute(gorc__m *m, gorc__p *p
             gorc__trace_ev(m, GORC__EV_GO_START, 0, p->id, g->id, 0, 0);
     }
     if (GORC__UNLIKELY(g->readytime != 0)) {
-        sched_latency(m, p, gorc__nanotime() - g->readytime);
+        sched_latency(m, p, (int64_t)(uint32_t)(ready_clock() - g->readytime) << 6);
         g->readytime = 0;
     }
     atomic_store_explicit(&g->status, GORC__G_RUNNING, memory_order_relaxed);
@@ -1091,7 +1115,7 @@ __attribute__((noinline)) static void park_hooked(gorc__m *m, gorc__g *g, int re
                                                   void (*unlock)(void *), void *arg)
 {
     if (atomic_load_explicit(&gorc__leak_on, memory_order_relaxed)) {
-        g->parkwhen = gorc__nanotime();
+        gorc__stamp_park(g);
         g->waiton = reason == GORC__W_SELECT || reason == GORC__W_SLEEP ? NULL : arg;
     }
     GORC__TRACE(m, GORC__EV_GO_BLOCK, reason, -1, g->id,
@@ -1145,7 +1169,7 @@ void gorc__ready(gorc__g *g)
     gorc__m *m = gorc__getm();
     note_ready(m, g, m);
     atomic_store_explicit(&g->status, GORC__G_RUNNABLE, memory_order_relaxed);
-    if (GORC__UNLIKELY(g->sim)) {
+    if (GORC__UNLIKELY(g->insim)) {
         gorc__sim_ready(g);
         return;
     }
@@ -1165,7 +1189,7 @@ void gorc__ready(gorc__g *g)
 
 void gorc__ready_batch(gorc__g *const *gs, int n)
 {
-    if (GORC__UNLIKELY(n > 0 && gs[0]->sim)) {
+    if (GORC__UNLIKELY(n > 0 && gs[0]->insim)) {
         /* One heap's timers: a run's goroutines are all in its own P's heap. */
         for (int i = 0; i < n; i++)
             gorc__ready(gs[i]);
@@ -1210,7 +1234,7 @@ void gorc__inject(gorc__g *head, gorc__g *tail, int n)
         next = g->schedlink;
         note_ready(m, g, NULL);
         atomic_store_explicit(&g->status, GORC__G_RUNNABLE, memory_order_relaxed);
-        if (GORC__UNLIKELY(g->sim)) { /* I/O of a simulation run's goroutine on a real fd */
+        if (GORC__UNLIKELY(g->insim)) { /* I/O of a simulation run's goroutine on a real fd */
             gorc__sim_ready(g);
             if (k > 0 && next == NULL)
                 globrunqput_n(buf, k);
@@ -1322,29 +1346,36 @@ static int spawn(gorc_fn fn, void *arg, size_t stack_req, bool is_main, uintptr_
             p_leave(m);
         return -ENOMEM;
     }
+    /* Only the record's first two cache lines are written for an ordinary goroutine: the
+     * stack's lo is NULL already for a default-size one, and the simulation's and leak tracker's
+     * fields were cleared by gfree (or calloc) or never set. */
     g->fn = fn;
     g->arg = arg;
     g->sp = NULL;
-    g->stk = stk;
+    if (custom)
+        g->stk = stk;
     g->is_main = is_main;
     g->waitreason = GORC__W_NONE;
     g->spawnpc = pc;
     g->system = system;
     g->parent = m && m->curg != &m->g0 ? m->curg->id : 0;
-    g->waiton = NULL;
+    if (GORC__UNLIKELY(atomic_load_explicit(&gorc__leak_on, memory_order_relaxed)))
+        g->waiton = NULL;
     g->id = atomic_fetch_add_explicit(&gorc__s.goidgen, 1, memory_order_relaxed) + 1;
-    g->sim = m ? m->sim : NULL; /* the goroutines a run's goroutines start are the run's */
-    g->simext = false;
-    g->simhost = g->sim && m->curg != &m->g0 ? m->curg->simhost : 0;
+    if (GORC__UNLIKELY(m && m->sim)) { /* the goroutines a run's goroutines start are the run's */
+        g->sim = m->sim;
+        g->insim = true;
+        g->simhost = m->curg != &m->g0 ? m->curg->simhost : 0;
+    }
     /* One spawn in 32 is timed to its first run, picked by id: spawns are counted by the id
      * generator already (metrics.c), so the hot path keeps no counter of its own. parkfp need
      * not be cleared: no traceback looks at it before the goroutine first switches out, and
      * every switch out sets it. */
-    g->readytime = GORC__UNLIKELY((g->id & 31) == 0) ? gorc__nanotime() : 0;
+    g->readytime = GORC__UNLIKELY((g->id & 31) == 0) ? ready_clock() : 0;
     GORC__TRACE(m, GORC__EV_GO_CREATE, 0, -1, g->id, (uintptr_t)fn, (uint32_t)g->parent);
     count_goroutines(p, 1);
     atomic_store_explicit(&g->status, GORC__G_RUNNABLE, memory_order_release);
-    if (GORC__UNLIKELY(g->sim)) {
+    if (GORC__UNLIKELY(g->insim)) {
         gorc__sim_ready(g);
         if (!held)
             p_leave(m);

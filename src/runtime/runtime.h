@@ -135,62 +135,81 @@ enum {
     GORC__W_SIM_WAIT, /* gorc_sim_wait */
 };
 
+/* A compacted stack's live bytes (stack.c). */
+typedef struct gorc__cbuf {
+    uint32_t len;   /* bytes in data */
+    uint32_t epoch; /* gorc__cstk_epoch at compaction */
+    uint64_t data[];
+} gorc__cbuf;
+
 struct gorc__g {
-    /* The first 64 bytes hold what a switch, a park, a readying and a spawn touch; the rest
-     * is read at a goroutine's start and end and by dumps, profiles and leak reports, so a
-     * switch pulls in one cache line of the record (the record is 176 bytes). */
-    void *sp;                /* saved stack pointer while not running */
-    gorc__g *schedlink;      /* run queue and free list link */
-    _Atomic uint32_t status; /* GORC__G_* */
-    uint8_t waitreason;      /* GORC__W_* */
-    bool foreign;            /* a thread outside the runtime, parked on futex */
-    bool is_main;            /* the goroutine gorc_main started */
-    bool system;             /* started by the runtime for itself: never reported as a leak */
+    /* The first cache line holds what a switch, a park, a readying and a spawn touch; the
+     * second what a spawn and a goroutine's start and end touch; the rest is read by dumps,
+     * profiles, leak reports, the simulation and the stack compactor. Records are 64-byte
+     * aligned (gslab_new), so a switch pulls in exactly one line of the record and a spawn two. */
+    _Alignas(64) void *sp;  /* saved stack pointer while not running */
+    gorc__g *schedlink;     /* run queue and free list link */
+    _Atomic uint8_t status; /* GORC__G_* */
+    uint8_t waitreason;     /* GORC__W_* */
+    bool foreign;           /* a thread outside the runtime, parked on futex */
+    /* Stack compaction (stack.c, "Compaction"): cstk is GORC__CSTK_*, moved out of the states
+     * that mean "pages present" only by CAS; crun is 1 from the moment the scheduler picks the
+     * goroutine to run until it has switched out in a park, written only by the scheduler. */
+    _Atomic uint8_t cstk;
+    _Atomic uint8_t crun;
+    bool insim;   /* sim != NULL: the hot paths test this byte, not the pointer's line */
+    bool is_main; /* the goroutine gorc_main started */
+    bool system;  /* started by the runtime for itself: never reported as a leak */
     /* Bumped by the G's M each time it starts running; traceback.c keys its lazily stamped
-     * "in this state since" on (nrun, status) so that the hot path never reads the clock. */
-    uint32_t nrun;
+     * "in this state since" on (nrun, status) so that the hot path never reads the clock, and
+     * the compactor tells a goroutine parked through a whole scan period by it. */
+    _Atomic uint32_t nrun;
     _Atomic uint32_t selectdone;
     void *param; /* wake-up datum (select: the case that fired) */
     /* The frame tracebacks of a switched-out goroutine start from: gorc__park's while it is
      * parked there, gorc_yield's or gorc_blocking_exit's after those. Set at every switch
      * out; read only while the goroutine is not running. */
     void *parkfp;
-    /* When it was made runnable, for one readying in 32 (0: not timed); read when it runs. */
-    int64_t readytime;
+    /* When it was made runnable, for one readying in 32, in units of 64 ns (proc.c's ready_clock;
+     * 0: not timed); read when it runs. 32 bits cover 274 s. */
+    uint32_t readytime;
+    /* Stack compaction, continued: cscans is the compactor's and the fault handler's,
+     * cbackoff the compactor's and the scheduler's (after a restore). */
+    _Atomic uint8_t cscans;   /* scans it was seen parked at (the fault handler starts again) */
+    _Atomic uint8_t cbackoff; /* extra scans to stay parked: it woke soon after compaction */
+    uint8_t ncompact;         /* times compacted, saturating (tests read it) */
+    bool simext; /* parked on something outside its simulation run (a real descriptor) */
     uint64_t id;
-    /* ---- colder ---- */
-    gorc__stack stk;
-    _Atomic uint32_t futex; /* foreign threads park on this */
-    gorc__timer *sleept;    /* timer used by gorc_sleep and timeouts, lazily made */
+    /* ---- written at spawn, read at start and end ---- */
     gorc_fn fn;
     void *arg;
-    gorc__g *allnext; /* every G ever made, for gorc_dump */
+    gorc__stack stk; /* lo is NULL while the goroutine has none (gorc__stack_free) */
     /* Who made it and where (gorc_go's caller), for dumps and leak reports; written at spawn. */
     uintptr_t spawnpc;
     uint64_t parent; /* id of the spawning goroutine, 0 for a thread */
-    /* Only while leak tracking is on (gorc__leak_on): when it parked, and on what (the channel
-     * of a channel operation, the lock word of a sync object, else NULL). */
-    int64_t parkwhen;
-    void *waiton;
-    /* The simulation run it belongs to (src/sim), NULL for every other goroutine; set at
-     * spawn. simext: parked on something outside the run (a real descriptor). Both are
-     * touched only by the run's thread, and simext also under the lock the waker takes. */
-    gorc__sim *sim;
-    bool simext;
+    /* ---- colder (64 bytes without sanitizers: the record is 192) ---- */
+    _Atomic uint32_t futex; /* foreign threads park on this */
     /* The host of the run's simulated network it runs on (src/net/simnet.c): its spawner's,
      * or the one gorc_sim_go_on named. Touched only by the run's thread. */
     uint16_t simhost;
-    _Atomic uint64_t obs_key;  /* (nrun << 8 | status) when obs_since was stamped */
-    _Atomic int64_t obs_since; /* first time an observer saw that key */
-    /* Stack compaction (stack.c). cstk: GORC__CSTK_*, moved by CAS (see there). The rest is
-     * owned by whoever moved cstk to BUSY, or by the scheduler while cstk is RUN. */
-    _Atomic uint32_t cstk;
-    _Atomic uint32_t parkepoch; /* gorc__cstk_epoch when it last parked (the scan reads it) */
-    uint32_t cepoch;            /* epoch it was compacted at */
-    _Atomic uint32_t cbackoff;  /* extra scans to stay parked: it woke soon after compaction */
-    uint32_t clen;              /* live bytes saved in cbuf */
-    uint32_t ncompact;          /* times compacted (tests read it) */
-    void *cbuf;                 /* saved live bytes, or a stale buffer to reuse or free */
+    /* The simulation run it belongs to (src/sim), NULL for every other goroutine; set at spawn
+     * of a run's goroutine, cleared when the record is freed. sim and simext are touched only
+     * by the run's thread, and simext also under the lock the waker takes. */
+    gorc__sim *sim;
+    gorc__timer *sleept; /* timer used by gorc_sleep and timeouts, lazily made */
+    gorc__g *allnext;    /* every G ever made, for gorc_dump */
+    /* Only while leak tracking is on (gorc__leak_on): what it parked on (the channel of a
+     * channel operation, the lock word of a sync object, else NULL). */
+    void *waiton;
+    /* "In this state since": obs_since is the time of the state obs_key names, as
+     * (nrun << 8 | status) truncated to 32 bits. An observer stamps it the first time it sees
+     * a state; a park stamps it exactly while leak tracking is on (traceback.c). */
+    _Atomic uint32_t obs_key;
+    uint32_t cscan_nrun; /* stack compaction: nrun when the compactor first saw it parked */
+    _Atomic int64_t obs_since;
+    /* Stack compaction: the live bytes saved, or a stale buffer to free; owned by whoever
+     * moved cstk to BUSY. */
+    gorc__cbuf *cbuf;
 #ifdef GORC__ASAN
     void *asan_fake;
 #endif
@@ -201,17 +220,19 @@ struct gorc__g {
 
 /* ---- stack compaction (stack.c; docs/stacks.md) ----
  *
- * g->cstk says who may touch a parked goroutine's stack pages. Only CAS moves it out of
- * PARKED or COMPACTED; whoever moves it to BUSY owns the pages until it stores another state. */
+ * g->cstk says who may touch a parked goroutine's stack pages; g->crun says whether the
+ * scheduler has picked it to run. The scheduler's side of the handshake is a plain store and
+ * a load (gorc__cstk_resume); the compactor pays for both with membarrier (stack.c). */
 enum {
-    GORC__CSTK_RUN = 0,   /* running, runnable or switching: never compacted */
-    GORC__CSTK_PARKED,    /* switched out, pages present: may be compacted */
-    GORC__CSTK_BUSY,      /* being compacted or restored: wait */
-    GORC__CSTK_COMPACTED, /* live bytes in g->cbuf, pages released and inaccessible */
+    GORC__CSTK_PRESENT = 0, /* pages present: it may run, or be compacted if parked */
+    GORC__CSTK_BUSY,        /* being compacted or restored: wait */
+    GORC__CSTK_COMPACTED,   /* live bytes in g->cbuf, pages released and inaccessible */
+    GORC__CSTK_STALE,       /* pages present, g->cbuf a stale buffer (restored in a fault) */
 };
-/* The compaction clock: bumped by every scan; parks record it (g->parkepoch). */
+/* The compaction clock: bumped by every scan. */
 extern _Atomic uint32_t gorc__cstk_epoch;
-/* Compaction is on (set once at start-up: guard markers work, GORC_STACK_COMPACT not "off"). */
+/* Compaction is on (set once at start-up: guard markers and membarrier work, and
+ * GORC_STACK_COMPACT is not "off"). */
 extern bool gorc__cstk_on;
 bool gorc__cstk_enabled(void);
 /* Nanoseconds between scans (the monitor calls gorc__cstk_scan that often). */
@@ -220,31 +241,28 @@ int64_t gorc__cstk_period(void);
 void gorc__cstk_set_period(int64_t ns);
 /* Compact every goroutine parked long enough; returns how many were compacted. */
 int gorc__cstk_scan(void);
-/* Before g runs again: make its stack present (restoring it if compacted) and mark it
- * running. Called by the scheduler just before switching to g. */
+/* Before g runs again: claim it (crun), then make its stack present, restoring it if it was
+ * compacted. Called by the scheduler just before switching to g. The signal fence only keeps
+ * the compiler from moving the load above the store: the compactor's membarrier orders them
+ * for the processor. */
 void gorc__cstk_resume_slow(gorc__g *g);
 static inline void gorc__cstk_resume(gorc__g *g)
 {
-    uint32_t c = atomic_load_explicit(&g->cstk, memory_order_relaxed);
-    if (c == GORC__CSTK_RUN)
+    if (!gorc__cstk_on)
         return;
-    if (c == GORC__CSTK_PARKED &&
-        atomic_compare_exchange_strong_explicit(&g->cstk, &c, GORC__CSTK_RUN, memory_order_acquire,
-                                                memory_order_relaxed) &&
-        g->cbuf == NULL)
+    atomic_store_explicit(&g->crun, 1, memory_order_relaxed);
+    atomic_signal_fence(memory_order_seq_cst);
+    if (GORC__LIKELY(atomic_load_explicit(&g->cstk, memory_order_acquire) == GORC__CSTK_PRESENT))
         return;
     gorc__cstk_resume_slow(g);
 }
 /* g has just switched out in a park (run by the context that switched in, before the lock g
- * parked under is released): from now on its stack may be compacted. */
+ * parked under is released): from now on its stack may be compacted. Release: the compactor
+ * that reads crun == 0 sees the saved stack pointer. */
 static inline void gorc__cstk_parked(gorc__g *g)
 {
-    if (gorc__cstk_on) {
-        atomic_store_explicit(&g->parkepoch,
-                              atomic_load_explicit(&gorc__cstk_epoch, memory_order_relaxed),
-                              memory_order_relaxed);
-        atomic_store_explicit(&g->cstk, GORC__CSTK_PARKED, memory_order_release);
-    }
+    if (gorc__cstk_on)
+        atomic_store_explicit(&g->crun, 0, memory_order_release);
 }
 /* Compaction statistics for tests and benchmarks. */
 typedef struct gorc__cstk_stats {
@@ -575,5 +593,9 @@ void gorc__prof_thread_start(gorc__m *m);
 /* Print "fatal error: <msg>" and exit(2), as Go's runtime.throw does. */
 __attribute__((noreturn, format(printf, 1, 2))) void gorc__fatal(const char *fmt, ...);
 const char *gorc__waitreason_str(int r);
+/* Leak tracking's park-time stamp (traceback.c): g parks now. */
+void gorc__stamp_park(gorc__g *g);
+/* When g parked, exactly, while leak tracking is on and g is still in that park; else 0. */
+int64_t gorc__parked_since(const gorc__g *g);
 
 #endif /* GORC_RUNTIME_H */

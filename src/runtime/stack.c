@@ -34,7 +34,8 @@
  * user code holding a pointer into the parked goroutine's frame - takes a SIGSEGV that this
  * file's handler answers by restoring the stack (unseal, copy the bytes back) and returning,
  * so the access is retried and succeeds. The scheduler restores a goroutine's stack before
- * switching to it. g->cstk (GORC__CSTK_*) serialises compactor, restorers and the scheduler.
+ * switching to it. g->cstk (GORC__CSTK_*) serialises compactor and restorers; g->crun tells
+ * the compactor the scheduler has claimed the goroutine (see gorc__cstk_scan's handshake).
  */
 #include "runtime/runtime.h"
 
@@ -157,6 +158,10 @@ void gorc__stack_init(void)
         cstk_on = false;
     else if (c && *c >= '0' && *c <= '9')
         cstk_period_ns = atoll(c) * 1000000LL;
+    /* The scheduler's side of the compaction handshake has no barrier: the compactor runs
+     * it for every thread with membarrier (see "The handshake with the scheduler"). */
+    if (cstk_on && !gorc__os_membarrier_register())
+        cstk_on = false;
     if (cstk_on) {
         void *a = mmap(NULL, MAX_ARENAS * sizeof(arena_rec), PROT_READ | PROT_WRITE,
                        MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
@@ -547,7 +552,7 @@ static bool compact(gorc__g *g)
     size_t len = (size_t)(top - sp);
     free(g->cbuf); /* a stale buffer from a restore in the fault handler */
     g->cbuf = NULL;
-    void *buf = malloc(len);
+    gorc__cbuf *buf = malloc(sizeof *buf + len);
     if (buf == NULL)
         return false;
     _Atomic(gorc__g *) *own = owner_slot(st);
@@ -559,7 +564,7 @@ static bool compact(gorc__g *g)
         return false;
     }
     int rc = -EIO;
-    if (pread(memfd, buf, len, (off_t)(uintptr_t)sp) == (ssize_t)len)
+    if (pread(memfd, buf->data, len, (off_t)(uintptr_t)sp) == (ssize_t)len)
         rc = gorc__os_pages_seal(lo, st->size);
     /* Back to read-write: the range merges into its mapping again; the guard markers stay. */
     if (mprotect(lo, st->size, PROT_READ | PROT_WRITE) != 0)
@@ -570,10 +575,11 @@ static bool compact(gorc__g *g)
         atomic_fetch_add(&st_refused, 1);
         return false;
     }
+    buf->len = (uint32_t)len;
+    buf->epoch = atomic_load_explicit(&gorc__cstk_epoch, memory_order_relaxed);
     g->cbuf = buf;
-    g->clen = (uint32_t)len;
-    g->cepoch = atomic_load_explicit(&gorc__cstk_epoch, memory_order_relaxed);
-    g->ncompact++;
+    if (g->ncompact < UINT8_MAX)
+        g->ncompact++;
     atomic_fetch_add(&st_compacted, 1);
     return true;
 }
@@ -588,11 +594,12 @@ static void restore(gorc__g *g)
 {
     int64_t t0 = gorc__nanotime();
     gorc__stack *st = &g->stk;
-    char *sp = st->lo + st->size - g->clen;
+    const gorc__cbuf *cb = g->cbuf;
+    char *sp = st->lo + st->size - cb->len;
     bool hidden = mprotect(st->lo, st->size, PROT_NONE) == 0;
     if (gorc__os_pages_unseal(st->lo, st->size) != 0)
         gorc__fatal("runtime: cannot restore stack of goroutine %llu", (unsigned long long)g->id);
-    if (hidden && pwrite(memfd, g->cbuf, g->clen, (off_t)(uintptr_t)sp) == (ssize_t)g->clen) {
+    if (hidden && pwrite(memfd, cb->data, cb->len, (off_t)(uintptr_t)sp) == (ssize_t)cb->len) {
         if (mprotect(st->lo, st->size, PROT_READ | PROT_WRITE) != 0)
             gorc__fatal("runtime: cannot unprotect stack of goroutine %llu",
                         (unsigned long long)g->id);
@@ -600,9 +607,8 @@ static void restore(gorc__g *g)
         /* Out of mappings for the split (or no /proc): open and copy, leaving a window. */
         if (hidden)
             mprotect(st->lo, st->size, PROT_READ | PROT_WRITE);
-        copy_words(sp, g->cbuf, g->clen);
+        copy_words(sp, cb->data, cb->len);
     }
-    g->clen = 0;
     if (!(st->flags & STK_GUARD))
         *(volatile uint64_t *)(void *)st->lo = CANARY;
     atomic_store(owner_slot(st), NULL);
@@ -613,41 +619,41 @@ static void restore(gorc__g *g)
 void gorc__cstk_resume_slow(gorc__g *g)
 {
     bool was = false;
+    uint32_t epoch = 0;
     for (;;) {
-        uint32_t c = atomic_load_explicit(&g->cstk, memory_order_acquire);
-        if (c == GORC__CSTK_RUN)
+        uint8_t c = atomic_load_explicit(&g->cstk, memory_order_acquire);
+        if (c == GORC__CSTK_PRESENT)
             break;
         if (c == GORC__CSTK_BUSY) {
             sched_yield(); /* BUSY lasts a few system calls */
             continue;
         }
-        uint32_t want = c == GORC__CSTK_PARKED ? GORC__CSTK_RUN : GORC__CSTK_BUSY;
-        if (!atomic_compare_exchange_weak_explicit(&g->cstk, &c, want, memory_order_acquire,
-                                                   memory_order_relaxed))
+        if (!atomic_compare_exchange_weak_explicit(&g->cstk, &c, GORC__CSTK_BUSY,
+                                                   memory_order_acquire, memory_order_relaxed))
             continue;
-        if (want == GORC__CSTK_BUSY) {
+        if (c == GORC__CSTK_COMPACTED)
             restore(g);
+        /* A stale buffer (left by a restore in the fault handler, which must not call free)
+         * goes too. */
+        if (g->cbuf) {
+            epoch = g->cbuf->epoch;
+            free(g->cbuf);
+            g->cbuf = NULL;
             was = true;
-            atomic_store_explicit(&g->cstk, GORC__CSTK_RUN, memory_order_release);
         }
+        atomic_store_explicit(&g->cstk, GORC__CSTK_PRESENT, memory_order_release);
         break;
     }
-    /* The scheduler owns the rest now. A stale buffer (left by a restore in the fault
-     * handler, which must not call free) goes; and a goroutine woken soon after it was
-     * compacted waits longer before the next time, so one that wakes often is left alone. */
-    if (g->cbuf) {
-        free(g->cbuf);
-        g->cbuf = NULL;
-        was = true;
-    }
+    /* A goroutine woken soon after it was compacted waits longer before the next time, so one
+     * that wakes often is left alone. */
     if (was) {
         uint32_t now = atomic_load_explicit(&gorc__cstk_epoch, memory_order_relaxed);
         uint32_t b = atomic_load_explicit(&g->cbackoff, memory_order_relaxed);
-        if (now - g->cepoch <= 2)
+        if (now - epoch <= 2)
             b = b * 2 + 1 > 64 ? 64 : b * 2 + 1;
         else
             b /= 2;
-        atomic_store_explicit(&g->cbackoff, b, memory_order_relaxed);
+        atomic_store_explicit(&g->cbackoff, (uint8_t)b, memory_order_relaxed);
     }
 }
 
@@ -656,38 +662,85 @@ void gorc__cstk_resume_slow(gorc__g *g)
  * costs four system calls that take the address space's lock and shoot down TLB entries (some 10-25
  * us), and a program that parks a million goroutines and wakes them all at once must not find the
  * monitor competing for that lock all the while. At the default period 100,000 parked goroutines
- * are compacted in a few seconds. */
+ * are compacted in a few seconds.
+ *
+ * The handshake with the scheduler. A resumer stores crun = 1 and then loads cstk; the scan
+ * moves cstk to BUSY and then loads crun. That is Dekker's pattern, and each side needs a full
+ * barrier between its store and its load; the resumer's side runs on every switch, so the scan
+ * executes both with one membarrier per batch of candidates: after it, either the scan sees
+ * crun = 1 (and leaves the goroutine), or the resumer's load sees BUSY (and waits for the
+ * compaction, then restores). A goroutine that ran and parked again before the scan looked is
+ * simply parked: its crun = 0 store is ordered after its switch-out by release. While the
+ * batch is held, a resumer of one of its goroutines waits at most for the batch's compactions
+ * (SCAN_BATCH x 10-25 us). */
 #define SCAN_BUDGET 50000
+#define SCAN_BATCH  16
 
 typedef struct scanstate {
-    int n;
+    int n;  /* compacted */
+    int nb; /* held BUSY in batch, not yet compacted */
+    bool stopped;
     int64_t stop; /* nanotime at which to stop compacting */
+    gorc__g *batch[SCAN_BATCH];
 } scanstate;
+
+static bool compactable(const gorc__g *g)
+{
+    return atomic_load_explicit(&g->crun, memory_order_acquire) == 0 &&
+           atomic_load_explicit(&g->status, memory_order_relaxed) == GORC__G_WAITING && !g->foreign;
+}
+
+static void scan_flush(scanstate *ss)
+{
+    bool fenced = ss->nb > 0 && gorc__os_membarrier();
+    for (int i = 0; i < ss->nb; i++) {
+        gorc__g *g = ss->batch[i];
+        bool ok = fenced && compactable(g) && compact(g);
+        uint8_t c = ok ? GORC__CSTK_COMPACTED : g->cbuf ? GORC__CSTK_STALE : GORC__CSTK_PRESENT;
+        atomic_store_explicit(&g->cstk, c, memory_order_release);
+        ss->n += ok;
+    }
+    ss->nb = 0;
+}
+
+/* g->cscans when a fault restored the stack: the count starts again. */
+#define CSCANS_AGAIN 255
+
+/* Parked through a whole scan period (and its back-off): nrun has not moved since the scan
+ * before, and no fault restored the stack meanwhile. */
+static bool parked_long(gorc__g *g)
+{
+    uint32_t nr = atomic_load_explicit(&g->nrun, memory_order_relaxed);
+    uint32_t s = atomic_load_explicit(&g->cscans, memory_order_relaxed);
+    if (nr != g->cscan_nrun || s == CSCANS_AGAIN) {
+        g->cscan_nrun = nr;
+        atomic_store_explicit(&g->cscans, 0, memory_order_relaxed);
+        return gorc__cstk_period() == 0;
+    }
+    if (s + 1 < CSCANS_AGAIN)
+        atomic_store_explicit(&g->cscans, (uint8_t)(s + 1), memory_order_relaxed);
+    return gorc__cstk_period() == 0 ||
+           s + 1 >= 1u + atomic_load_explicit(&g->cbackoff, memory_order_relaxed);
+}
 
 static void scan_one(gorc__g *g, void *arg)
 {
     scanstate *ss = arg;
-    if (ss->n >= SCAN_BUDGET ||
-        atomic_load_explicit(&g->cstk, memory_order_relaxed) != GORC__CSTK_PARKED)
+    if (ss->stopped || ss->n + ss->nb >= SCAN_BUDGET)
         return;
-    if ((ss->n & 63) == 63 && gorc__nanotime() > ss->stop) {
-        ss->n = SCAN_BUDGET; /* out of time: the rest wait for the next scan */
+    uint8_t c = atomic_load_explicit(&g->cstk, memory_order_relaxed);
+    if ((c != GORC__CSTK_PRESENT && c != GORC__CSTK_STALE) || !compactable(g) || !parked_long(g))
+        return;
+    if (((ss->n + ss->nb) & 63) == 63 && gorc__nanotime() > ss->stop) {
+        ss->stopped = true; /* out of time: the rest wait for the next scan */
         return;
     }
-    uint32_t now = atomic_load_explicit(&gorc__cstk_epoch, memory_order_relaxed);
-    uint32_t age = now - atomic_load_explicit(&g->parkepoch, memory_order_relaxed);
-    if (gorc__cstk_period() > 0 &&
-        age < 2 + atomic_load_explicit(&g->cbackoff, memory_order_relaxed))
-        return;
-    uint32_t c = GORC__CSTK_PARKED;
     if (!atomic_compare_exchange_strong_explicit(&g->cstk, &c, GORC__CSTK_BUSY,
                                                  memory_order_acquire, memory_order_relaxed))
         return;
-    /* Readied meanwhile: it is about to run; leave it. */
-    bool ok = atomic_load(&g->status) == GORC__G_WAITING && !g->foreign && compact(g);
-    atomic_store_explicit(&g->cstk, ok ? GORC__CSTK_COMPACTED : GORC__CSTK_PARKED,
-                          memory_order_release);
-    ss->n += ok;
+    ss->batch[ss->nb++] = g;
+    if (ss->nb == SCAN_BATCH)
+        scan_flush(ss);
 }
 
 int gorc__cstk_scan(void)
@@ -703,9 +756,10 @@ int gorc__cstk_scan(void)
         budget = (idle ? 500 : 25) * 1000000LL;
     if (budget < 500000)
         budget = 500000;
-    scanstate ss = {.n = 0, .stop = gorc__nanotime() + budget};
+    scanstate ss = {.n = 0, .nb = 0, .stopped = false, .stop = gorc__nanotime() + budget};
     gorc__each_g(scan_one, &ss);
-    return ss.n > SCAN_BUDGET ? SCAN_BUDGET : ss.n;
+    scan_flush(&ss);
+    return ss.n;
 }
 
 /* A fault at a, in the fault handler: if a lies in a compacted stack, restore it and return
@@ -738,7 +792,7 @@ static bool restore_on_fault(const char *a)
             gorc__fatal("runtime: goroutine %llu runs on its own compacted stack",
                         (unsigned long long)g->id);
         for (;;) {
-            uint32_t c = atomic_load_explicit(&g->cstk, memory_order_acquire);
+            uint8_t c = atomic_load_explicit(&g->cstk, memory_order_acquire);
             if (c == GORC__CSTK_BUSY) {
                 sched_yield(); /* BUSY lasts a few system calls */
                 continue;
@@ -751,11 +805,9 @@ static bool restore_on_fault(const char *a)
                 atomic_fetch_add(&st_faults, 1);
                 /* Touched while parked: it is probably about to be woken (a waker reads its
                  * record first). Its park age starts again, so it is not compacted afresh in
-                 * the moment before it runs. */
-                atomic_store_explicit(&g->parkepoch,
-                                      atomic_load_explicit(&gorc__cstk_epoch, memory_order_relaxed),
-                                      memory_order_relaxed);
-                atomic_store_explicit(&g->cstk, GORC__CSTK_PARKED, memory_order_release);
+                 * the moment before it runs; the buffer is freed by the scheduler (STALE). */
+                atomic_store_explicit(&g->cscans, CSCANS_AGAIN, memory_order_relaxed);
+                atomic_store_explicit(&g->cstk, GORC__CSTK_STALE, memory_order_release);
                 return true;
             }
         }

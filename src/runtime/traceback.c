@@ -336,12 +336,28 @@ GORC__RACY static const char *state_str(gorc__g *g, uint32_t s)
 /* When g entered its present state, as far as anyone can tell: exact while leak tracking
  * records park times, else the first time an observer saw it so (the scheduler never reads
  * the clock for this). */
+static uint32_t obs_key(const gorc__g *g, uint32_t s)
+{
+    return atomic_load_explicit(&g->nrun, memory_order_relaxed) << 8 | s;
+}
+
+void gorc__stamp_park(gorc__g *g)
+{
+    atomic_store(&g->obs_since, gorc__nanotime());
+    atomic_store(&g->obs_key, obs_key(g, GORC__G_WAITING));
+}
+
+GORC__RACY int64_t gorc__parked_since(const gorc__g *g)
+{
+    if (!atomic_load_explicit(&gorc__leak_on, memory_order_relaxed) ||
+        atomic_load(&g->obs_key) != obs_key(g, GORC__G_WAITING))
+        return 0;
+    return atomic_load(&g->obs_since);
+}
+
 GORC__RACY static int64_t state_since(gorc__g *g, uint32_t s, int64_t now)
 {
-    if (s == GORC__G_WAITING && atomic_load_explicit(&gorc__leak_on, memory_order_relaxed) &&
-        g->parkwhen > 0)
-        return g->parkwhen;
-    uint64_t key = (uint64_t)g->nrun << 8 | s;
+    uint32_t key = obs_key(g, s);
     if (atomic_load(&g->obs_key) != key) {
         atomic_store(&g->obs_since, now);
         atomic_store(&g->obs_key, key);
