@@ -69,7 +69,9 @@ static bool certain(int reason)
            reason == GORC__W_SELECT_NO_CASES;
 }
 
-static void report(const gorc__g *g, const scan *sc)
+/* Reads a goroutine that a waker may be readying meanwhile (its wait reason, what it waits on):
+ * a diagnostic, as dumps are. */
+GORC__RACY static void report(const gorc__g *g, const scan *sc)
 {
     FILE *f = stderr;
     uint32_t st = atomic_load_explicit(&g->status, memory_order_acquire);
