@@ -361,10 +361,15 @@ struct gorc__p {
     /* Goroutines spawned and ended here: two counters that only grow, so that the runtime
      * metrics' exit count is exact and never goes down (gorc_count is their difference). */
     _Atomic uint64_t nspawned, nended;
-    /* timers: a 4-ary min-heap by deadline, guarded by tlock (timer.c) */
+    /* timers: a 4-ary min-heap by deadline and a lane of timers armed in deadline order (a
+     * ring: lanehead..lanetail, deleted entries NULL until they reach the head), all guarded
+     * by tlock (timer.c) */
     gorc__lock tlock;
     struct gorc__timerwhen *timers;
     int ntimers, captimers;
+    struct gorc__timerwhen *lane;
+    uint32_t lanehead, lanetail, lanecap, lanedead;
+    int64_t lanelast;       /* deadline of the lane's last entry, a bound for the next */
     _Atomic int64_t timer0; /* earliest deadline, 0 = none */
 };
 
@@ -478,7 +483,7 @@ struct gorc__timer {
     void (*f)(gorc__timer *t, int64_t now);
     void *arg;
     _Atomic(gorc__p *) p; /* heap it is in, or NULL */
-    int idx;              /* index in that heap */
+    int idx;              /* index in that heap, or -1 - slot in its lane */
     _Atomic int running;  /* runs of f in progress (gorc__timer_del_sync waits for 0) */
     bool selfowned;       /* f frees the timer: the runner must not touch it after f */
 };
