@@ -369,7 +369,10 @@ struct gorc__p {
     int ntimers, captimers;
     struct gorc__timerwhen *lane;
     uint32_t lanehead, lanetail, lanecap, lanedead;
-    int64_t lanelast;       /* deadline of the lane's last entry, a bound for the next */
+    int64_t lanelast; /* deadline of the lane's last entry, a bound for the next */
+    /* Until when due sleepers may wait in the heap for room in the run queue (0: they may
+     * not); set by the owner's gorc__timers_run, read by the owner's scheduler (proc.c). */
+    int64_t timerwait;
     _Atomic int64_t timer0; /* earliest deadline, 0 = none */
 };
 
@@ -469,6 +472,12 @@ void gorc__inject(gorc__g *head, gorc__g *tail, int n);
 /* Make n parked goroutines runnable at the tail of the current P's queue (not runnext: they
  * are a batch, timers that fell due together) and wake at most one M for them. */
 void gorc__ready_batch(gorc__g *const *gs, int n);
+/* How many goroutines gorc__ready_batch can put on p's own run queue now, if the calling M
+ * holds p (INT_MAX if it does not, or runs a simulation: those have nowhere to save room). */
+int gorc__ready_room(gorc__p *p);
+/* How late a due timer may run while its P has other goroutines to run (proc.c gathers them
+ * so that they run together); never early. */
+#define GORC__TIMER_SLACK (100 * GORC_MICROSECOND)
 
 /* ---- timers (src/runtime/timer.c) ----
  *

@@ -36,6 +36,7 @@
 #include "runtime/trace.h"
 #include "sim/sim.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -333,6 +334,9 @@ static void wake_sleeper(gorc__timer *t, int64_t now);
 
 /* Sleeping goroutines whose timers fell due together are readied as one batch. */
 #define WAKE_BATCH 128
+/* How long due sleepers may wait for room in their P's run queue (gorc__ready_room), which
+ * is also how late a timer due behind them may run while the P has a backlog. */
+#define TIMER_WAIT (GORC_MILLISECOND / 2)
 
 /* A lane's timers fire in order: start loading the ones a few places on, which 100,000
  * sleepers' timers are not in cache. */
@@ -348,7 +352,10 @@ static void prefetch_lane(gorc__p *p, const struct gorc__timerwhen *e)
 int64_t gorc__timers_run(gorc__p *p, int64_t now)
 {
     gorc__g *batch[WAKE_BATCH];
-    int nb = 0;
+    int nb = 0, room = gorc__ready_room(p), woken = 0;
+    if (room < WAKE_BATCH / 2)
+        room = WAKE_BATCH / 2; /* sleepers make progress whatever else fills the queue */
+    int64_t wait = 0;
     struct gorc__timerwhen *e;
     gorc__lock_acquire(&p->tlock);
     while ((e = earliest(p)) != NULL && e->when <= now) {
@@ -356,7 +363,14 @@ int64_t gorc__timers_run(gorc__p *p, int64_t now)
         prefetch_lane(p, e);
         if (t->f == wake_sleeper) {
             /* gorc_sleep's timer: nothing runs but the wake-up, and nobody waits for it, so
-             * take it out and collect its goroutine without dropping the lock. */
+             * take it out and collect its goroutine without dropping the lock. Only as many
+             * as the P's run queue holds: the rest would wait behind it anyway, and would
+             * leave the P through the global queue; they wait here, in order. */
+            if (woken == room) {
+                wait = now + TIMER_WAIT;
+                break;
+            }
+            woken++;
             unlink_timer(p, t);
             atomic_store_explicit(&t->p, NULL, memory_order_relaxed);
             batch[nb++] = t->arg;
@@ -394,6 +408,8 @@ int64_t gorc__timers_run(gorc__p *p, int64_t now)
     }
     update_timer0(p);
     int64_t next = e ? e->when : 0;
+    if (room != INT_MAX)
+        p->timerwait = wait;
     gorc__lock_release(&p->tlock);
     if (nb > 0)
         gorc__ready_batch(batch, nb);
