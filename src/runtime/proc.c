@@ -1029,6 +1029,32 @@ static inline __attribute__((always_inline)) void execute(gorc__m *m, gorc__p *p
     switch_to(m, from, g, from_dies);
 }
 
+static uint32_t runq_len(gorc__p *p)
+{
+    return atomic_load_explicit(&p->runqtail, memory_order_relaxed) -
+           atomic_load_explicit(&p->runqhead, memory_order_relaxed);
+}
+
+int gorc__ready_room(gorc__p *p)
+{
+    gorc__m *m = gorc__getm();
+    if (m == NULL || m->p != p || m->sim != NULL)
+        return INT_MAX;
+    return GORC__RUNQ - (int)runq_len(p);
+}
+
+/* Whether due timers (the earliest due at t0) may wait while p has other goroutines to run.
+ * Their goroutines would queue behind those anyway, and timers armed one per switch fall due
+ * one per switch: going to g0 for each cost a round trip and a heap lock per sleep. So they
+ * gather for up to GORC__TIMER_SLACK and are run together; and sleepers that
+ * gorc__timers_run left in the heap for want of room in the run queue wait while a backlog
+ * remains, until p->timerwait. */
+static bool timers_wait(gorc__p *p, int64_t t0, int64_t now)
+{
+    uint32_t n = runq_len(p);
+    return n > 0 && (now - t0 < GORC__TIMER_SLACK || (now < p->timerwait && n >= GORC__RUNQ / 4));
+}
+
 /* Quick look for the next goroutine, from a goroutine's stack. Due timers send us to g0: the
  * departing goroutine may still hold the lock it parks under, and a timer's function may need
  * that very lock (a timer firing on the channel being received from). g0 runs them after the
@@ -1036,8 +1062,11 @@ static inline __attribute__((always_inline)) void execute(gorc__m *m, gorc__p *p
 static gorc__g *runnable_fast(gorc__p *p, bool *local)
 {
     int64_t t0 = atomic_load_explicit(&p->timer0, memory_order_relaxed);
-    if (t0 != 0 && t0 <= gorc__nanotime())
-        return NULL;
+    if (t0 != 0) {
+        int64_t now = gorc__nanotime();
+        if (t0 <= now && !timers_wait(p, t0, now))
+            return NULL;
+    }
     gorc__g *g;
     if (p->schedtick % 61 == 0 && (g = globrunqget_locked(p, 1)) != NULL)
         return g;
@@ -1187,6 +1216,19 @@ void gorc__ready(gorc__g *g)
     gorc__wakep();
 }
 
+/* A batch goes to the P's own queue, whose length bounds it (gorc__ready_room): its
+ * goroutines run soon, while what is loaded now is still in cache. Their saved frames, from
+ * the saved stack pointer to the end of its page, are as cold as their records. */
+static void prefetch_frames(gorc__g *g)
+{
+    char *sp = g->sp;
+    if (sp == NULL)
+        return;
+    char *end = (char *)(((uintptr_t)sp | 4095) + 1);
+    for (int k = 0; k < 6 && sp < end; k++, sp += 64)
+        __builtin_prefetch(sp);
+}
+
 void gorc__ready_batch(gorc__g *const *gs, int n)
 {
     if (GORC__UNLIKELY(n > 0 && gs[0]->insim)) {
@@ -1202,13 +1244,15 @@ void gorc__ready_batch(gorc__g *const *gs, int n)
         p = held ? m->p : p_enter(m);
     for (int i = 0; i < n; i++) {
         gorc__g *g = gs[i];
-        if (i + 1 < n)
-            __builtin_prefetch(gs[i + 1], 1);
+        if (i + 2 < n)
+            __builtin_prefetch(gs[i + 2], 1);
         g->waitreason = GORC__W_NONE;
         note_ready(m, g, m);
         atomic_store_explicit(&g->status, GORC__G_RUNNABLE, memory_order_relaxed);
-        if (p)
+        if (p) {
             runqput(p, g, false);
+            prefetch_frames(g);
+        }
     }
     if (p) {
         if (!held)

@@ -379,10 +379,18 @@ struct gorc__p {
     /* Goroutines spawned and ended here: two counters that only grow, so that the runtime
      * metrics' exit count is exact and never goes down (gorc_count is their difference). */
     _Atomic uint64_t nspawned, nended;
-    /* timers: a 4-ary min-heap by deadline, guarded by tlock (timer.c) */
+    /* timers: a 4-ary min-heap by deadline and a lane of timers armed in deadline order (a
+     * ring: lanehead..lanetail, deleted entries NULL until they reach the head), all guarded
+     * by tlock (timer.c) */
     gorc__lock tlock;
     struct gorc__timerwhen *timers;
     int ntimers, captimers;
+    struct gorc__timerwhen *lane;
+    uint32_t lanehead, lanetail, lanecap, lanedead;
+    int64_t lanelast; /* deadline of the lane's last entry, a bound for the next */
+    /* Until when due sleepers may wait in the heap for room in the run queue (0: they may
+     * not); set by the owner's gorc__timers_run, read by the owner's scheduler (proc.c). */
+    int64_t timerwait;
     _Atomic int64_t timer0; /* earliest deadline, 0 = none */
 };
 
@@ -482,6 +490,12 @@ void gorc__inject(gorc__g *head, gorc__g *tail, int n);
 /* Make n parked goroutines runnable at the tail of the current P's queue (not runnext: they
  * are a batch, timers that fell due together) and wake at most one M for them. */
 void gorc__ready_batch(gorc__g *const *gs, int n);
+/* How many goroutines gorc__ready_batch can put on p's own run queue now, if the calling M
+ * holds p (INT_MAX if it does not, or runs a simulation: those have nowhere to save room). */
+int gorc__ready_room(gorc__p *p);
+/* How late a due timer may run while its P has other goroutines to run (proc.c gathers them
+ * so that they run together); never early. */
+#define GORC__TIMER_SLACK (100 * GORC_MICROSECOND)
 
 /* ---- timers (src/runtime/timer.c) ----
  *
@@ -496,7 +510,7 @@ struct gorc__timer {
     void (*f)(gorc__timer *t, int64_t now);
     void *arg;
     _Atomic(gorc__p *) p; /* heap it is in, or NULL */
-    int idx;              /* index in that heap */
+    int idx;              /* index in that heap, or -1 - slot in its lane */
     _Atomic int running;  /* runs of f in progress (gorc__timer_del_sync waits for 0) */
     bool selfowned;       /* f frees the timer: the runner must not touch it after f */
 };

@@ -5,20 +5,22 @@
  * and the same select choices, and different seeds give different ones; the run waits for
  * every goroutine it started; virtual time: a 30-second select timeout, sleeps, a ticker, a
  * timer and a context deadline take no real time and read exact virtual durations; timers fire
- * in deadline order; gorc_sim_wait returns once the others are durably blocked, without moving
- * the clock, and refuses a second waiter and callers outside a run; a goroutine parked on a
- * descriptor opened before the run is outside it and not durably blocked (the clock stands
- * still until a thread outside the run writes to it), while one opened inside the run is the
- * run's, and a foreign thread's write to it is still seen (the run waits a moment of real time
- * before calling it a deadlock); gorc_blocking runs inline; a run started from a goroutine; one run
- * at a time (-EBUSY); bad options (-EINVAL); faults at exact calls (spawn, channel creation) and at
- * a rate; perturbation finds a lost update that a plain schedule never shows, and replays it.
- * Sockets made inside a run are the run's: a TCP echo over loopback with a read deadline and a
- * client that pauses 10 s between two writes runs on virtual time, the deadline fires exactly,
- * and two runs of one seed write the same trace.
- * The deadlock report of a run is checked from outside in test_crash.c.
+ * in deadline order, the runtime's own timers too (armed in and out of order, stopped, re-armed,
+ * and stopped timers do not grow the P's lane); gorc_sim_wait returns once the others are durably
+ * blocked, without moving the clock, and refuses a second waiter and callers outside a run; a
+ * goroutine parked on a descriptor opened before the run is outside it and not durably blocked (the
+ * clock stands still until a thread outside the run writes to it), while one opened inside the run
+ * is the run's, and a foreign thread's write to it is still seen (the run waits a moment of real
+ * time before calling it a deadlock); gorc_blocking runs inline; a run started from a goroutine;
+ * one run at a time (-EBUSY); bad options (-EINVAL); faults at exact calls (spawn, channel
+ * creation) and at a rate; perturbation finds a lost update that a plain schedule never shows, and
+ * replays it. Sockets made inside a run are the run's: a TCP echo over loopback with a read
+ * deadline and a client that pauses 10 s between two writes runs on virtual time, the deadline
+ * fires exactly, and two runs of one seed write the same trace. The deadlock report of a run is
+ * checked from outside in test_crash.c.
  */
 #include "testutil.h"
+#include "runtime/runtime.h"
 
 #include <gorc_context.h>
 #include <gorc_net.h>
@@ -252,6 +254,85 @@ static void test_virtual_timeouts(void **state)
     assert_int_equal(el[2], 90 * S);
     assert_int_equal(el[3], 10 * 60 * S);
     assert_true(real < 5 * S); /* hang guard: it takes milliseconds */
+}
+
+/* The runtime's timers, armed in and out of deadline order (the P's lane and its heap), some
+ * stopped, some stopped and re-armed: the rest fire once each, in deadline order, never
+ * early. */
+enum { NLANE = 3000 };
+
+typedef struct fired {
+    int idx[NLANE];
+    int64_t when[NLANE], at[NLANE];
+    int n;
+} fired;
+
+static fired *fr;
+static gorc__timer lanet[NLANE];
+
+static void note_fire(gorc__timer *t, int64_t now)
+{
+    fr->idx[fr->n] = (int)(t - lanet);
+    fr->when[fr->n] = t->when;
+    fr->at[fr->n] = now;
+    fr->n++;
+}
+
+static void lane_and_heap(void *arg)
+{
+    bool *want = arg;
+    int64_t base = gorc_now() + S;
+    for (int i = 0; i < NLANE; i++) {
+        lanet[i].f = note_fire;
+        /* Every third one out of order: it goes to the heap, the others to the lane. */
+        int64_t when =
+            i % 3 == 2 ? base + (int64_t)((i * 7919) % NLANE) * MS : base + (int64_t)i * MS;
+        gorc__timer_add(&lanet[i], when);
+        want[i] = true;
+    }
+    for (int i = 0; i < NLANE; i += 4) { /* from the lane's middle and head, and the heap */
+        CHECK(gorc__timer_del(&lanet[i]));
+        CHECK(!gorc__timer_del(&lanet[i]));
+        want[i] = false;
+    }
+    for (int i = 0; i < NLANE; i += 8) { /* re-armed, earlier than the lane's tail */
+        gorc__timer_add(&lanet[i], base + (int64_t)(NLANE - i) * MS);
+        want[i] = true;
+    }
+    gorc_sleep(2 * S + NLANE * MS);
+    /* Many timers armed and stopped again behind a live one at the lane's head: the deleted
+     * entries must not grow the lane. */
+    gorc__p *p = gorc__getm()->p;
+    static gorc__timer keeper = {.f = note_fire};
+    gorc__timer_add(&keeper, gorc_now() + S / 2);
+    uint32_t cap = p->lanecap;
+    for (int r = 0; r < 100; r++)
+        for (int i = 0; i < NLANE; i++) {
+            gorc__timer_add(&lanet[i], gorc_now() + S + (int64_t)(r * NLANE + i));
+            CHECK(gorc__timer_del(&lanet[i]));
+        }
+    CHECK(p->lanecap <= 2 * (cap > 2 * NLANE ? cap : 2 * NLANE));
+    CHECK(gorc__timer_del(&keeper));
+}
+
+static void test_timer_lane_and_heap(void **state)
+{
+    (void)state;
+    static fired f;
+    static bool want[NLANE];
+    memset(&f, 0, sizeof f);
+    fr = &f;
+    assert_int_equal(gorc_sim_run(13, lane_and_heap, want, NULL), 0);
+    static int count[NLANE];
+    memset(count, 0, sizeof count);
+    for (int k = 0; k < f.n; k++) {
+        count[f.idx[k]]++;
+        assert_true(f.at[k] >= f.when[k]); /* never early */
+        if (k > 0)
+            assert_true(f.when[k] >= f.when[k - 1]); /* in deadline order */
+    }
+    for (int i = 0; i < NLANE; i++)
+        assert_int_equal(count[i], want[i] ? 1 : 0);
 }
 
 typedef struct order {
@@ -734,6 +815,7 @@ int main(void)
         cmocka_unit_test(test_waits_for_all),
         cmocka_unit_test(test_virtual_timeouts),
         cmocka_unit_test(test_timer_order),
+        cmocka_unit_test(test_timer_lane_and_heap),
         cmocka_unit_test(test_wait),
         cmocka_unit_test(test_wait_busy),
         cmocka_unit_test(test_outside_io_not_durable),
