@@ -7,10 +7,12 @@
  * the system calls - the descriptor's locks, its poll descriptor, deadlines and relative
  * timeouts, cancellation by contexts, close waking every waiter - is the code real sockets
  * run. So the HTTP server and client and WebSocket, which only see gorc_conn and
- * gorc_listener, run unchanged; UDP (which layered connections do not carry) too. Each socket
- * has an eventfd as its descriptor number, so that numbers stay unique and gorc_conn_fd has
- * something to return; its poll descriptor is virtual (gorc__pd_open_virtual): neither the
- * poller nor the run's poll(2) look at it, and only this file readies it.
+ * gorc_listener, run unchanged; UDP (which layered connections do not carry) too; and TLS,
+ * whose BIO reads and writes a simulated socket through gorc_conn_raw_recv / _send
+ * (gorc__simnet_raw_read / _raw_write here). Each socket has an eventfd as its descriptor
+ * number, so that numbers stay unique and gorc_conn_fd has something to return; its poll descriptor
+ * is virtual (gorc__pd_open_virtual): neither the poller nor the run's poll(2) look at it, and only
+ * this file readies it.
  *
  * The model. Hosts have a name and an IPv4 address; host 0, "main" (10.0.0.1), is where the
  * run's goroutines live unless started with gorc_sim_go_on, and goroutines inherit their
