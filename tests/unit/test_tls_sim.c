@@ -109,6 +109,7 @@ static void accept_loop(void *arg)
         gorc_waitgroup_add(&s->wg, 1);
         CHECK_EQ(gorc_go(echo_conn, sc), 0);
     }
+    gorc_listener_release(s->l); /* the reference listen_on_srv took for this loop */
     gorc_waitgroup_done(&s->wg);
 }
 
@@ -124,6 +125,7 @@ static void listen_on_srv(void *arg)
     CHECK_EQ(gorc_tcp_listen(&raw, ":8443", NULL), 0);
     CHECK_EQ(gorc_tls_listen(&s->l, raw, cfg), 0);
     gorc_tls_config_free(cfg); /* the listener holds its own reference */
+    gorc_listener_retain(s->l);
     CHECK_EQ(gorc_go(accept_loop, s), 0);
 }
 
@@ -140,9 +142,8 @@ static void start(srv *s, const gorc_sim_link *l)
 
 static void stop(srv *s)
 {
-    gorc_listener_close(s->l);
+    gorc_listener_close(s->l); /* gives up the reference, and ends accept_loop */
     gorc_waitgroup_wait(&s->wg);
-    gorc_listener_release(s->l);
 }
 
 static gorc_tls_config *client_cfg(int64_t hs_timeout, bool ktls)
