@@ -23,7 +23,8 @@
  *  - http: the HTTP server serves https with the same handler, the HTTP client fetches
  *    https:// with the dial hook and pools the connection under its scheme; without the hook
  *    https is -EPROTONOSUPPORT;
- *  - errors: -EINVAL paths, GORC_ETLSBADCERT for bad PEM, gorc_strerror's texts.
+ *  - errors: -EINVAL paths (also of the raw calls), GORC_ETLSBADCERT for bad PEM,
+ *    gorc_strerror's texts.
  * Every test checks that its goroutines and descriptors are gone at the end. Under
  * GORC_SIM_SEED (the sim variant, tests/e2e/sim-e2e) every test runs unchanged on the simulated
  * network: nothing here talks to another process.
@@ -701,6 +702,12 @@ GO_TEST(test_errors)
     CHECK_EQ(gorc_tls_conn_state(c, &st), -EAGAIN);        /* no handshake yet */
     CHECK_EQ(gorc_conn_read_from(c, a, 1, NULL), -EINVAL); /* UDP calls: not on TLS */
     CHECK_EQ(gorc_conn_raw_read(c, NULL, NULL, NULL), -EINVAL);
+    char b = 0;
+    CHECK_EQ(gorc_conn_raw_recv(c, &b, 1), -EINVAL); /* layered */
+    CHECK_EQ(gorc_conn_raw_send(NULL, &b, 1), -EINVAL);
+    CHECK_EQ(gorc_conn_raw_recv(gorc_conn_inner(c), NULL, 1), -EINVAL);
+    CHECK_EQ(gorc_conn_raw_recv(gorc_conn_inner(c), &b, 1), -EAGAIN); /* nothing sent yet */
+    CHECK(!gorc_conn_simulated(NULL));
     gorc_conn_close(c);
     gorc_listener_close(l);
     gorc_tls_config_free(cfg);
