@@ -449,6 +449,25 @@ GORC_API int gorc_conn_raw_read(gorc_conn *c, bool (*fn)(int fd, void *arg), voi
 GORC_API int gorc_conn_raw_write(gorc_conn *c, bool (*fn)(int fd, void *arg), void *arg,
                                  gorc_ctx *ctx);
 
+/* One non-blocking read (recv) or write (send) on the plain connection c, for the fn of
+ * gorc_conn_raw_read (_raw_write) that cannot make the system call on fd itself: on a socket
+ * of a simulation run's network (gorc_conn_simulated) fd is a number standing for the socket,
+ * and these reach the simulated socket instead (the slow fault of gorc_sim.h does not apply to
+ * them, since fn must not park). On a real socket they are read(2) and send(MSG_NOSIGNAL)
+ * (write(2) with SIGPIPE blocked for other descriptors). Never waits. Returns the count
+ * (recv: 0 at end of stream), -EAGAIN (it would wait: fn returns false to wait), -EINVAL
+ * (NULL c, NULL buf with n > 0, c layered), GORC_ENETCLOSED, or the socket's error
+ * (-ECONNRESET, -EPIPE, ...). Go: syscall.Read / Write on the descriptor of a RawConn. */
+GORC_API ssize_t gorc_conn_raw_recv(gorc_conn *c, void *buf, size_t n);
+GORC_API ssize_t gorc_conn_raw_send(gorc_conn *c, const void *buf, size_t n);
+
+/* Whether the innermost plain connection of c is a socket of a simulation run's network
+ * (docs/simulation.md): then no system call works on its descriptor (gorc_conn_fd returns an
+ * eventfd that stands for it), socket options are accepted and ignored, and a raw callback
+ * must use gorc_conn_raw_recv / _raw_send. false for NULL c and for every real descriptor.
+ * Go: none (a net.Conn of a simulated network is another type). */
+GORC_API bool gorc_conn_simulated(gorc_conn *c);
+
 /* gorc_conn_handshake that a cancel of ctx stops: returns 0, the context's error (-ECANCELED,
  * -ETIMEDOUT), or an error as gorc_conn_handshake (-EINVAL, also for a NULL ctx;
  * GORC_ENETCLOSED). Go: tls.Conn.HandshakeContext. */

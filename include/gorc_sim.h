@@ -92,7 +92,7 @@ GORC_API int gorc_sim_wait(void);
  * The simulated network. Inside a run, every TCP, UDP and Unix socket a goroutine of the run
  * makes (gorc_tcp_listen, gorc_tcp_dial, gorc_udp_listen, gorc_unix_dial, ...) is simulated:
  * it connects through an in-memory network of hosts, never the kernel's, on the run's virtual
- * time, and the HTTP server and client and WebSocket run on it unchanged. Host 0, "main"
+ * time, and the HTTP server and client, WebSocket and TLS run on it unchanged. Host 0, "main"
  * (10.0.0.1), is where the run's goroutines are unless started with gorc_sim_go_on;
  * 127.0.0.1, ::1 and "localhost" are each host's own loopback. docs/simulation.md, "The network".
  * These calls configure the network of the caller's run and are valid only inside one.

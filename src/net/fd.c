@@ -867,6 +867,28 @@ int gorc__fd_peek_wait(gorc__fd *fd)
     return rc;
 }
 
+/* One read or write without a wait, for the callback of gorc__fd_raw_io, which holds the
+ * direction's lock: the system call, or the simulated socket's (which never parks there). */
+ssize_t gorc__fd_raw_recv(gorc__fd *fd, void *buf, size_t n)
+{
+    ssize_t r;
+    do
+        r = GORC__UNLIKELY(fd->sim) ? gorc__simnet_raw_read(fd->sim, buf, n)
+                                    : read(fd->sysfd, buf, n);
+    while (r < 0 && errno == EINTR);
+    return r >= 0 ? r : -errno;
+}
+
+ssize_t gorc__fd_raw_send(gorc__fd *fd, const void *buf, size_t n)
+{
+    ssize_t r;
+    do
+        r = GORC__UNLIKELY(fd->sim) ? gorc__simnet_raw_write(fd->sim, buf, n)
+                                    : sys_write(fd, buf, n);
+    while (r < 0 && errno == EINTR);
+    return r >= 0 ? r : -errno;
+}
+
 /* Raw I/O for a layered connection's ops (Go's rawConn.Read / Write): fn makes the system
  * calls itself, so fd.drained no longer says anything about the socket. */
 int gorc__fd_raw_io(gorc__fd *fd, int mode, bool (*fn)(int, void *), void *arg, gorc__fd_cancel *cx)

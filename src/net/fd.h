@@ -89,6 +89,10 @@ int gorc__fd_connect_wait(gorc__fd *fd, int64_t deadline, gorc__fd_cancel *cx);
  * waiting for the direction whenever it returns false. 0 or the wait's error. */
 int gorc__fd_raw_io(gorc__fd *fd, int mode, bool (*fn)(int, void *), void *arg,
                     gorc__fd_cancel *cx);
+/* One non-blocking read (write) for fn of gorc__fd_raw_io: the count or a negative errno
+ * (-EAGAIN: it would wait). A simulated socket's call, for a descriptor that is one. */
+ssize_t gorc__fd_raw_recv(gorc__fd *fd, void *buf, size_t n);
+ssize_t gorc__fd_raw_send(gorc__fd *fd, const void *buf, size_t n);
 /* Close: wake every waiter with -EBADF, then wait until no operation uses the descriptor and
  * it is closed. -EBADF if it was closed already. */
 int gorc__fd_close(gorc__fd *fd);

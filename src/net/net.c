@@ -747,6 +747,34 @@ int gorc_conn_raw_write(gorc_conn *c, bool (*fn)(int fd, void *arg), void *arg, 
     return raw_io(c, 'w', fn, arg, ctx);
 }
 
+ssize_t gorc_conn_raw_recv(gorc_conn *c, void *buf, size_t n)
+{
+    if (c == NULL || (buf == NULL && n > 0) || LAYERED(c))
+        return -EINVAL;
+    if (!gorc__fd_incref(&c->fd))
+        return GORC_ENETCLOSED;
+    ssize_t r = gorc__fd_raw_recv(&c->fd, buf, n);
+    gorc__fd_decref(&c->fd);
+    return r;
+}
+
+ssize_t gorc_conn_raw_send(gorc_conn *c, const void *buf, size_t n)
+{
+    if (c == NULL || (buf == NULL && n > 0) || LAYERED(c))
+        return -EINVAL;
+    if (!gorc__fd_incref(&c->fd))
+        return GORC_ENETCLOSED;
+    ssize_t r = gorc__fd_raw_send(&c->fd, buf, n);
+    gorc__fd_decref(&c->fd);
+    return r;
+}
+
+/* fd.sim is set before the connection is shared and never changes: no reference needed. */
+bool gorc_conn_simulated(gorc_conn *c)
+{
+    return c != NULL && base(c)->fd.sim != NULL;
+}
+
 static int conn_setopt(gorc_conn *c, int level, int opt, int v)
 {
     if (c == NULL)

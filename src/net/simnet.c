@@ -7,10 +7,12 @@
  * the system calls - the descriptor's locks, its poll descriptor, deadlines and relative
  * timeouts, cancellation by contexts, close waking every waiter - is the code real sockets
  * run. So the HTTP server and client and WebSocket, which only see gorc_conn and
- * gorc_listener, run unchanged; UDP (which layered connections do not carry) too. Each socket
- * has an eventfd as its descriptor number, so that numbers stay unique and gorc_conn_fd has
- * something to return; its poll descriptor is virtual (gorc__pd_open_virtual): neither the
- * poller nor the run's poll(2) look at it, and only this file readies it.
+ * gorc_listener, run unchanged; UDP (which layered connections do not carry) too; and TLS,
+ * whose BIO reads and writes a simulated socket through gorc_conn_raw_recv / _send
+ * (gorc__simnet_raw_read / _raw_write here). Each socket has an eventfd as its descriptor
+ * number, so that numbers stay unique and gorc_conn_fd has something to return; its poll descriptor
+ * is virtual (gorc__pd_open_virtual): neither the poller nor the run's poll(2) look at it, and only
+ * this file readies it.
  *
  * The model. Hosts have a name and an IPv4 address; host 0, "main" (10.0.0.1), is where the
  * run's goroutines live unless started with gorc_sim_go_on, and goroutines inherit their
@@ -38,7 +40,8 @@
  * Faults (gorc_sim_opts.faults): dial (-EMFILE from gorc_tcp_dial and the other dials),
  * accept (-EMFILE from gorc_listener_accept, see net.c), reset (a read or write returns
  * -ECONNRESET and the peer is reset), short (a write takes only part of its buffer), slow
- * (a read or write first waits up to 100 ms).
+ * (a read or write first waits up to 100 ms; not the raw calls of a layered connection's
+ * callbacks, which must not park).
  *
  * Shared fields: none. Every simulated socket belongs to the run, and the run is one thread;
  * the state lives as long as the run, and the end hook frees it. A socket still open when the
@@ -847,13 +850,14 @@ static ssize_t fault_reset(gorc__sep *e)
     return fail(ECONNRESET);
 }
 
-static void maybe_slow(void)
+/* The slow fault parks the caller, which raw I/O must not do (see gorc__simnet_raw_read). */
+static void maybe_slow(bool may_park)
 {
-    if (gorc__sim_fault(GORC_SIM_FAULT_SLOW))
+    if (may_park && gorc__sim_fault(GORC_SIM_FAULT_SLOW))
         gorc_sleep((int64_t)(rand01() * (double)(100 * GORC_MILLISECOND)));
 }
 
-ssize_t gorc__simnet_read(gorc__sep *e, void *buf, size_t n)
+static ssize_t sim_read(gorc__sep *e, void *buf, size_t n, bool may_park)
 {
     if (e->orphan)
         return fail(ECONNRESET);
@@ -872,7 +876,7 @@ ssize_t gorc__simnet_read(gorc__sep *e, void *buf, size_t n)
     }
     if (gorc__sim_fault(GORC_SIM_FAULT_RESET))
         return fault_reset(e);
-    maybe_slow();
+    maybe_slow(may_park);
     size_t got = 0;
     while (got < n && e->rxh) {
         seg *s = e->rxh;
@@ -894,7 +898,17 @@ ssize_t gorc__simnet_read(gorc__sep *e, void *buf, size_t n)
     return (ssize_t)got;
 }
 
-ssize_t gorc__simnet_write(gorc__sep *e, const void *buf, size_t n)
+ssize_t gorc__simnet_read(gorc__sep *e, void *buf, size_t n)
+{
+    return sim_read(e, buf, n, true);
+}
+
+ssize_t gorc__simnet_raw_read(gorc__sep *e, void *buf, size_t n)
+{
+    return sim_read(e, buf, n, false);
+}
+
+static ssize_t sim_write(gorc__sep *e, const void *buf, size_t n, bool may_park)
 {
     if (e->orphan)
         return fail(ECONNRESET);
@@ -919,7 +933,7 @@ ssize_t gorc__simnet_write(gorc__sep *e, const void *buf, size_t n)
         return fail(EAGAIN);
     if (gorc__sim_fault(GORC_SIM_FAULT_RESET))
         return fault_reset(e);
-    maybe_slow();
+    maybe_slow(may_park);
     if (e->err)
         return fail(e->err);
     size_t k = n;
@@ -933,6 +947,16 @@ ssize_t gorc__simnet_write(gorc__sep *e, const void *buf, size_t n)
     e->unread += k;
     send_seg(e, s);
     return (ssize_t)k;
+}
+
+ssize_t gorc__simnet_write(gorc__sep *e, const void *buf, size_t n)
+{
+    return sim_write(e, buf, n, true);
+}
+
+ssize_t gorc__simnet_raw_write(gorc__sep *e, const void *buf, size_t n)
+{
+    return sim_write(e, buf, n, false);
 }
 
 ssize_t gorc__simnet_recvfrom(gorc__sep *e, void *buf, size_t n, struct sockaddr *sa,

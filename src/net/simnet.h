@@ -38,6 +38,10 @@ int gorc__simnet_soerror(gorc__sep *e);
 /* The system calls, as above: >= 0 or -1 with errno. */
 ssize_t gorc__simnet_read(gorc__sep *e, void *buf, size_t n);
 ssize_t gorc__simnet_write(gorc__sep *e, const void *buf, size_t n);
+/* The same for a raw callback (gorc_conn_raw_recv / _raw_send), which runs under its caller's
+ * locks and must not park: the slow fault does not apply; reset and short do. */
+ssize_t gorc__simnet_raw_read(gorc__sep *e, void *buf, size_t n);
+ssize_t gorc__simnet_raw_write(gorc__sep *e, const void *buf, size_t n);
 ssize_t gorc__simnet_recvfrom(gorc__sep *e, void *buf, size_t n, struct sockaddr *sa,
                               socklen_t *salen);
 ssize_t gorc__simnet_sendto(gorc__sep *e, const void *buf, size_t n, const struct sockaddr *sa,

@@ -5,10 +5,11 @@
  * A TLS connection is a layered gorc_conn (gorc_net.h) over a plain TCP connection, the
  * "inner" one. OpenSSL reads and writes the socket itself, through a small BIO of ours that
  * calls recv / send(MSG_NOSIGNAL) on the non-blocking descriptor (so a write to a closed peer
- * is -EPIPE, never SIGPIPE) and reports EAGAIN as "retry". Every OpenSSL call runs inside a
- * gorc_conn_raw_read / _raw_write callback on the inner connection (Go's RawConn): when
- * OpenSSL says SSL_ERROR_WANT_READ (WANT_WRITE), the callback returns false and the goroutine
- * parks on the poller for that direction, with the inner connection's deadlines and the
+ * is -EPIPE, never SIGPIPE) and reports EAGAIN as "retry" (on a simulated socket of a
+ * simulation run it calls gorc_conn_raw_recv / _send instead, and kTLS stays off). Every OpenSSL
+ * call runs inside a gorc_conn_raw_read / _raw_write callback on the inner connection (Go's
+ * RawConn): when OpenSSL says SSL_ERROR_WANT_READ (WANT_WRITE), the callback returns false and the
+ * goroutine parks on the poller for that direction, with the inner connection's deadlines and the
  * call's context in force, then calls OpenSSL again. So a handshake, a read or a write that
  * would block parks a goroutine, never a thread, and deadlines and contexts bound handshakes
  * as they bound I/O. Why not a memory BIO pair: it costs a copy each way and a buffer per
@@ -67,6 +68,7 @@ typedef struct tconn {
     int sys_err;            /* errno the BIO met in the current call (mu) */
     int werr;               /* a write failed mid-record: every later write fails so (mu) */
     bool server;
+    bool sim; /* inner is a simulated socket: the BIO goes through gorc_conn_raw_recv / _send */
     /* client: the ALPN list (wire format) to offer when the configuration names no protocol,
      * or NULL; an HTTP client's literal, used only during dial()'s handshake. */
     const char *http_alpn;
@@ -77,19 +79,38 @@ typedef struct tconn {
 
 /* ------------------------------------------------------------------------------------------
  * The BIO: recv / send on the non-blocking socket
+ *
+ * In a simulation run the inner connection may be a simulated socket (docs/simulation.md),
+ * whose descriptor is an eventfd standing for it: then the BIO reads and writes through
+ * gorc_conn_raw_recv / _send, which reach the simulated socket as fd.c's own reads do. The
+ * raw callbacks around OpenSSL's calls, and so the parking on WANT_READ / WANT_WRITE, are the
+ * same; outside a run the cost is the test of t->sim.
  * ---------------------------------------------------------------------------------------- */
 
 static BIO_METHOD *bio_method;
 static pthread_once_t bio_once = PTHREAD_ONCE_INIT;
+
+/* A simulated socket's call (gorc_conn_raw_recv / _send: count or -errno) as a system call's
+ * result, so that both share the code after it. */
+static ssize_t sim_result(ssize_t r)
+{
+    if (r >= 0)
+        return r;
+    errno = (int)-r;
+    return -1;
+}
 
 static int bio_read(BIO *b, char *buf, size_t n, size_t *got)
 {
     tconn *t = BIO_get_data(b);
     BIO_clear_retry_flags(b);
     ssize_t r;
-    do
-        r = recv(t->fd, buf, n, 0);
-    while (r < 0 && errno == EINTR);
+    if (__builtin_expect(t->sim, 0))
+        r = sim_result(gorc_conn_raw_recv(t->inner, buf, n));
+    else
+        do
+            r = recv(t->fd, buf, n, 0);
+        while (r < 0 && errno == EINTR);
     if (r > 0) {
         *got = (size_t)r;
         return 1;
@@ -107,9 +128,12 @@ static int bio_write(BIO *b, const char *buf, size_t n, size_t *put)
     tconn *t = BIO_get_data(b);
     BIO_clear_retry_flags(b);
     ssize_t r;
-    do
-        r = send(t->fd, buf, n, MSG_NOSIGNAL);
-    while (r < 0 && errno == EINTR);
+    if (__builtin_expect(t->sim, 0))
+        r = sim_result(gorc_conn_raw_send(t->inner, buf, n));
+    else
+        do
+            r = send(t->fd, buf, n, MSG_NOSIGNAL);
+        while (r < 0 && errno == EINTR);
     if (r >= 0) {
         *put = (size_t)r;
         return 1;
@@ -745,7 +769,8 @@ static int wrap(gorc_conn **out, gorc_conn *inner, gorc_tls_config *cfg, const c
     t->cfg = cfg;
     t->server = cfg->server;
     t->http_alpn = http_alpn;
-    t->ktls = cfg->ktls;
+    t->sim = gorc_conn_simulated(inner);
+    t->ktls = cfg->ktls && !t->sim; /* kTLS needs a kernel socket */
     pthread_mutex_init(&t->mu, NULL);
     atomic_init(&t->state, 0);
     atomic_fetch_add(&cfg->refs, 1);
