@@ -99,7 +99,26 @@ static void common_ctx(SSL_CTX *ctx, int lo, int hi, bool ktls)
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS | SSL_MODE_ENABLE_PARTIAL_WRITE |
                               SSL_MODE_ACCEPT_MOVING_WRITE_BUFFER);
     SSL_CTX_set1_groups_list(ctx, "X25519:P-256:P-384");
+    /* Read ahead: one recv takes a whole record (or several) instead of a recv for the 5-byte
+     * header and another for the body; a request costs one recv fewer. Whatever is read
+     * ahead stays in OpenSSL, where every read and idle wait looks first (conn.c), and the
+     * buffer is still released once empty. kTLS keeps it off: the kernel must see every
+     * record the handshake did not consume. */
+    if (!ktls)
+        SSL_CTX_set_read_ahead(ctx, 1);
 }
+
+/* The server's cipher suites in Go's order of preference: AES-128-GCM first (with AES-NI it
+ * is the cheapest, and its SHA-256 makes every HKDF step of a TLS 1.3 handshake cheaper than
+ * AES-256-GCM's SHA-384, OpenSSL's default first choice), then ChaCha20-Poly1305, then
+ * AES-256-GCM. A client that puts ChaCha20 first gets it (SSL_OP_PRIORITIZE_CHACHA: the
+ * client has no AES hardware), as from Go. TLS 1.2 keeps OpenSSL's default set, reordered
+ * the same way. */
+#define SUITES_13 "TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256:TLS_AES_256_GCM_SHA384"
+#define SUITES_12                                                                                  \
+    "ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-ECDSA-AES256-GCM-SHA384:"     \
+    "ECDHE-RSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-CHACHA20-POLY1305:"       \
+    "DEFAULT"
 
 static gorc_tls_config *config_alloc(bool server)
 {
@@ -298,8 +317,14 @@ static int build_certset(gorc_tls_config *cfg, const gorc_tls_cert *certs, size_
         set->e[i].ctx = ctx;
         set->n = i + 1;
         common_ctx(ctx, lo, hi, cfg->ktls);
-        SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE |
+        SSL_CTX_set_options(ctx, SSL_OP_CIPHER_SERVER_PREFERENCE | SSL_OP_PRIORITIZE_CHACHA |
                                      (cfg->so.no_tickets ? SSL_OP_NO_TICKET : 0));
+        if (SSL_CTX_set_ciphersuites(ctx, SUITES_13) != 1 ||
+            SSL_CTX_set_cipher_list(ctx, SUITES_12) != 1) {
+            ERR_clear_error();
+            rc = -ENOMEM;
+            break;
+        }
         /* Resumption by stateless tickets only: no server-side session cache to lock. */
         SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
         SSL_CTX_set_num_tickets(ctx, cfg->so.no_tickets ? 0 : 1); /* Go sends one */
